@@ -1,0 +1,3 @@
+from nself.cli import main
+
+main()

@@ -1,0 +1,238 @@
+"""The branded `nself` program: Invoke's Program with nself's config, global flags,
+project discovery and exit codes.
+
+Only `Program.run` exits; everything below it raises `NselfError`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from invoke import Argument, Collection, Config, Exit, ParseError, Program, UnexpectedExit
+from invoke.loader import FilesystemLoader
+
+from nself import __version__
+from nself.errors import Exit as Code
+from nself.errors import NselfError
+
+GLOBAL_FLAGS = {"env": str, "json": bool, "yes": bool, "dry-run": bool, "quiet": bool,
+                "verbose": bool}
+
+
+class NselfConfig(Config):
+    """Invoke config with prefix `nself`: project file `nself.yml`, env vars `NSELF_*`."""
+
+    prefix = "nself"
+
+    @staticmethod
+    def global_defaults():
+        from nself.runtime import DEFAULTS
+
+        defaults = Config.global_defaults()
+        defaults["nself"] = dict(DEFAULTS)
+        return defaults
+
+
+class NselfProgram(Program):
+    def core_args(self):
+        return [*super().core_args(),
+                Argument(names=("env",), help="environment: local, staging, production "
+                                              "(aliases dev, prod)"),
+                Argument(names=("json",), kind=bool, default=False,
+                         help="print exactly one JSON document on stdout"),
+                Argument(names=("yes", "y"), kind=bool, default=False,
+                         help="answer yes to confirmations (required without a terminal)"),
+                Argument(names=("dry-run",), kind=bool, default=False,
+                         help="print the plan of changes without making them"),
+                Argument(names=("quiet", "q"), kind=bool, default=False, help="print errors only"),
+                Argument(names=("verbose", "v"), kind=bool, default=False, help="print more detail")]
+
+    # -- running ----------------------------------------------------------------
+    def run(self, argv=None, exit=True):
+        self._json_requested = False
+        try:
+            return self._run(argv)
+        except NselfError as exc:
+            code = self._report(exc)
+        except (ParseError, UnexpectedExit, Exit) as exc:
+            code = self._report_invoke(exc)
+        except KeyboardInterrupt:
+            code = 130
+        except BrokenPipeError:  # `nself config.show | head`: the reader left, not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 141
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if self._debug():
+                traceback.print_exc()
+            code = self._report(NselfError(f"internal error: {type(exc).__name__}: {exc}",
+                                           hint="run again with --debug for the traceback, "
+                                                "and report it"))
+        if exit:
+            sys.exit(code)
+        return code
+
+    def _run(self, argv):
+        self.create_config()
+        self.parse_core(argv)
+        self.parse_collection()
+        self.parse_tasks()
+        self.parse_cleanup()
+        self.update_config()
+        self.execute()
+
+    def _debug(self) -> bool:
+        args = getattr(self, "core", None)
+        return bool(args and self.args.debug.value) or \
+            os.environ.get("NSELF_LOG_LEVEL", "").lower() == "debug"
+
+    def _report(self, exc: NselfError) -> int:
+        if self._json_requested and not exc.reported:
+            import json
+
+            print(json.dumps(exc.to_dict(), indent=2))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+    def _report_invoke(self, exc) -> int:
+        if isinstance(exc, ParseError):
+            return self._report(NselfError(str(exc), code=Code.USAGE,
+                                           hint=f"see `{self.binary} --help` or "
+                                                f"`{self.binary} --help TASK`"))
+        if isinstance(exc, Exit):
+            if exc.message:
+                print(exc.message, file=sys.stderr)
+            return exc.code
+        print(exc, file=sys.stderr, end="")
+        return exc.result.exited
+
+    # -- parsing ------------------------------------------------------------------
+    def parse_core(self, argv):
+        if argv is None:
+            argv = sys.argv
+        argv = list(argv)
+        # What follows `--` is the task's command (k8s.exec, servers.exec).
+        self._remainder = argv[argv.index("--") + 1:] if "--" in argv else []
+        self.root = None
+        super().parse_core(argv)
+        self._json_requested = bool(self.args.json.value)
+        if sum(bool(self.args[f].value) for f in ("quiet", "verbose")) > 1:
+            raise NselfError("--quiet and --verbose contradict each other", code=Code.USAGE,
+                             hint="pass one of them")
+
+    def load_collection(self):
+        from nself.project import find_root
+
+        start = self.args["search-root"].value
+        self.root = find_root(Path(start) if start else None)
+        if self.root is not None:
+            self._check_project_config(self.root)
+            self.config.set_project_location(str(self.root))
+            self.config.load_project()
+        tasks_file = self.root / "tasks.py" if self.root is not None else None
+        if tasks_file is not None and tasks_file.is_file() and not self.args.collection.value:
+            loader = FilesystemLoader(config=self.config, start=str(self.root))
+            try:
+                module, parent = loader.load()
+            except Exception as exc:  # noqa: BLE001 - a user's file may raise anything
+                if self._debug():
+                    traceback.print_exc()
+                raise NselfError(f"{tasks_file} failed to load: {type(exc).__name__}: {exc}",
+                                 code=Code.CONFIG,
+                                 hint="fix the error in tasks.py (run with --debug for the "
+                                      "traceback)") from None
+            self.collection = Collection.from_module(
+                module, loaded_from=parent, auto_dash_names=self.config.tasks.auto_dash_names)
+            _add_builtins(self.collection)
+        elif self.args.collection.value:
+            super().load_collection()
+        else:
+            from nself.tasks import namespace
+
+            self.collection = namespace()
+
+    @staticmethod
+    def _check_project_config(root: Path) -> None:
+        """Refuse malformed YAML before Invoke reads it (Invoke would crash with a traceback).
+
+        The schema (unknown keys, types) is checked when a task loads the project, so
+        that `config.validate` can report every problem at once.
+        """
+        from nself.project import settings, yamlio
+
+        path = settings.find(root)
+        if path is not None:
+            data, _ = yamlio.load(path, "nself.yml")
+            if data is not None and not isinstance(data, dict):
+                raise NselfError(f"{path}:1: nself.yml must be a mapping of sections",
+                                 code=Code.CONFIG,
+                                 hint="start with keys such as `project:` or `environments:`")
+
+    def parse_tasks(self):
+        self.core.unparsed = self._respell(self.core.unparsed)
+        super().parse_tasks()
+
+    def _respell(self, argv: list[str]) -> list[str]:
+        """`k8s rollout undo web` → `k8s.rollout.undo web`, optional positionals → flags."""
+        if "--" in argv:
+            argv = argv[:argv.index("--")]
+        names = set(self.collection.task_names) | {
+            alias for aliases in self.collection.task_names.values() for alias in aliases}
+        out, i = [], 0
+        while i < len(argv):
+            word = argv[i]
+            if word.startswith("-") or word in names:
+                out.append(word)
+                i += 1
+                if word in names:
+                    i = self._optional_positionals(word, argv, i, out)
+                continue
+            for j in range(len(argv), i, -1):  # the longest matching task path wins
+                candidate = ".".join(argv[i:j])
+                if all(not w.startswith("-") for w in argv[i:j]) and candidate in names:
+                    out.append(candidate)
+                    i = self._optional_positionals(candidate, argv, j, out)
+                    break
+            else:
+                out.append(word)
+                i += 1
+        return out
+
+    def _optional_positionals(self, name: str, argv: list[str], i: int, out: list[str]) -> int:
+        task = self.collection[name]
+        for param in getattr(task, "optional_positionals", ()):
+            if i < len(argv) and not argv[i].startswith("-"):
+                out += [f"--{param.replace('_', '-')}", argv[i]]
+                i += 1
+        return i
+
+    def update_config(self, merge=True):
+        super().update_config(merge=False)
+        verbosity = ("quiet" if self.args.quiet.value else "verbose" if self.args.verbose.value
+                     else "debug" if self.args.debug.value else None)
+        self.config.load_overrides({"nself": {
+            "env": self.args.env.value, "json": self.args.json.value, "yes": self.args.yes.value,
+            "dry_run": self.args["dry-run"].value, "verbosity": verbosity,
+            "root": str(self.root) if self.root else None,
+            "remainder": " ".join(self._remainder)}}, merge=False)
+        if merge:
+            self.config.merge()
+
+
+def _add_builtins(collection: Collection) -> None:
+    """`config.*` (and later `new`, `blueprint.*`) are there in every project."""
+    from nself.tasks import BUILTINS, namespace
+
+    for name, sub in namespace(include=BUILTINS).collections.items():
+        if name not in collection.collections and name not in collection.tasks:
+            collection.add_collection(sub)
+
+
+program = NselfProgram(name="nself", binary="nself", binary_names=["nself"],
+                       version=__version__, config_class=NselfConfig)
+
+
+def main() -> None:
+    program.run()

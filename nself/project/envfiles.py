@@ -1,0 +1,163 @@
+"""The per-environment .env cascade of the contract (design.md).
+
+Order, later wins: `.env` → `.env.<env>` (and its alias spelling) → `.env.secrets`
+→ `.env.local` (local only). The process environment overrides the files only
+for `local`; other environments take from it only the variables listed in
+`environments.<env>.pass_env`. `.env.example` is documentation and never loaded.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from dotenv.parser import parse_stream
+
+from nself.errors import ConfigError, UsageError
+from nself.project.interpolate import Substitution, interpolate
+
+CANONICAL_ENVS = ("local", "staging", "production")
+ALIASES = {"dev": "local", "development": "local", "prod": "production", "stage": "staging"}
+_SPELLINGS = {env: [a for a, c in ALIASES.items() if c == env and a in ("dev", "prod")]
+              for env in CANONICAL_ENVS}
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY$|_PASS$|^PGPASS")
+# Settings about secrets, not secrets: token lifetimes, paths to secret files.
+_NOT_SECRET = re.compile(r"(EXPIRES|_TTL|LIFETIME|TIMEOUT|_LENGTH|_FILE|_PATH|_DIR)(_IN)?$")
+# A value this long that also appears inside another value marks that value secret
+# (DATABASE_URL=postgres://u:<password>@db); shorter ones would match by accident.
+_MIN_SECRET_LEN = 6
+
+
+def canonical_env(name: str, known: Iterable[str] = ()) -> str:
+    """Map `dev`/`prod`/… to the canonical name; refuse names that are not environments."""
+    name = (name or "").strip().lower()
+    name = ALIASES.get(name, name)
+    valid = set(CANONICAL_ENVS) | set(known)
+    if name in valid:
+        return name
+    if not _ENV_NAME.match(name):
+        raise UsageError(f"invalid environment name {name!r}",
+                         hint="use lowercase letters, digits and '-', e.g. --env staging")
+    raise UsageError(f"unknown environment {name!r}",
+                     hint="use one of " + ", ".join(sorted(valid)) +
+                          " (aliases: dev, prod), or declare it under `environments:` in nself.yml")
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return bool(_SECRET_NAME.search(upper)) and not _NOT_SECRET.search(upper)
+
+
+def cascade(root: Path, env: str) -> list[Path]:
+    """The env files for `env`, in load order (whether or not they exist)."""
+    names = [".env", *(f".env.{s}" for s in _SPELLINGS.get(env, [])), ".env.secrets"]
+    if env != "local":
+        names.insert(len(names) - 1, f".env.{env}")
+    else:
+        names.append(".env.local")
+    return [root / n for n in names]
+
+
+@dataclass(frozen=True)
+class EnvVars:
+    """The variables of one environment, with where each came from and which are secret."""
+
+    env: str
+    values: Mapping[str, str]
+    sources: Mapping[str, str]
+    secrets: frozenset[str]
+    files: tuple[Path, ...]          # the cascade, in order
+    loaded: tuple[Path, ...]         # the ones that exist
+    lookup: Mapping[str, str]        # what compose interpolation may read
+
+    def secret_values(self) -> list[str]:
+        return sorted({self.values[k] for k in self.secrets
+                       if len(self.values.get(k, "")) >= _MIN_SECRET_LEN}, key=len, reverse=True)
+
+
+def load_env(root: Path, env: str, *, pass_env: Iterable[str] = (),
+             process_env: Mapping[str, str] | None = None) -> EnvVars:
+    process_env = os.environ if process_env is None else process_env
+    files = cascade(root, env)
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    secret: set[str] = set()
+    refs: dict[str, set[str]] = {}
+    outside = dict(process_env) if env == "local" else \
+        {k: process_env[k] for k in pass_env if k in process_env}
+    loaded = []
+    for path in files:
+        if not path.is_file():
+            continue
+        loaded.append(path)
+        for key, value, used in _parse(path, values, outside):
+            values[key] = value
+            sources[key] = path.name
+            refs[key] = used
+            if path.name == ".env.secrets":
+                secret.add(key)
+    for key, value in outside.items():
+        if key in values or key in pass_env:
+            values[key] = value
+            sources[key] = "process environment"
+    secret |= classify(values, refs, secret)
+    return EnvVars(env=env, values=MappingProxyType(values), sources=MappingProxyType(sources),
+                   secrets=frozenset(secret), files=tuple(files), loaded=tuple(loaded),
+                   lookup=MappingProxyType({**outside, **values}))
+
+
+def classify(values: Mapping[str, str], refs: Mapping[str, set[str]],
+             known: Iterable[str] = (), secret_values: Iterable[str] = ()) -> set[str]:
+    """Secret names: known ones, secret-looking names, and values built from secrets
+    (by reference, or by containing a secret value literally)."""
+    secret = set(known) | {k for k in values if is_secret_name(k)}
+    outside = [v for v in secret_values if len(v) >= _MIN_SECRET_LEN]
+    changed = True
+    while changed:  # a value built from a value built from a secret is secret too
+        changed = False
+        needles = outside + [values[k] for k in secret if len(values.get(k) or "") >= _MIN_SECRET_LEN]
+        for key, value in values.items():
+            if key in secret:
+                continue
+            if refs.get(key, set()) & secret or any(n in (value or "") for n in needles):
+                secret.add(key)
+                changed = True
+    return secret
+
+
+def parse_env_file(path: Path, variables: Mapping[str, str]) -> dict[str, str]:
+    """One env file (`env_file:` of a service), interpolated from `variables`."""
+    return {k: v for k, v, _ in _parse(path, {}, variables)}
+
+
+def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str]):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save the env file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}",
+                          hint="check the file's permissions") from None
+    scope = {**outside, **earlier}
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            raise ConfigError(f"{path}:{line}: cannot parse {binding.original.string.strip()!r}",
+                              hint="write KEY=value (quote values with spaces or '#')")
+        if binding.key is None:
+            continue
+        if binding.value is None:  # a bare `KEY` takes the value from outside, as compose does
+            if binding.key in outside:
+                yield binding.key, outside[binding.key], set()
+            continue
+        raw_value = binding.original.string.split("=", 1)[1].lstrip()
+        seen = Substitution()
+        value = binding.value if raw_value.startswith("'") else \
+            interpolate(binding.value, scope, where=f"{path.name}:{line}", seen=seen)
+        scope[binding.key] = value
+        yield binding.key, value, seen.used

@@ -1,0 +1,188 @@
+"""nself.yml: nself's own sections, validated with file, key path and line.
+
+The same file is Invoke's project configuration, so Invoke's keys (`run`,
+`sudo`, `tasks`, …) and each collection's defaults (`k8s:`, `helm:`, …) are
+valid too. Any other top-level key is an error with a "did you mean".
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from nself.errors import ConfigError
+from nself.project import yamlio
+
+FILENAMES = ("nself.yml", "nself.yaml")  # the names Invoke also reads as project config
+INVOKE_KEYS = ("run", "runners", "sudo", "tasks", "timeouts")
+COLLECTIONS = ("blueprint", "cloud", "config", "deploy", "k8s", "monitor", "service", "sync")
+
+_STR = {"type": "string"}
+_STRS = {"type": "array", "items": _STR}
+_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$"}
+_PRESET = {"enum": ["small", "medium", "large"]}
+
+_ENV_TARGET = {
+    "type": ["object", "null"], "additionalProperties": False,
+    "properties": {
+        "namespace": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
+        "context": _STR, "kubeconfig": _STR, "pass_env": _STRS, "provider": _STR,
+        "domain": _STR, "hosts": _STRS, "roles": _STRS, "values": {"type": "object"},
+        "overlay": _STR, "description": _STR,
+    },
+}
+_HOOKS = {"type": "array", "items": {"type": "string"}}
+SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "version": {"type": ["string", "integer"], "enum": ["1", 1]},
+        "project": {"type": "object", "additionalProperties": False,
+                    "properties": {"name": _NAME, "description": _STR}},
+        "environments": {
+            "type": "object",
+            "properties": {"default": _STR},
+            "propertyNames": {"pattern": "^[a-z][a-z0-9-]{0,30}$"},
+            "additionalProperties": _ENV_TARGET,
+        },
+        "kubernetes": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"generate": {
+                "type": "object", "additionalProperties": False,
+                "properties": {
+                    "namespace": _STR, "output": _STR, "ingress": _STR, "storage_class": _STR,
+                    "image_pull_secrets": _STRS,
+                    "replicas": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                    "resources": {"type": "object", "additionalProperties": _PRESET},
+                    "services": {"type": "object", "additionalProperties": {"type": "object"}},
+                }}},
+        },
+        "helm": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"chart": {"type": "object", "additionalProperties": False,
+                                     "properties": {"name": _NAME, "version": _STR,
+                                                    "appVersion": _STR, "registry": _STR,
+                                                    "description": _STR}},
+                           "release": _STR, "registry": _STR},
+        },
+        "providers": {"type": "object", "additionalProperties": _STR},
+        "sync": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"exclude": _STRS, "auto": {"type": "object"},
+                           "anonymize": {"type": "object"}, "files": {"type": "object"}},
+        },
+        "deploy": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "hooks": {"type": "object", "additionalProperties": False,
+                          "properties": {k: _HOOKS for k in ("pre-deploy", "post-deploy",
+                                                             "on-rollback", "on-failure")}},
+                "strategy": {"enum": ["rolling", "canary", "blue-green"]},
+                "canary": {"type": "object"}, "blue_green": {"type": "object"},
+                "keep_releases": {"type": "integer", "minimum": 1},
+            },
+        },
+        "servers": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["host"],
+            "properties": {"host": _STR, "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                           "user": _STR, "key": _STR, "roles": _STRS, "jump": _STR}}},
+        **{k: {"type": "object"} for k in (*INVOKE_KEYS, *COLLECTIONS)},
+    },
+}
+TOP_KEYS = tuple(SCHEMA["properties"])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated nself.yml (empty when the project has none)."""
+
+    data: Mapping[str, Any]
+    path: Path | None = None
+
+    def section(self, *keys: str) -> Any:
+        node: Any = self.data
+        for key in keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node
+
+    def environments(self) -> dict[str, dict]:
+        envs = self.data.get("environments") or {}
+        return {k: (v or {}) for k, v in envs.items() if k != "default"}
+
+    def env_target(self, env: str) -> dict:
+        from nself.project.envfiles import ALIASES
+
+        envs = self.environments()
+        for name, target in envs.items():
+            if ALIASES.get(name, name) == env:
+                return target
+        return {}
+
+
+def find(root: Path) -> Path | None:
+    return next((root / n for n in FILENAMES if (root / n).is_file()), None)
+
+
+@functools.cache
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft7Validator(SCHEMA)
+
+
+def load(root: Path) -> Settings:
+    path = find(root)
+    if path is None:
+        return Settings(MappingProxyType({}))
+    data, text = yamlio.load(path, "nself.yml")
+    return Settings(MappingProxyType(validate(data, path, text)), path)
+
+
+def validate(data: Any, path: Path, text: str) -> dict:
+    if data is None:
+        return {}
+    problems = _top_level_problems(data, path, text)
+    for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
+        keys = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = list(error.schema.get("properties", {}))
+            for extra in sorted(set(error.instance) - set(known)):
+                guess = difflib.get_close_matches(str(extra), known, n=1)
+                dotted = ".".join(map(str, [*keys, extra]))
+                problems.append(f"{path.name}:{yamlio.line_of(text, [*keys, extra])}: "
+                                f"unknown key {dotted!r}" +
+                                (f" (did you mean {guess[0]!r}?)" if guess else ""))
+            continue
+        dotted = ".".join(map(str, keys)) or "(top level)"
+        problems.append(f"{path.name}:{yamlio.line_of(text, keys)}: {dotted}: {_message(error)}")
+    if problems:
+        raise ConfigError(f"{path}: invalid nself.yml", details=problems,
+                          hint="fix the keys above; the reference is docs/configuration.md")
+    return data
+
+
+def _top_level_problems(data: Any, path: Path, text: str) -> list[str]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: nself.yml must be a mapping of sections",
+                          hint="start with keys such as `project:` or `environments:`")
+    problems = []
+    for key in data:
+        if key in TOP_KEYS or str(key).startswith("x-"):
+            continue
+        guess = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
+        problems.append(f"{path.name}:{yamlio.line_of(text, [key])}: unknown key {key!r}" +
+                        (f" (did you mean {guess[0]!r}?)" if guess else ""))
+    return problems
+
+
+def _message(error) -> str:
+    if error.validator == "type":
+        return f"expected {error.validator_value}, got {error.instance!r}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not a valid name (lowercase letters, digits, '-')"
+    return error.message

@@ -1,0 +1,100 @@
+"""YAML reading shared by the compose loader and nself.yml: fast C loader,
+Compose's `!reset`/`!override` tags, and key paths mapped back to line numbers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nself.errors import ConfigError
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Reset:
+    """`!reset`: drop the value inherited from earlier files."""
+
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Override:
+    """`!override`: replace the inherited value instead of merging with it."""
+
+    value: Any = None
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _tagged(cls):
+    def construct(loader, node):
+        if isinstance(node, yaml.MappingNode):
+            return cls(loader.construct_mapping(node, deep=True))
+        if isinstance(node, yaml.SequenceNode):
+            return cls(loader.construct_sequence(node, deep=True))
+        value = loader.construct_scalar(node)
+        return cls(None if value in ("", "null", "~") else value)
+    return construct
+
+
+_Loader.add_constructor("!reset", _tagged(Reset))
+_Loader.add_constructor("!override", _tagged(Override))
+
+
+def read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}",
+                          hint="check the path (relative paths start at the file that names them)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a directory, not a file: {path}",
+                          hint="point at the YAML file inside it") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {what} {path}: permission denied",
+                          hint=f"make it readable: chmod u+r {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text", hint="save it as UTF-8") from None
+
+
+def parse(text: str, path: Path, what: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: {what} is not valid YAML: {problem}",
+                          hint="fix the indentation or quoting at that line "
+                               "(values with ':' or '#' need quotes)") from None
+
+
+def load(path: Path, what: str) -> tuple[Any, str]:
+    text = read_text(path, what)
+    return parse(text, path, what), text
+
+
+def line_of(text: str, keys: list) -> int | None:
+    """1-based line of the node at `keys` (mapping keys / list indexes), or its nearest parent."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,61 @@
+"""nself's Invoke collections and the default namespace.
+
+A project's tasks.py builds its own `ns` from these (see `namespace()`), and may
+replace single tasks with `override()` or add collections with `mount()`;
+both work on copies, so the library's collections are never changed in place.
+"""
+from __future__ import annotations
+
+import copy
+
+from invoke import Collection, Task
+
+BUILTINS = ("config",)
+
+
+def namespace(*, include=None) -> Collection:
+    """nself's default namespace: every collection (or those named in `include`)."""
+    from nself.tasks import config
+
+    collections = {"config": config.ns}
+    chosen = include or collections
+    ns = Collection()
+    for name in chosen:
+        ns.add_collection(copy.deepcopy(collections[name]))
+    return ns
+
+
+def _parent(ns: Collection, path: str) -> tuple[Collection, str]:
+    *parents, name = path.split(".")
+    node = ns
+    for part in parents:
+        if part not in node.collections:
+            raise KeyError(f"no collection {part!r} in {path!r}")
+        node = node.collections[part]
+    return node, name
+
+
+def override(ns: Collection, path: str, task: Task) -> Collection:
+    """Replace the task at dotted `path` (e.g. "deploy.canary") in a copy of `ns`.
+
+    Invoke's `add_task` with an existing name replaces silently and mutates
+    shared collections; this refuses unknown paths and leaves `ns` untouched.
+    """
+    new = copy.deepcopy(ns)
+    parent, name = _parent(new, path)
+    if name not in parent.tasks:
+        raise KeyError(f"no task {path!r} to override; use mount() to add new tasks")
+    was_default = parent.default == name
+    del parent.tasks[name]
+    parent.add_task(task, name=name, default=was_default or None)
+    return new
+
+
+def mount(ns: Collection, collection: Collection, name: str | None = None) -> Collection:
+    """Add `collection` to a copy of `ns`; refuse to shadow an existing one."""
+    new = copy.deepcopy(ns)
+    name = name or collection.name
+    if name in new.collections or name in new.tasks:
+        raise KeyError(f"{name!r} already exists; use override() to replace a task")
+    new.add_collection(collection, name=name)
+    return new

@@ -73,6 +73,9 @@ def load_project(root: Path | None = None, *, env: str | None = None,
     target = settings.env_target(choice.name)
     variables = load_env(root, choice.name, pass_env=target.get("pass_env") or (),
                          process_env=process_env)
+    # COMPOSE_FILE and COMPOSE_PROFILES work as they do for `docker compose`.
+    files = list(files) or [f for f in variables.lookup.get("COMPOSE_FILE", "").split(os.pathsep) if f]
+    profiles = list(profiles) or [p for p in variables.lookup.get("COMPOSE_PROFILES", "").split(",") if p]
     paths = [Path(f) if Path(f).is_absolute() else root / f for f in files] or default_files(root)
     for path in paths:
         if not path.is_file():

@@ -49,8 +49,9 @@ def scalar_str(value: Any) -> str | None:
 
 
 def list_or_dict(value: Any, sep: str = "=", where: str = "") -> dict[str, str | None]:
-    if isinstance(value, dict):
-        return {str(k): scalar_str(v) for k, v in value.items()}
+    if isinstance(value, dict):  # merge tags on single entries survive until the merge
+        return {str(k): v if isinstance(v, (Reset, Override)) else scalar_str(v)
+                for k, v in value.items()}
     out: dict[str, str | None] = {}
     for item in value or []:
         text = str(item)

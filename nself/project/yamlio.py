@@ -69,6 +69,9 @@ def parse(text: str, path: Path, what: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and (not mark or start.line != mark.line):
+            problem += f" ({context} that starts at line {start.line + 1})"
         raise ConfigError(f"{where}: {what} is not valid YAML: {problem}",
                           hint="fix the indentation or quoting at that line "
                                "(values with ':' or '#' need quotes)") from None

@@ -14,7 +14,12 @@ BUILTINS = ("config",)
 
 
 def namespace(*, include=None) -> Collection:
-    """nself's default namespace: every collection (or those named in `include`)."""
+    """nself's default namespace: every collection (or those named in `include`).
+
+    Under plain `inv`, Invoke reads only invoke.yaml and INVOKE_*: the namespace
+    therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
+    as collection configuration itself.
+    """
     from nself.tasks import config
 
     collections = {"config": config.ns}
@@ -22,7 +27,39 @@ def namespace(*, include=None) -> Collection:
     ns = Collection()
     for name in chosen:
         ns.add_collection(copy.deepcopy(collections[name]))
+    ns.configure(project_config())
     return ns
+
+
+def project_config() -> dict:
+    """nself.yml of the project around the working directory, with NSELF_* overrides."""
+    import os
+
+    from nself.project import find_root, settings, yamlio
+
+    root = find_root()
+    if root is None:
+        return {}
+    path = settings.find(root)
+    data = {}
+    if path is not None:
+        data, _ = yamlio.load(path, "nself.yml")
+        data = dict(data) if isinstance(data, dict) else {}
+    data["nself"] = {**data.get("nself", {}), "root": str(root)}
+    _env_overrides(data, "NSELF", os.environ)
+    return data
+
+
+def _env_overrides(node: dict, prefix: str, environ) -> None:
+    """Invoke's rule: NSELF_A_B overrides the existing key a.b (never creates keys)."""
+    for key, value in node.items():
+        name = f"{prefix}_{str(key).upper()}"
+        if isinstance(value, dict):
+            _env_overrides(value, name, environ)
+        elif name in environ:
+            raw = environ[name]
+            node[key] = raw.lower() in ("1", "true", "yes") if isinstance(value, bool) else \
+                type(value)(raw) if isinstance(value, (int, float)) else raw
 
 
 def _parent(ns: Collection, path: str) -> tuple[Collection, str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from nself.errors import ConfigError
+from nself.errors import ConfigError, UsageError
 from nself.project import settings as settings_mod
 from nself.project.build import build_resources, build_service, frozen
 from nself.project.compose import COMPOSE_NAMES, default_files, load_compose
@@ -41,6 +41,13 @@ def select_env(requested: str | None, settings: settings_mod.Settings, root: Pat
     known = settings.environments()
     if requested:
         return EnvChoice(canonical_env(requested, known), "--env")
+    try:
+        return _configured_env(settings, root, process_env, known)
+    except UsageError as exc:  # the name came from configuration, not from the command line
+        raise ConfigError(exc.message, hint=exc.hint) from None
+
+
+def _configured_env(settings, root: Path, process_env: Mapping[str, str], known) -> EnvChoice:
     for var in ("NSELF_ENV", "ENV"):
         if process_env.get(var):
             return EnvChoice(canonical_env(process_env[var], known), f"${var}")
@@ -78,6 +85,8 @@ def load_project(root: Path | None = None, *, env: str | None = None,
     profiles = list(profiles) or [p for p in variables.lookup.get("COMPOSE_PROFILES", "").split(",") if p]
     paths = [Path(f) if Path(f).is_absolute() else root / f for f in files] or default_files(root)
     for path in paths:
+        if path.is_dir():
+            raise ConfigError(f"compose file {path} is a directory", hint="name the YAML file inside it")
         if not path.is_file():
             raise ConfigError(f"compose file not found: {path}", hint="fix the --file path")
     loaded = load_compose(paths, variables.lookup, profiles=profiles)

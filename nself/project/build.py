@@ -57,6 +57,20 @@ def byte_size(value: Any, where: str) -> int | None:
     return int(float(match.group(1)) * 1024 ** power)
 
 
+def number(value: Any, where: str, kind=int) -> Any:
+    """An int/float from YAML or an interpolated string, or a clear error."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{where}: expected {noun}, got {value!r}",
+                          hint="fix the value (or the variable that fills it)") from None
+
+
 def command(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -104,8 +118,8 @@ def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
                                               ipv6_address=(o or {}).get("ipv6_address"))
                          for n, o in (raw.get("networks") or {}).items()}),
         network_mode=raw.get("network_mode"),
-        secrets=tuple(_file_ref(r) for r in raw.get("secrets") or []),
-        configs=tuple(_file_ref(r) for r in raw.get("configs") or []),
+        secrets=tuple(_file_ref(r, f"{where} secrets") for r in raw.get("secrets") or []),
+        configs=tuple(_file_ref(r, f"{where} configs") for r in raw.get("configs") or []),
         profiles=tuple(raw.get("profiles") or ()),
         user=None if raw.get("user") is None else str(raw["user"]),
         group_add=tuple(str(g) for g in raw.get("group_add") or ()),
@@ -118,8 +132,7 @@ def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
         stop_grace_period=duration(raw.get("stop_grace_period"), f"{where} stop_grace_period"),
         stop_signal=raw.get("stop_signal"),
         sysctls=frozen(raw.get("sysctls")),
-        ulimits=frozen({k: (int(v), int(v)) if not isinstance(v, dict) else
-                        (int(v["soft"]), int(v["hard"]))
+        ulimits=frozen({k: _ulimit(v, f"{where} ulimits.{k}")
                         for k, v in (raw.get("ulimits") or {}).items()}),
         extra_hosts=frozen(raw.get("extra_hosts")),
         dns=tuple(raw.get("dns") or ()), dns_search=tuple(raw.get("dns_search") or ()),
@@ -180,10 +193,22 @@ def _build(raw: Any) -> Build | None:
                  target=raw.get("target"), args=frozen(raw.get("args")))
 
 
-def _file_ref(ref: dict) -> FileRef:
+def _ulimit(value: Any, where: str) -> tuple[int, int]:
+    if isinstance(value, dict):
+        return number(value.get("soft"), where), number(value.get("hard"), where)
+    return number(value, where), number(value, where)
+
+
+def _file_ref(ref: dict, where: str) -> FileRef:
     mode = ref.get("mode")
-    if isinstance(mode, str):
-        mode = int(mode, 8)
+    if isinstance(mode, str):  # compose writes file modes in octal, e.g. "0440"
+        try:
+            mode = int(mode, 8)
+        except ValueError:
+            raise ConfigError(f"{where}: invalid file mode {mode!r}",
+                              hint="write an octal mode such as 0440") from None
+    elif mode is not None:
+        mode = number(mode, where)
     return FileRef(source=ref["source"], target=ref["target"],
                    uid=None if ref.get("uid") is None else str(ref["uid"]),
                    gid=None if ref.get("gid") is None else str(ref["gid"]), mode=mode)
@@ -212,7 +237,7 @@ def _healthcheck(raw: dict | None, where: str) -> Healthcheck | None:
                        timeout=duration(raw.get("timeout"), at),
                        start_period=duration(raw.get("start_period"), at),
                        start_interval=duration(raw.get("start_interval"), at),
-                       retries=None if raw.get("retries") is None else int(raw["retries"]))
+                       retries=number(raw.get("retries"), f"{at} retries"))
 
 
 def _deploy(raw: dict, where: str, warnings: list[Warning], name: str) -> Deploy:
@@ -227,18 +252,17 @@ def _deploy(raw: dict, where: str, warnings: list[Warning], name: str) -> Deploy
         warnings.append(Warning("not-carried", name, f"deploy.resources.reservations.{extra}",
                                 "needs a device plugin in Kubernetes"))
     at = f"{where} deploy.resources"
-    cpus = limits.get("cpus", raw.get("cpus"))
     resources = Resources(
-        cpu_limit=None if cpus is None else float(cpus),
+        cpu_limit=number(limits.get("cpus", raw.get("cpus")), f"{at} cpus", float),
         memory_limit=byte_size(limits.get("memory", raw.get("mem_limit")), at),
-        cpu_request=None if reservations.get("cpus") is None else float(reservations["cpus"]),
+        cpu_request=number(reservations.get("cpus"), f"{at} reservations.cpus", float),
         memory_request=byte_size(reservations.get("memory", raw.get("mem_reservation")), at),
-        pids_limit=limits.get("pids", raw.get("pids_limit")))
+        pids_limit=number(limits.get("pids", raw.get("pids_limit")), f"{at} pids"))
     placement = spec.get("placement") or {}
     replicas = spec.get("replicas", raw.get("scale"))
     return Deploy(
         mode=spec.get("mode", "replicated"),
-        replicas=None if replicas is None else int(replicas),
+        replicas=number(replicas, f"{where} deploy.replicas"),
         resources=resources,
         restart_policy=_restart_policy(spec.get("restart_policy"), where),
         update_config=_update(spec.get("update_config"), where),
@@ -256,17 +280,20 @@ def _restart_policy(raw: dict | None, where: str) -> RestartPolicy | None:
         return None
     at = f"{where} deploy.restart_policy"
     return RestartPolicy(condition=raw.get("condition"), delay=duration(raw.get("delay"), at),
-                         max_attempts=raw.get("max_attempts"), window=duration(raw.get("window"), at))
+                         max_attempts=number(raw.get("max_attempts"), f"{at} max_attempts"),
+                         window=duration(raw.get("window"), at))
 
 
 def _update(raw: dict | None, where: str) -> UpdateConfig | None:
     if not raw:
         return None
     at = f"{where} deploy.update_config"
-    return UpdateConfig(parallelism=raw.get("parallelism"), delay=duration(raw.get("delay"), at),
+    return UpdateConfig(parallelism=number(raw.get("parallelism"), f"{at} parallelism"),
+                        delay=duration(raw.get("delay"), at),
                         failure_action=raw.get("failure_action"),
                         monitor=duration(raw.get("monitor"), at),
-                        max_failure_ratio=raw.get("max_failure_ratio"), order=raw.get("order"))
+                        max_failure_ratio=number(raw.get("max_failure_ratio"), at, float),
+                        order=raw.get("order"))
 
 
 def build_resources(raw: Mapping | None) -> Mapping[str, Resource]:

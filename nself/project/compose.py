@@ -101,7 +101,11 @@ class _Loader:
                 self.env_refs.setdefault((path[1], key), set()).update(seen.used)
             return value
         if isinstance(node, dict):
-            return {k: self._interpolate(v, path + (k,), file) for k, v in node.items()}
+            out = {}
+            for key, value in node.items():
+                key = _key(key, path, file)
+                out[key] = self._interpolate(value, path + (key,), file)
+            return out
         if isinstance(node, list):
             return [self._interpolate(v, path + (i,), file) for i, v in enumerate(node)]
         if isinstance(node, (yamlio.Reset, yamlio.Override)):
@@ -155,6 +159,17 @@ class _Loader:
             data = dict(data, services={n: self.service(file, n) for n in data["services"]})
             merged = merge(merged, data) if merged else strip_tags(data)
         return merged
+
+
+def _key(key: Any, path: tuple, file: Path) -> str:
+    """Mapping keys are strings in compose; YAML may hand us numbers, booleans or null."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, (list, tuple, dict)):
+        at = ".".join(map(str, path)) or "the top level"
+        raise ConfigError(f"{file}: empty or complex mapping key under {at}",
+                          hint="every key must be a plain name followed by ':'")
+    return str(key).lower() if isinstance(key, bool) else str(key)
 
 
 def _schema_message(error) -> str:

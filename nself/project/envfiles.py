@@ -73,6 +73,7 @@ class EnvVars:
     secrets: frozenset[str]
     files: tuple[Path, ...]          # the cascade, in order
     loaded: tuple[Path, ...]         # the ones that exist
+    defined: Mapping[str, tuple[str, ...]]  # file name -> the keys it sets
     lookup: Mapping[str, str]        # what compose interpolation may read
 
     def secret_values(self) -> list[str]:
@@ -91,11 +92,14 @@ def load_env(root: Path, env: str, *, pass_env: Iterable[str] = (),
     outside = dict(process_env) if env == "local" else \
         {k: process_env[k] for k in pass_env if k in process_env}
     loaded = []
+    defined: dict[str, tuple[str, ...]] = {}
     for path in files:
         if not path.is_file():
             continue
         loaded.append(path)
-        for key, value, used in _parse(path, values, outside):
+        entries = list(_parse(path, values, outside))
+        defined[path.name] = tuple(key for key, _, _ in entries)
+        for key, value, used in entries:
             values[key] = value
             sources[key] = path.name
             refs[key] = used
@@ -108,6 +112,7 @@ def load_env(root: Path, env: str, *, pass_env: Iterable[str] = (),
     secret |= classify(values, refs, secret)
     return EnvVars(env=env, values=MappingProxyType(values), sources=MappingProxyType(sources),
                    secrets=frozenset(secret), files=tuple(files), loaded=tuple(loaded),
+                   defined=MappingProxyType(defined),
                    lookup=MappingProxyType({**outside, **values}))
 
 

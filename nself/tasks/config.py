@@ -128,7 +128,8 @@ def env(c):
     target = settings.env_target(choice.name)
     variables = load_env(root, choice.name, pass_env=target.get("pass_env") or ())
     files = [{"order": i + 1, "path": str(p), "exists": p.is_file(),
-              "variables": sum(1 for s in variables.sources.values() if s == p.name)}
+              "defines": len(variables.defined.get(p.name, ())),
+              "in_effect": sum(1 for s in variables.sources.values() if s == p.name)}
              for i, p in enumerate(variables.files)]
     doc = {"environment": choice.name, "chosen_by": choice.source,
            "process_environment": "overrides files" if choice.name == "local"
@@ -138,9 +139,9 @@ def env(c):
 
     def render(d):
         out.say(f"environment {d['environment']} (chosen by {d['chosen_by']})")
-        out.table(["#", "file", "loaded", "variables"],
-                  [[f["order"], f["path"], "yes" if f["exists"] else "missing", f["variables"]]
-                   for f in d["files"]])
+        out.table(["#", "file", "loaded", "defines", "in effect"],
+                  [[f["order"], f["path"], "yes" if f["exists"] else "missing", f["defines"],
+                    f["in_effect"]] for f in d["files"]])
         out.say(f"process environment: {d['process_environment']}")
     out.emit(doc, render=render)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from invoke import Argument, Collection, Config, Exit, ParseError, Program, UnexpectedExit
@@ -65,7 +64,7 @@ class NselfProgram(Program):
             code = 141
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if self._debug():
-                traceback.print_exc()
+                _print_traceback()
             code = self._report(NselfError(f"internal error: {type(exc).__name__}: {exc}",
                                            hint="run again with --debug for the traceback, "
                                                 "and report it"))
@@ -138,7 +137,7 @@ class NselfProgram(Program):
                 module, parent = loader.load()
             except Exception as exc:  # noqa: BLE001 - a user's file may raise anything
                 if self._debug():
-                    traceback.print_exc()
+                    _print_traceback()
                 raise NselfError(f"{tasks_file} failed to load: {type(exc).__name__}: {exc}",
                                  code=Code.CONFIG,
                                  hint="fix the error in tasks.py (run with --debug for the "
@@ -160,10 +159,12 @@ class NselfProgram(Program):
         The schema (unknown keys, types) is checked when a task loads the project, so
         that `config.validate` can report every problem at once.
         """
-        from nself.project import settings, yamlio
+        from nself.project import SETTINGS_FILES
 
-        path = settings.find(root)
+        path = next((root / n for n in SETTINGS_FILES if (root / n).is_file()), None)
         if path is not None:
+            from nself.project import yamlio
+
             data, _ = yamlio.load(path, "nself.yml")
             if data is not None and not isinstance(data, dict):
                 raise NselfError(f"{path}:1: nself.yml must be a mapping of sections",
@@ -219,6 +220,12 @@ class NselfProgram(Program):
             "remainder": " ".join(self._remainder)}}, merge=False)
         if merge:
             self.config.merge()
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: it costs start-up time
+
+    traceback.print_exc()
 
 
 def _add_builtins(collection: Collection) -> None:

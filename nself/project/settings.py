@@ -15,9 +15,9 @@ from types import MappingProxyType
 from typing import Any
 
 from nself.errors import ConfigError
-from nself.project import yamlio
+from nself.project import SETTINGS_FILES, yamlio
 
-FILENAMES = ("nself.yml", "nself.yaml")  # the names Invoke also reads as project config
+
 INVOKE_KEYS = ("run", "runners", "sudo", "tasks", "timeouts")
 COLLECTIONS = ("blueprint", "cloud", "config", "deploy", "k8s", "monitor", "service", "sync")
 
@@ -123,7 +123,7 @@ class Settings:
 
 
 def find(root: Path) -> Path | None:
-    return next((root / n for n in FILENAMES if (root / n).is_file()), None)
+    return next((root / n for n in SETTINGS_FILES if (root / n).is_file()), None)
 
 
 @functools.cache

@@ -1,0 +1,108 @@
+"""Load a project: compose files + env cascade + nself.yml → an immutable `Project`."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from nself.errors import ConfigError, UsageError
+from nself.project import settings as settings_mod
+from nself.project.build import build_resources, build_service, frozen
+from nself.project import find_root
+from nself.project.compose import default_files, load_compose
+from nself.project.envfiles import canonical_env, load_env
+from nself.project.model import Project
+from nself.project.names import object_names, to_dns1035
+
+@dataclass(frozen=True)
+class EnvChoice:
+    name: str
+    source: str   # where the choice came from, for `config.env`
+
+
+def select_env(requested: str | None, settings: settings_mod.Settings, root: Path,
+               process_env: Mapping[str, str] | None = None) -> EnvChoice:
+    """--env, then NSELF_ENV, ENV, ENV in .env, environments.default, else local."""
+    process_env = os.environ if process_env is None else process_env
+    known = settings.environments()
+    if requested:
+        return EnvChoice(canonical_env(requested, known), "--env")
+    try:
+        return _configured_env(settings, root, process_env, known)
+    except UsageError as exc:  # the name came from configuration, not from the command line
+        raise ConfigError(exc.message, hint=exc.hint) from None
+
+
+def _configured_env(settings, root: Path, process_env: Mapping[str, str], known) -> EnvChoice:
+    for var in ("NSELF_ENV", "ENV"):
+        if process_env.get(var):
+            return EnvChoice(canonical_env(process_env[var], known), f"${var}")
+    value = _env_in_dotenv(root / ".env")
+    if value:
+        return EnvChoice(canonical_env(value, known), "ENV in .env")
+    default = settings.section("environments", "default")
+    if default:
+        return EnvChoice(canonical_env(default, known), "environments.default in nself.yml")
+    return EnvChoice("local", "built-in default")
+
+
+_ENV_LINE = re.compile(r"""^[ \t]*(?:export[ \t]+)?ENV[ \t]*=[ \t]*['"]?([A-Za-z0-9-]*)['"]?[ \t]*(?:#.*)?$""",
+                       re.M)
+
+
+def _env_in_dotenv(path: Path) -> str | None:
+    """ENV=… in .env (a plain scan: the full parse happens once, in load_env)."""
+    try:
+        match = _ENV_LINE.search(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None  # load_env reports unreadable files properly
+    return match.group(1) if match else None
+
+
+def load_project(root: Path | None = None, *, env: str | None = None,
+                 files: Iterable[str | Path] = (), profiles: Iterable[str] = (),
+                 process_env: Mapping[str, str] | None = None,
+                 settings: settings_mod.Settings | None = None) -> Project:
+    if root is None:
+        root = find_root()
+        if root is None:
+            raise ConfigError("not inside an nself project (no nself.yml or compose file here "
+                              "or in any parent directory)",
+                              hint="cd into your project, or create one with `nself new NAME`")
+    root = root.resolve()
+    settings = settings if settings is not None else settings_mod.load(root)
+    choice = select_env(env, settings, root, process_env)
+    target = settings.env_target(choice.name)
+    variables = load_env(root, choice.name, pass_env=target.get("pass_env") or (),
+                         process_env=process_env)
+    # COMPOSE_FILE and COMPOSE_PROFILES work as they do for `docker compose`.
+    files = list(files) or [f for f in variables.lookup.get("COMPOSE_FILE", "").split(os.pathsep) if f]
+    profiles = list(profiles) or [p for p in variables.lookup.get("COMPOSE_PROFILES", "").split(",") if p]
+    paths = [Path(f) if Path(f).is_absolute() else root / f for f in files] or default_files(root)
+    for path in paths:
+        if path.is_dir():
+            raise ConfigError(f"compose file {path} is a directory", hint="name the YAML file inside it")
+        if not path.is_file():
+            raise ConfigError(f"compose file not found: {path}", hint="fix the --file path")
+    loaded = load_compose(paths, variables.lookup, profiles=profiles)
+    data = loaded.data
+    names, warnings = object_names(data.get("services") or {})
+    warnings = [*loaded.warnings, *warnings]
+    services = {}
+    for name, raw in (data.get("services") or {}).items():
+        refs = {key: used for (svc, key), used in loaded.env_refs.items() if svc == name}
+        services[name] = build_service(name, names[name], raw, variables, refs, warnings)
+    name = (settings.section("project", "name") or data.get("name") or
+            variables.lookup.get("COMPOSE_PROJECT_NAME") or root.name)
+    project_name = to_dns1035(name)
+    namespace = target.get("namespace") or f"{project_name}-{choice.name}"
+    return Project(
+        name=project_name, root=root, env=choice.name, compose_files=tuple(loaded.files),
+        services=MappingProxyType(services),
+        volumes=build_resources(data.get("volumes")), networks=build_resources(data.get("networks")),
+        secrets=build_resources(data.get("secrets")), configs=build_resources(data.get("configs")),
+        variables=variables, settings=settings, namespace=namespace, warnings=tuple(warnings),
+        extensions=frozen({k: v for k, v in data.items() if k.startswith("x-")}))

@@ -49,8 +49,8 @@ def _configured_env(settings, root: Path, process_env: Mapping[str, str], known)
     return EnvChoice("local", "built-in default")
 
 
-_ENV_LINE = re.compile(r"""^[ \t]*(?:export[ \t]+)?ENV[ \t]*=[ \t]*['"]?([A-Za-z0-9-]*)['"]?[ \t]*(?:#.*)?$""",
-                       re.M)
+_ENV_LINE = re.compile(
+    r"""^[ \t]*(?:export[ \t]+)?ENV[ \t]*=[ \t]*['"]?([A-Za-z0-9-]*)['"]?[ \t]*(?:#.*)?$""", re.M)
 
 
 def _env_in_dotenv(path: Path) -> str | None:

@@ -172,7 +172,8 @@ class Service:
     shm_size: int | None = None
     pull_policy: str | None = None
     platform: str | None = None
-    extensions: Mapping[str, Any] = field(default_factory=lambda: EMPTY)            # x-* keys, x-nself among them
+    # x-* keys, x-nself among them
+    extensions: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     @property
     def nself(self) -> Mapping[str, Any]:

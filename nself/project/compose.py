@@ -8,12 +8,15 @@ interpolation saw (for secrets) and structured warnings; model.py types it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nself import __version__
 from nself.errors import ConfigError
 from nself.project import COMPOSE_FILES, yamlio
 from nself.project.envfiles import parse_env_file
@@ -57,6 +60,42 @@ def _validator():
     return jsonschema.Draft7Validator(_inline_refs(schema, schema["definitions"]))
 
 
+# Documents already found valid, by content hash: in this process and in the user's
+# cache directory, so an unchanged project skips jsonschema (its import alone is ~60 ms).
+_VALID: set[str] = set()
+
+
+def _document_key(data: dict) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
+
+
+def _valid_marker(key: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "nself", "valid-compose", key[:2], key[2:])
+
+
+def _known_valid(data: dict) -> bool:
+    key = _document_key(data)
+    if key in _VALID:
+        return True
+    if _valid_marker(key).is_file():
+        _VALID.add(key)
+        return True
+    return False
+
+
+def _remember_valid(data: dict) -> None:
+    key = _document_key(data)
+    _VALID.add(key)
+    marker = _valid_marker(key)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only home only costs speed
+        pass
+
+
 def _inline_refs(node: Any, definitions: dict, seen: tuple = ()) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref", "")
@@ -70,8 +109,9 @@ def _inline_refs(node: Any, definitions: dict, seen: tuple = ()) -> Any:
 
 
 class _Loader:
-    def __init__(self, variables: Mapping[str, str], profiles: Iterable[str]):
+    def __init__(self, variables: Mapping[str, str], profiles: Iterable[str], lenient: bool = False):
         self.variables = variables
+        self.lenient = lenient
         self.profiles = set(profiles)
         self.env_refs: dict[tuple[str, str], set[str]] = {}
         self.missing: dict[str, str] = {}
@@ -104,7 +144,7 @@ class _Loader:
 
     def _interpolate(self, node: Any, path: tuple, file: Path) -> Any:
         if isinstance(node, str):
-            seen = Substitution()
+            seen = Substitution(lenient=self.lenient)
             where = f"{file.name} at {'.'.join(map(str, path))}"
             value = interpolate(node, self.variables, where=where, seen=seen)
             for name in seen.missing:
@@ -127,8 +167,11 @@ class _Loader:
 
     @staticmethod
     def _validate(data: dict, path: Path, text: str) -> None:
+        if _known_valid(data):
+            return
         validator = _validator()
         if validator.is_valid(data):  # the common case; collecting errors costs more
+            _remember_valid(data)
             return
         errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
         details = []
@@ -197,12 +240,12 @@ def _schema_message(error) -> str:
 
 
 def load_compose(files: list[Path], variables: Mapping[str, str], *,
-                 profiles: Iterable[str] = ()) -> Loaded:
+                 profiles: Iterable[str] = (), lenient: bool = False) -> Loaded:
     if not files:
         raise ConfigError("no compose file found",
                           hint="add docker-compose.yml (or compose.yaml) to the project root, "
                                "or pass --file")
-    loader = _Loader(variables, profiles)
+    loader = _Loader(variables, profiles, lenient)
     base = files[0].resolve().parent
     data = loader.project(files, base)
     warnings: list[Warning] = []
@@ -238,7 +281,7 @@ def _include(loader: _Loader, data: dict, base: Path, warnings: list, depth: int
             if not file.is_file():
                 raise ConfigError(f"included compose file not found: {file}",
                                   hint="fix the `include` path (relative to the including file)")
-        sub = _Loader({**own, **loader.variables}, loader.profiles)
+        sub = _Loader({**own, **loader.variables}, loader.profiles, loader.lenient)
         included = sub.project(files, project_dir)
         _include(sub, included, project_dir, warnings, depth + 1)
         loader.env_refs.update(sub.env_refs)

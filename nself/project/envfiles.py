@@ -75,6 +75,7 @@ class EnvVars:
     loaded: tuple[Path, ...]         # the ones that exist
     defined: Mapping[str, tuple[str, ...]]  # file name -> the keys it sets
     lookup: Mapping[str, str]        # what compose interpolation may read
+    missing: frozenset[str] = frozenset()   # required but unset (lenient loads only)
 
     def secret_values(self) -> list[str]:
         return sorted({self.values[k] for k in self.secrets
@@ -82,7 +83,7 @@ class EnvVars:
 
 
 def load_env(root: Path, env: str, *, pass_env: Iterable[str] = (),
-             process_env: Mapping[str, str] | None = None) -> EnvVars:
+             process_env: Mapping[str, str] | None = None, lenient: bool = False) -> EnvVars:
     process_env = os.environ if process_env is None else process_env
     files = cascade(root, env)
     values: dict[str, str] = {}
@@ -92,12 +93,13 @@ def load_env(root: Path, env: str, *, pass_env: Iterable[str] = (),
     outside = dict(process_env) if env == "local" else \
         {k: process_env[k] for k in pass_env if k in process_env}
     loaded = []
+    missing: set[str] = set()
     defined: dict[str, tuple[str, ...]] = {}
     for path in files:
         if not path.is_file():
             continue
         loaded.append(path)
-        entries = list(_parse(path, values, outside))
+        entries = list(_parse(path, values, outside, lenient, missing))
         defined[path.name] = tuple(key for key, _, _ in entries)
         for key, value, used in entries:
             values[key] = value
@@ -112,7 +114,7 @@ def load_env(root: Path, env: str, *, pass_env: Iterable[str] = (),
     secret |= classify(values, refs, secret)
     return EnvVars(env=env, values=MappingProxyType(values), sources=MappingProxyType(sources),
                    secrets=frozenset(secret), files=tuple(files), loaded=tuple(loaded),
-                   defined=MappingProxyType(defined),
+                   defined=MappingProxyType(defined), missing=frozenset(missing),
                    lookup=MappingProxyType({**outside, **values}))
 
 
@@ -140,7 +142,8 @@ def parse_env_file(path: Path, variables: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v, _ in _parse(path, {}, variables)}
 
 
-def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str]):
+def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str],
+           lenient: bool = False, missing: set[str] | None = None):
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -161,8 +164,10 @@ def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str]):
                 yield binding.key, outside[binding.key], set()
             continue
         raw_value = binding.original.string.split("=", 1)[1].lstrip()
-        seen = Substitution()
+        seen = Substitution(lenient=lenient)
         value = binding.value if raw_value.startswith("'") else \
             interpolate(binding.value, scope, where=f"{path.name}:{line}", seen=seen)
         scope[binding.key] = value
+        if missing is not None and lenient:
+            missing |= seen.missing
         yield binding.key, value, seen.used

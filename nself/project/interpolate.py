@@ -23,6 +23,9 @@ class Substitution:
 
     used: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
+    # Lenient: a failed `${X:?}` counts as missing instead of stopping the load (used when
+    # generating for an environment whose secrets are not on this machine).
+    lenient: bool = False
 
 
 def interpolate(text: str, variables: Mapping[str, str], *, where: str = "",
@@ -92,6 +95,9 @@ def _braced(text: str, pos: int, variables: Mapping[str, str], where: str,
     arg = _expand(raw_arg, variables, where, seen)
     # '?' and ':?': mandatory
     if present:
+        return value, pos
+    if seen.lenient:
+        seen.missing.add(name)
         return value, pos
     state = "empty" if is_set else "unset"
     raise ConfigError(f"required variable {name} is {state}{_at(where)}: {arg or 'no message'}",

@@ -1,6 +1,7 @@
 """Load a project: compose files + env cascade + nself.yml → an immutable `Project`."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from nself.project.compose import default_files, load_compose
 from nself.project.envfiles import canonical_env, load_env
 from nself.project.model import Project
 from nself.project.names import object_names, to_dns1035
+from nself.project.warnings import Warning
 
 @dataclass(frozen=True)
 class EnvChoice:
@@ -49,6 +51,23 @@ def _configured_env(settings, root: Path, process_env: Mapping[str, str], known)
     return EnvChoice("local", "built-in default")
 
 
+def namespace_for(project_name: str, settings: settings_mod.Settings, env: str) -> str:
+    return settings.env_target(env).get("namespace") or f"{project_name}-{env}"
+
+
+def for_environment(project: Project, env: str) -> Project:
+    """The same project for another environment (lenient: that environment's secrets need
+    not be on this machine). When the env files give the same variables, the compose
+    model is reused instead of loaded again."""
+    target = project.settings.env_target(env)
+    variables = load_env(project.root, env, pass_env=target.get("pass_env") or (), lenient=True)
+    if variables.lookup == project.variables.lookup and not variables.missing:
+        return dataclasses.replace(project, env=env, variables=variables,
+                                   namespace=namespace_for(project.name, project.settings, env))
+    return load_project(project.root, env=env, files=project.compose_files,
+                        profiles=project.profiles, settings=project.settings, lenient=True)
+
+
 _ENV_LINE = re.compile(
     r"""^[ \t]*(?:export[ \t]+)?ENV[ \t]*=[ \t]*['"]?([A-Za-z0-9-]*)['"]?[ \t]*(?:#.*)?$""", re.M)
 
@@ -65,7 +84,10 @@ def _env_in_dotenv(path: Path) -> str | None:
 def load_project(root: Path | None = None, *, env: str | None = None,
                  files: Iterable[str | Path] = (), profiles: Iterable[str] = (),
                  process_env: Mapping[str, str] | None = None,
-                 settings: settings_mod.Settings | None = None) -> Project:
+                 settings: settings_mod.Settings | None = None, lenient: bool = False) -> Project:
+    """Load the project for an environment. `lenient` turns unset required variables
+    (`${X:?}`) into warnings: for generating another environment's overlay on a
+    machine that does not hold its secrets."""
     if root is None:
         root = find_root()
         if root is None:
@@ -77,7 +99,7 @@ def load_project(root: Path | None = None, *, env: str | None = None,
     choice = select_env(env, settings, root, process_env)
     target = settings.env_target(choice.name)
     variables = load_env(root, choice.name, pass_env=target.get("pass_env") or (),
-                         process_env=process_env)
+                         process_env=process_env, lenient=lenient)
     # COMPOSE_FILE and COMPOSE_PROFILES work as they do for `docker compose`.
     files = list(files) or [f for f in variables.lookup.get("COMPOSE_FILE", "").split(os.pathsep) if f]
     profiles = list(profiles) or [p for p in variables.lookup.get("COMPOSE_PROFILES", "").split(",") if p]
@@ -87,10 +109,12 @@ def load_project(root: Path | None = None, *, env: str | None = None,
             raise ConfigError(f"compose file {path} is a directory", hint="name the YAML file inside it")
         if not path.is_file():
             raise ConfigError(f"compose file not found: {path}", hint="fix the --file path")
-    loaded = load_compose(paths, variables.lookup, profiles=profiles)
+    loaded = load_compose(paths, variables.lookup, profiles=profiles, lenient=lenient)
     data = loaded.data
     names, warnings = object_names(data.get("services") or {})
-    warnings = [*loaded.warnings, *warnings]
+    warnings = [*loaded.warnings, *warnings, *(
+        Warning("unset-variable", None, name, f"required variable {name} is not set for "
+                f"{choice.name}; set it before applying") for name in sorted(variables.missing))]
     services = {}
     for name, raw in (data.get("services") or {}).items():
         refs = {key: used for (svc, key), used in loaded.env_refs.items() if svc == name}
@@ -98,11 +122,12 @@ def load_project(root: Path | None = None, *, env: str | None = None,
     name = (settings.section("project", "name") or data.get("name") or
             variables.lookup.get("COMPOSE_PROJECT_NAME") or root.name)
     project_name = to_dns1035(name)
-    namespace = target.get("namespace") or f"{project_name}-{choice.name}"
     return Project(
         name=project_name, root=root, env=choice.name, compose_files=tuple(loaded.files),
         services=MappingProxyType(services),
         volumes=build_resources(data.get("volumes")), networks=build_resources(data.get("networks")),
         secrets=build_resources(data.get("secrets")), configs=build_resources(data.get("configs")),
-        variables=variables, settings=settings, namespace=namespace, warnings=tuple(warnings),
+        variables=variables, settings=settings,
+        namespace=namespace_for(project_name, settings, choice.name), profiles=tuple(profiles),
+        warnings=tuple(warnings),
         extensions=frozen({k: v for k, v in data.items() if k.startswith("x-")}))

@@ -211,6 +211,7 @@ class Project:
     variables: EnvVars | None = None
     settings: Any = None               # nself.project.settings.Settings
     namespace: str = ""
+    profiles: tuple[str, ...] = ()
     warnings: tuple[Warning, ...] = field(default_factory=tuple)
     extensions: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 

@@ -33,6 +33,11 @@ _ENV_TARGET = {
         "context": _STR, "kubeconfig": _STR, "pass_env": _STRS, "provider": _STR,
         "domain": _STR, "hosts": _STRS, "roles": _STRS, "values": {"type": "object"},
         "overlay": _STR, "description": _STR,
+        # overlay data (see overlays/*.yml), overriding nself's defaults for this environment
+        "replicas": {"type": "integer", "minimum": 0}, "resources": _PRESET,
+        "ingress": {"type": "object"}, "autoscaling": {"type": "object"},
+        "pod_disruption_budget": {"type": "object"},
+        "image_tag_policy": {"enum": ["compose", "pinned"]},
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
@@ -54,7 +59,8 @@ SCHEMA: dict = {
                 "type": "object", "additionalProperties": False,
                 "properties": {
                     "namespace": _STR, "output": _STR, "ingress": _STR, "storage_class": _STR,
-                    "image_pull_secrets": _STRS,
+                    "image_pull_secrets": _STRS, "domain": _STR, "network_policies": {"type": "boolean"},
+                    "storage_size": _STR,
                     "replicas": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
                     "resources": {"type": "object", "additionalProperties": _PRESET},
                     "services": {"type": "object", "additionalProperties": {"type": "object"}},

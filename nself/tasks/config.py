@@ -82,7 +82,7 @@ def validate(c, file=None, profile=None, strict=False):
     def render(doc):
         for problem in doc["problems"]:
             out.say(f"✗ {problem}")
-        for line in _grouped(doc["warnings"]):
+        for line in grouped(doc["warnings"]):
             out.say(f"! {line}")
         if not doc["problems"]:
             out.say(f"✓ {doc['services']} services valid for {doc['environment']}"
@@ -94,7 +94,7 @@ def validate(c, file=None, profile=None, strict=False):
                           + ")", hint="fix the problems listed above", reported=True)
 
 
-def _grouped(warnings: list[dict]) -> list[str]:
+def grouped(warnings: list[dict]) -> list[str]:
     """One line per kind of warning: `container_name (24 services: a, b, …): reason`."""
     groups: dict[tuple, list[str]] = {}
     for w in warnings:

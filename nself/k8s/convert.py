@@ -1,0 +1,303 @@
+"""Project (+ an environment's overlay) → Kubernetes objects as plain dicts.
+
+Pure: no clock, no subprocess, no writes. The same inputs give the same
+objects in the same order, so generated files are byte-identical run to run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nself.errors import ConfigError
+from nself.k8s import kinds, network, pods
+from nself.k8s.environment import env_objects
+from nself.k8s.objects import labels, obj, selector
+from nself.k8s.settings import BASE, Overlay, service_settings
+from nself.k8s.volumes import StorageConverter
+from nself.project.model import Project, Service
+from nself.project.warnings import Warning
+
+INGRESS_NAMESPACE = "ingress-nginx"
+JOB_WAITER = "nself-job-waiter"
+_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
+        "Job": "batch/v1", "CronJob": "batch/v1"}
+
+
+@dataclass
+class Manifests:
+    """Objects grouped by service folder ("" for project-wide ones), plus Secrets kept apart."""
+
+    objects: list[tuple[str, dict]] = field(default_factory=list)
+    secrets: list[dict] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
+
+    def all(self) -> list[dict]:
+        return [o for _, o in self.objects]
+
+
+def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool = False,
+            namespace: str | None = None) -> Manifests:
+    out = Manifests()
+    warnings = out.warnings
+    generate = project.settings.section("kubernetes", "generate") or {}
+    _check_cycles(project)
+    refs = network.references(project)
+    waiters = kinds.completion_waiters(project)
+    storage = StorageConverter(project, warnings, include_secrets)
+    confs = {name: service_settings(project, svc) for name, svc in project.services.items()}
+    sidecars = _sidecars(project, warnings)
+    kind_of = {name: kinds.workload_kind(project, svc, confs[name], name in waiters, warnings)
+               for name, svc in project.services.items() if name not in sidecars}
+    ports = {name: network.service_ports(svc, refs.get(name), warnings)
+             for name, svc in project.services.items() if name not in sidecars}
+    domain = generate.get("domain") or project.variables.lookup.get("BASE_DOMAIN") or None
+    annotations = {}
+    if overlay.ingress.get("tls") and overlay.ingress.get("cluster_issuer"):
+        annotations["cert-manager.io/cluster-issuer"] = overlay.ingress["cluster_issuer"]
+    annotations.update(overlay.ingress.get("annotations") or {})
+
+    out.objects.append(("", obj("v1", "Namespace", namespace or project.namespace,
+                                labels(project.name))))
+    if any(kind_of.get(dep.service) == "Job" for svc in project.services.values()
+           for dep in svc.depends_on if dep.condition == "service_completed_successfully"):
+        out.objects += [("", o) for o in _job_waiter_rbac(project)]
+    if generate.get("network_policies", True):
+        out.objects += [("", o) for o in network.network_policies(project, INGRESS_NAMESPACE)]
+
+    for name, svc in project.services.items():
+        if name in sidecars:
+            continue
+        conf = confs[name]
+        kind = kind_of[name]
+        group = svc.object_name
+        pod_storage = storage.pod(svc, conf, stateful=kind == "StatefulSet")
+        configmap, secret, env_fields = env_objects(project, svc, warnings, include_secrets)
+        if configmap:
+            out.objects.append((group, configmap))
+        out.objects += [(group, o) for o in pod_storage.objects]
+        if secret:
+            out.secrets.append(secret)
+        out.secrets += [s for s in pod_storage.secrets
+                        if not any(s["metadata"]["name"] == t["metadata"]["name"] for t in out.secrets)]
+        res = pods.resources(svc, conf, overlay.resources)
+        main = pods.container(project.name, svc, env_fields, pod_storage.mounts, ports[name], res,
+                              warnings)
+        containers = [main]
+        pod_volumes = list(pod_storage.volumes)
+        for side in sidecars.get(name, []):
+            side_svc = project.services[side]
+            side_storage = storage.pod(side_svc, confs[side], stateful=False)
+            side_cm, side_secret, side_env = env_objects(project, side_svc, warnings, include_secrets)
+            if side_cm:
+                out.objects.append((group, side_cm))
+            if side_secret:
+                out.secrets.append(side_secret)
+            out.objects += [(group, o) for o in side_storage.objects]
+            containers.append(pods.container(project.name, side_svc, side_env, side_storage.mounts,
+                                             [], pods.resources(side_svc, confs[side], overlay.resources),
+                                             warnings))
+            pod_volumes += [v for v in side_storage.volumes
+                            if not any(v["name"] == p["name"] for p in pod_volumes)]
+        init = _init_containers(project, svc, kind_of, ports, warnings)
+        pod: dict = {}
+        if init:
+            pod["initContainers"] = init
+        pod["containers"] = containers
+        if pod_volumes:
+            pod["volumes"] = pod_volumes
+        if any(c["image"] == pods.JOB_WAIT_IMAGE for c in init):
+            pod["serviceAccountName"] = JOB_WAITER
+        if kind in ("Job", "CronJob"):
+            pod["restartPolicy"] = "OnFailure"
+        if generate.get("image_pull_secrets"):
+            pod["imagePullSecrets"] = [{"name": n} for n in generate["image_pull_secrets"]]
+        pod.update(pods.pod_extras(svc, selector(project.name, svc.object_name), warnings))
+        template_labels = {**labels(project.name, svc.object_name, _component(svc, kind)),
+                           **network.network_labels(svc)}
+        template_meta: dict = {"labels": template_labels}
+        pod_annotations = {**svc.labels, **svc.annotations}
+        if pod_annotations:
+            template_meta["annotations"] = dict(sorted(pod_annotations.items()))
+        template = {"metadata": template_meta, "spec": pod}
+        replicas = _replicas(svc, conf, kind, overlay, generate)
+        workload = _workload(project, svc, kind, conf, template, replicas, pod_storage.claims)
+        out.objects.append((group, workload))
+        has_service = bool(ports[name]) and kind not in ("Job", "CronJob")
+        if has_service:
+            out.objects.append((group, network.service_object(project, svc, ports[name],
+                                                              headless=kind == "StatefulSet")))
+        if has_service and overlay.ingress.get("enabled", True) and network.is_public(svc, conf):
+            ingress = network.ingress_object(project, svc, conf, ports[name],
+                                             generate.get("ingress") or "nginx", domain,
+                                             bool(overlay.ingress.get("tls")), annotations)
+            if ingress:
+                out.objects.append((group, ingress))
+        if kind == "Deployment":
+            hpa = _autoscaler(project, svc, conf, overlay, replicas)
+            if hpa:
+                out.objects.append((group, hpa))
+        if kind in ("Deployment", "StatefulSet") and (replicas or 0) > 1 and \
+                overlay.pod_disruption_budget.get("enabled", True):
+            out.objects.append((group, obj("policy/v1", "PodDisruptionBudget", svc.object_name,
+                                           labels(project.name, svc.object_name), spec={
+                                               "minAvailable": overlay.pod_disruption_budget.get(
+                                                   "min_available", 1),
+                                               "selector": {"matchLabels": selector(
+                                                   project.name, svc.object_name)}})))
+        _tag_policy(svc, overlay, warnings)
+    return out
+
+
+def _component(svc: Service, kind: str) -> str:
+    if kind in ("Job", "CronJob"):
+        return "job"
+    if kinds.is_stateful_image(svc.image):
+        return "datastore"
+    return "server"
+
+
+def _replicas(svc: Service, conf: dict, kind: str, overlay: Overlay, generate: dict) -> int | None:
+    if kind not in ("Deployment", "StatefulSet"):
+        return None
+    if "replicas" in conf:
+        return int(conf["replicas"])
+    if svc.deploy.replicas is not None:
+        return svc.deploy.replicas
+    if kind == "Deployment" and overlay.replicas is not None:
+        return overlay.replicas
+    default = (generate.get("replicas") or {}).get("default")
+    return int(default) if default is not None else 1
+
+
+def _workload(project: Project, svc: Service, kind: str, conf: dict, template: dict,
+              replicas: int | None, claims: list[dict]) -> dict:
+    lbls = labels(project.name, svc.object_name, _component(svc, kind))
+    match = {"matchLabels": selector(project.name, svc.object_name)}
+    if kind == "Deployment":
+        spec: dict = {"replicas": replicas, "selector": match}
+        update = svc.deploy.update_config
+        if update and (update.order == "start-first" or update.parallelism):
+            rolling = {"maxSurge": update.parallelism or 1, "maxUnavailable": 0} \
+                if update.order == "start-first" else {"maxSurge": 0,
+                                                        "maxUnavailable": update.parallelism or 1}
+            spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": rolling}
+        spec["template"] = template
+    elif kind == "StatefulSet":
+        spec = {"serviceName": svc.object_name, "replicas": replicas, "selector": match,
+                "template": template}
+        if claims:
+            spec["volumeClaimTemplates"] = claims
+    elif kind == "DaemonSet":
+        spec = {"selector": match, "template": template}
+    elif kind == "Job":
+        attempts = svc.deploy.restart_policy.max_attempts if svc.deploy.restart_policy else None
+        spec = {"backoffLimit": attempts if attempts is not None else 6, "template": template}
+    else:  # CronJob
+        spec = {"schedule": str(conf["schedule"]), "concurrencyPolicy": "Forbid",
+                "jobTemplate": {"spec": {"template": template}}}
+    return obj(_API[kind], kind, svc.object_name, lbls, spec=spec)
+
+
+def _init_containers(project: Project, svc: Service, kind_of: dict, ports: dict,
+                     warnings: list[Warning]) -> list[dict]:
+    out = []
+    for dep in svc.depends_on:
+        target = project.services.get(dep.service)
+        if target is None or dep.service not in kind_of:
+            continue
+        if kind_of[dep.service] == "Job":
+            out.append(pods.job_wait_container(target.object_name))
+        elif dep.condition == "service_completed_successfully":
+            warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
+                                    f"waits for {dep.service} to complete, but {dep.service} is "
+                                    f"a {kind_of[dep.service]}; set x-nself kind: job on it"))
+        elif ports.get(dep.service):
+            out.append(pods.wait_container(target.object_name, ports[dep.service][0]["port"]))
+        else:
+            warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
+                                    f"{dep.service} has no port to wait for; starting without "
+                                    "waiting (add `expose:` to it)"))
+    return out
+
+
+def _autoscaler(project: Project, svc: Service, conf: dict, overlay: Overlay,
+                replicas: int | None) -> dict | None:
+    own = conf.get("autoscaling")
+    settings = dict(overlay.autoscaling)
+    if isinstance(own, dict):
+        settings = {**settings, "enabled": True, **own}
+    elif own is False:
+        return None
+    if not settings.get("enabled") or not replicas:
+        return None
+    low = max(int(settings.get("min_replicas", settings.get("min", 1))), replicas or 1)
+    high = max(int(settings.get("max_replicas", settings.get("max", low * 3))), low)
+    cpu = int(settings.get("target_cpu_utilization", settings.get("cpu", 80)))
+    return obj("autoscaling/v2", "HorizontalPodAutoscaler", svc.object_name,
+               labels(project.name, svc.object_name), spec={
+                   "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                      "name": svc.object_name},
+                   "minReplicas": low, "maxReplicas": high,
+                   "metrics": [{"type": "Resource", "resource": {
+                       "name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu}}}]})
+
+
+def _tag_policy(svc: Service, overlay: Overlay, warnings: list[Warning]) -> None:
+    if overlay.image_tag_policy != "pinned" or not svc.image:
+        return
+    name = svc.image.split("@", 1)[0]
+    tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else None
+    if "@" not in svc.image and tag in (None, "latest"):
+        warnings.append(Warning("unpinned-image", svc.name, "image",
+                                f"{svc.image!r} is not pinned for {overlay.env}: use a version tag "
+                                "or a digest"))
+
+
+def _job_waiter_rbac(project: Project) -> list[dict]:
+    lbls = labels(project.name)
+    return [
+        obj("v1", "ServiceAccount", JOB_WAITER, lbls),
+        obj("rbac.authorization.k8s.io/v1", "Role", JOB_WAITER, lbls, rules=[
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]}]),
+        obj("rbac.authorization.k8s.io/v1", "RoleBinding", JOB_WAITER, lbls,
+            roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": JOB_WAITER},
+            subjects=[{"kind": "ServiceAccount", "name": JOB_WAITER}]),
+    ]
+
+
+def _sidecars(project: Project, warnings: list[Warning]) -> dict[str, list[str]]:
+    """`network_mode: service:X` shares X's network: it runs as a container in X's pod."""
+    out: dict[str, list[str]] = {}
+    for svc in project.services.values():
+        mode = svc.network_mode or ""
+        if mode.startswith(("service:", "container:")):
+            target = mode.split(":", 1)[1]
+            if target not in project.services:
+                raise ConfigError(f"service {svc.name!r}: network_mode {mode!r} names no service",
+                                  hint="use service:<name> with a service of this project")
+            out.setdefault(target, []).append(svc.name)
+            warnings.append(Warning("sidecar", svc.name, "network_mode",
+                                    f"runs as a container in {target}'s pod (shared network)"))
+        elif mode == "none":
+            warnings.append(Warning("not-converted", svc.name, "network_mode",
+                                    "pods always have a network"))
+    return out
+
+
+def _check_cycles(project: Project) -> None:
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = path[path.index(name):] + [name]
+            raise ConfigError("depends_on cycle: " + " -> ".join(cycle),
+                              hint="remove one dependency from the cycle")
+        state[name] = 1
+        for dep in project.services[name].depends_on:
+            if dep.service in project.services:
+                visit(dep.service, [*path, name])
+        state[name] = 2
+
+    for name in project.services:
+        visit(name, [])

@@ -1,0 +1,98 @@
+"""`k8s.generate`: load every environment, convert, lay out, write safely."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nself.errors import ConfigError, NselfError
+from nself.generated import write_tree
+from nself.k8s import kustomize
+from nself.k8s.convert import Manifests, convert
+from nself.k8s.settings import BASE, load_overlay
+from nself.project.envfiles import ALIASES, CANONICAL_ENVS
+from nself.project.loader import for_environment
+from nself.project.model import Project
+from nself.project.warnings import Warning
+
+ENV_SPECIFIC = ("unpinned-image", "unset-variable")
+
+
+@dataclass(frozen=True)
+class Options:
+    output: str | None = None        # None: "k8s" (tree/split) or stdout (plain)
+    namespace: str | None = None
+    include_secrets: bool = False
+    plain: bool = False
+    split: bool = False
+    strict: bool = False
+    force: bool = False
+
+
+def environments(project: Project) -> list[str]:
+    """nself's three environments plus those declared in nself.yml, in a stable order."""
+    declared = [ALIASES.get(e, e) for e in project.settings.environments()]
+    return [*CANONICAL_ENVS, *sorted(set(declared) - set(CANONICAL_ENVS))]
+
+
+def generate(project: Project, options: Options) -> dict:
+    if options.plain and options.split:
+        raise NselfError("--plain and --split are different layouts", code=2, hint="pass one of them")
+    selected_ns = options.namespace or project.namespace
+    warnings: list[Warning] = list(project.warnings)
+    base = convert(project, BASE, include_secrets=options.include_secrets, namespace=selected_ns)
+    warnings += base.warnings
+    envs: list[kustomize.Environment] = []
+    for env in environments(project):
+        loaded = project if env == project.env else for_environment(project, env)
+        namespace = selected_ns if env == project.env else loaded.namespace
+        manifests = convert(loaded, load_overlay(loaded, env), include_secrets=options.include_secrets,
+                            namespace=namespace)
+        # Base warnings cover the project; each environment adds only its own kind.
+        own = [*manifests.warnings, *(loaded.warnings if loaded is not project else ())]
+        warnings += [w for w in own if w.code in ENV_SPECIFIC]
+        envs.append(kustomize.Environment(env, namespace, manifests))
+    warnings = _unique(warnings)
+    if options.strict and warnings:
+        raise ConfigError(f"{len(warnings)} warning(s) with --strict",
+                          details=[str(w) for w in warnings[:50]],
+                          hint="fix them, or drop --strict")
+    selected = next(e for e in envs if e.name == project.env)
+    report = {"environment": project.env, "namespace": selected_ns,
+              "objects": len(selected.manifests.all()),
+              "secrets": len(selected.manifests.secrets),
+              "warnings": [w.to_dict() for w in warnings]}
+    if options.plain:
+        text = kustomize.plain(selected.manifests, selected_ns, include_secrets=options.include_secrets)
+        if options.output in (None, "-"):
+            return {**report, "mode": "plain", "output": "-", "text": text}
+        path = project.root / options.output
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return {**report, "mode": "plain", "output": str(path)}
+    target = project.root / (options.output or "k8s")
+    if options.split:
+        files_out = _split(selected.manifests, selected_ns, options.include_secrets)
+    else:
+        from nself.blueprints import render
+
+        files_out = dict(kustomize.tree(base, envs, include_secrets=options.include_secrets))
+        skeleton = render("k8s", {"project": project.name, "output": target.name})
+        files_out.update(skeleton)
+    changes = write_tree(target, dict(sorted(files_out.items())), force=options.force)
+    return {**report, "mode": "split" if options.split else "kustomize", "output": str(target),
+            "files": len(files_out), **changes}
+
+
+def _split(manifests: Manifests, namespace: str, include_secrets: bool) -> dict[str, bytes]:
+    return {f"{doc['kind'].lower()}-{doc['metadata']['name']}.yaml":
+            (kustomize.HEADER + kustomize.dump(doc)).encode()
+            for doc in kustomize.namespaced(manifests, namespace, include_secrets=include_secrets)}
+
+
+def _unique(warnings: list[Warning]) -> list[Warning]:
+    seen, out = set(), []
+    for w in warnings:
+        if w not in seen:
+            seen.add(w)
+            out.append(w)
+    return out
+

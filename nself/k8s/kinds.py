@@ -1,0 +1,74 @@
+"""Which workload kind a compose service becomes, and why."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from nself.errors import ConfigError
+from nself.project.model import Project, Service
+from nself.project.warnings import Warning
+
+# Images whose data lives in their volumes: with a named volume they become StatefulSets.
+STATEFUL_IMAGES = frozenset({
+    "postgres", "postgis", "timescaledb", "mysql", "mariadb", "percona", "mongo", "mongodb",
+    "redis", "valkey", "keydb", "elasticsearch", "opensearch", "minio", "meilisearch", "typesense",
+    "rabbitmq", "nats", "kafka", "zookeeper", "clickhouse", "clickhouse-server", "cassandra",
+    "couchdb", "etcd", "influxdb", "qdrant", "weaviate", "neo4j", "memcached", "loki", "prometheus",
+    "tempo", "grafana", "alertmanager",
+})
+KINDS = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet",
+         "job": "Job", "cronjob": "CronJob"}
+_ONE_SHOT = {"no", "on-failure"}
+
+
+def image_base(image: str | None) -> str:
+    """`docker.io/bitnami/postgresql:16@sha256:…` → `postgresql`."""
+    if not image:
+        return ""
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0].lower()
+
+
+def is_stateful_image(image: str | None) -> bool:
+    base = image_base(image)
+    return base in STATEFUL_IMAGES or re.sub(r"(-server|ql|db)$", "", base) in STATEFUL_IMAGES
+
+
+def completion_waiters(project: Project) -> dict[str, list[str]]:
+    """service → the services that wait for it to complete successfully."""
+    out: dict[str, list[str]] = {}
+    for svc in project.services.values():
+        for dep in svc.depends_on:
+            if dep.condition == "service_completed_successfully":
+                out.setdefault(dep.service, []).append(svc.name)
+    return out
+
+
+def workload_kind(project: Project, svc: Service, conf: Mapping, waited_for: bool,
+                  warnings: list[Warning]) -> str:
+    explicit = conf.get("kind")
+    if explicit:
+        if str(explicit).lower() not in KINDS:
+            raise ConfigError(f"service {svc.name!r}: unknown kind {explicit!r}",
+                              hint="use one of " + ", ".join(KINDS))
+        if str(explicit).lower() == "cronjob" and not conf.get("schedule"):
+            raise ConfigError(f"service {svc.name!r}: a cronjob needs a schedule",
+                              hint='add schedule: "0 3 * * *" to x-nself')
+        return KINDS[str(explicit).lower()]
+    if conf.get("schedule"):
+        return "CronJob"
+    if svc.deploy.mode in ("global", "global-job"):
+        return "DaemonSet"
+    restart = svc.restart or (svc.deploy.restart_policy.condition if svc.deploy.restart_policy else None)
+    restart = {"none": "no", "any": "always"}.get(restart or "", restart)
+    one_shot = restart in _ONE_SHOT or svc.deploy.mode == "replicated-job"
+    if one_shot and not svc.ports and not svc.expose and waited_for:
+        return "Job"
+    if restart in _ONE_SHOT:
+        warnings.append(Warning("restart-policy", svc.name, "restart",
+                                f"restart: {restart!r} has no Deployment equivalent: pods always "
+                                "restart; set x-nself kind: job if it runs once"))
+    has_data = any(m.type == "volume" and m.source for m in svc.volumes)
+    if has_data and is_stateful_image(svc.image):
+        return "StatefulSet"
+    return "Deployment"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from nself.errors import ConfigError
 from nself.k8s import kinds, network, pods
-from nself.k8s.environment import env_objects
+from nself.k8s.environment import env_objects, secrets_in_commands, shield
 from nself.k8s.objects import labels, obj, selector
 from nself.k8s.settings import BASE, Overlay, service_settings
 from nself.k8s.volumes import StorageConverter
@@ -45,10 +45,11 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
     storage = StorageConverter(project, warnings, include_secrets)
     confs = {name: service_settings(project, svc) for name, svc in project.services.items()}
     sidecars = _sidecars(project, warnings)
+    in_other_pod = {name for names in sidecars.values() for name in names}
     kind_of = {name: kinds.workload_kind(project, svc, confs[name], name in waiters, warnings)
-               for name, svc in project.services.items() if name not in sidecars}
+               for name, svc in project.services.items() if name not in in_other_pod}
     ports = {name: network.service_ports(svc, refs.get(name), warnings)
-             for name, svc in project.services.items() if name not in sidecars}
+             for name, svc in project.services.items() if name not in in_other_pod}
     domain = generate.get("domain") or project.variables.lookup.get("BASE_DOMAIN") or None
     annotations = {}
     if overlay.ingress.get("tls") and overlay.ingress.get("cluster_issuer"):
@@ -64,13 +65,15 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
         out.objects += [("", o) for o in network.network_policies(project, INGRESS_NAMESPACE)]
 
     for name, svc in project.services.items():
-        if name in sidecars:
+        if name in in_other_pod:
             continue
         conf = confs[name]
         kind = kind_of[name]
         group = svc.object_name
         pod_storage = storage.pod(svc, conf, stateful=kind == "StatefulSet")
-        configmap, secret, env_fields = env_objects(project, svc, warnings, include_secrets)
+        in_commands = secrets_in_commands(project, svc)
+        configmap, secret, env_fields = env_objects(project, svc, warnings, include_secrets,
+                                                    in_commands)
         if configmap:
             out.objects.append((group, configmap))
         out.objects += [(group, o) for o in pod_storage.objects]
@@ -81,20 +84,25 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
         res = pods.resources(svc, conf, overlay.resources)
         main = pods.container(project.name, svc, env_fields, pod_storage.mounts, ports[name], res,
                               warnings)
+        shield(main, in_commands)
         containers = [main]
         pod_volumes = list(pod_storage.volumes)
         for side in sidecars.get(name, []):
             side_svc = project.services[side]
             side_storage = storage.pod(side_svc, confs[side], stateful=False)
-            side_cm, side_secret, side_env = env_objects(project, side_svc, warnings, include_secrets)
+            side_secrets = secrets_in_commands(project, side_svc)
+            side_cm, side_secret, side_env = env_objects(project, side_svc, warnings, include_secrets,
+                                                         side_secrets)
             if side_cm:
                 out.objects.append((group, side_cm))
             if side_secret:
                 out.secrets.append(side_secret)
             out.objects += [(group, o) for o in side_storage.objects]
-            containers.append(pods.container(project.name, side_svc, side_env, side_storage.mounts,
-                                             [], pods.resources(side_svc, confs[side], overlay.resources),
-                                             warnings))
+            side_container = pods.container(project.name, side_svc, side_env, side_storage.mounts, [],
+                                            pods.resources(side_svc, confs[side], overlay.resources),
+                                            warnings)
+            shield(side_container, side_secrets)
+            containers.append(side_container)
             pod_volumes += [v for v in side_storage.volumes
                             if not any(v["name"] == p["name"] for p in pod_volumes)]
         init = _init_containers(project, svc, kind_of, ports, warnings)

@@ -7,7 +7,7 @@ from nself.errors import ConfigError, NselfError
 from nself.generated import write_tree
 from nself.k8s import kustomize
 from nself.k8s.convert import Manifests, convert
-from nself.k8s.settings import BASE, load_overlay
+from nself.k8s.settings import load_overlay
 from nself.project.envfiles import ALIASES, CANONICAL_ENVS
 from nself.project.loader import for_environment
 from nself.project.model import Project
@@ -38,12 +38,20 @@ def generate(project: Project, options: Options) -> dict:
         raise NselfError("--plain and --split are different layouts", code=2, hint="pass one of them")
     selected_ns = options.namespace or project.namespace
     warnings: list[Warning] = list(project.warnings)
-    base = convert(project, BASE, include_secrets=options.include_secrets, namespace=selected_ns)
+    # The base is the selected environment's objects; every overlay (its own included,
+    # which is then empty) holds the differences from it.
+    base = convert(project, load_overlay(project, project.env),
+                   include_secrets=options.include_secrets, namespace=selected_ns)
     warnings += base.warnings
     envs: list[kustomize.Environment] = []
+    loaded_envs: list[Project] = [project]
     for env in environments(project):
-        loaded = project if env == project.env else for_environment(project, env)
-        namespace = selected_ns if env == project.env else loaded.namespace
+        if env == project.env:
+            envs.append(kustomize.Environment(env, selected_ns, base))
+            continue
+        loaded = for_environment(loaded_envs, env)
+        loaded_envs.append(loaded)
+        namespace = loaded.namespace
         manifests = convert(loaded, load_overlay(loaded, env), include_secrets=options.include_secrets,
                             namespace=namespace)
         # Base warnings cover the project; each environment adds only its own kind.

@@ -185,5 +185,8 @@ def namespaced(manifests: Manifests, namespace: str, *, include_secrets: bool) -
         else:
             o["metadata"] = {"name": o["metadata"]["name"], "namespace": namespace,
                              **{k: v for k, v in o["metadata"].items() if k != "name"}}
+        for subject in o.get("subjects", []):  # as kustomize's namespace transformer does
+            if subject.get("kind") == "ServiceAccount":
+                subject["namespace"] = namespace
         docs.append(o)
     return docs

@@ -47,7 +47,7 @@ class Overlay:
     resources: str | None = None
     ingress: Mapping[str, Any] = field(default_factory=lambda: {"enabled": True, "tls": False})
     autoscaling: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
-    pod_disruption_budget: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
+    pod_disruption_budget: Mapping[str, Any] = field(default_factory=dict)   # on when replicas > 1
     image_tag_policy: str = "compose"
 
 

@@ -263,6 +263,9 @@ def _include(loader: _Loader, data: dict, base: Path, warnings: list, depth: int
     entries = data.pop("include", None) or []
     for entry in entries:
         entry = {"path": entry} if isinstance(entry, str) else dict(entry)
+        if not entry.get("path"):
+            raise ConfigError("an `include` entry has no path",
+                              hint="write `include: [path/to/compose.yaml]` or `- path: …`")
         paths = [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
         files = [Path(resolve_path(p, base)) for p in paths]
         project_dir = Path(resolve_path(entry.get("project_directory") or str(files[0].parent), base))

@@ -123,11 +123,11 @@ def classify(values: Mapping[str, str], refs: Mapping[str, set[str]],
     """Secret names: known ones, secret-looking names, and values built from secrets
     (by reference, or by containing a secret value literally)."""
     secret = set(known) | {k for k in values if is_secret_name(k)}
-    outside = [v for v in secret_values if len(v) >= _MIN_SECRET_LEN]
+    outside = [v for v in secret_values if _distinctive(v)]
     changed = True
     while changed:  # a value built from a value built from a secret is secret too
         changed = False
-        needles = outside + [values[k] for k in secret if len(values.get(k) or "") >= _MIN_SECRET_LEN]
+        needles = outside + [values[k] for k in secret if _distinctive(values.get(k) or "")]
         for key, value in values.items():
             if key in secret:
                 continue
@@ -135,6 +135,16 @@ def classify(values: Mapping[str, str], refs: Mapping[str, set[str]],
                 secret.add(key)
                 changed = True
     return secret
+
+
+def _distinctive(value: str) -> bool:
+    """Whether finding this secret inside another value means that value embeds it.
+    A sample password like "temporal" or "nextcloud" also names services and hosts."""
+    if len(value) < _MIN_SECRET_LEN:
+        return False
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    return len(value) >= 16 or (has_digit and has_alpha) or not value.isalnum()
 
 
 def parse_env_file(path: Path, variables: Mapping[str, str]) -> dict[str, str]:

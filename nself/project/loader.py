@@ -55,14 +55,16 @@ def namespace_for(project_name: str, settings: settings_mod.Settings, env: str) 
     return settings.env_target(env).get("namespace") or f"{project_name}-{env}"
 
 
-def for_environment(project: Project, env: str) -> Project:
-    """The same project for another environment (lenient: that environment's secrets need
-    not be on this machine). When the env files give the same variables, the compose
-    model is reused instead of loaded again."""
+def for_environment(loaded: list[Project], env: str) -> Project:
+    """The project (the first of `loaded`) for another environment, leniently: that
+    environment's secrets need not be on this machine. When the env files give the
+    same variables as an environment already loaded, its compose model is reused."""
+    project = loaded[0]
     target = project.settings.env_target(env)
     variables = load_env(project.root, env, pass_env=target.get("pass_env") or (), lenient=True)
-    if variables.lookup == project.variables.lookup and not variables.missing:
-        return dataclasses.replace(project, env=env, variables=variables,
+    same = next((p for p in loaded if p.variables.lookup == variables.lookup), None)
+    if same is not None and not variables.missing:
+        return dataclasses.replace(same, env=env, variables=variables,
                                    namespace=namespace_for(project.name, project.settings, env))
     return load_project(project.root, env=env, files=project.compose_files,
                         profiles=project.profiles, settings=project.settings, lenient=True)

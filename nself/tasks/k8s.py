@@ -25,7 +25,8 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
     from nself.k8s.generate import Options, generate as run
 
     out = runtime.output(c)
-    output = output or c.config.get("k8s", {}).get("output")
+    if not plain:  # the configured folder; --plain defaults to stdout
+        output = output or c.config.get("k8s", {}).get("output")
     project = runtime.load(c, files=file, profiles=profile)
     options = Options(output=output, namespace=namespace, include_secrets=include_secrets,
                       plain=plain, split=split, strict=strict, force=force)

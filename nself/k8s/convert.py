@@ -139,7 +139,7 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
                                              bool(overlay.ingress.get("tls")), annotations)
             if ingress:
                 out.objects.append((group, ingress))
-        if kind == "Deployment":
+        if kind == "Deployment" and not kinds.is_stateful_image(svc.image):
             hpa = _autoscaler(project, svc, conf, overlay, replicas)
             if hpa:
                 out.objects.append((group, hpa))
@@ -170,7 +170,9 @@ def _replicas(svc: Service, conf: dict, kind: str, overlay: Overlay, generate: d
         return int(conf["replicas"])
     if svc.deploy.replicas is not None:
         return svc.deploy.replicas
-    if kind == "Deployment" and overlay.replicas is not None:
+    # An environment scales stateless servers; a datastore image (redis, postgres…) keeps
+    # one instance: two independent copies behind one Service would split its data.
+    if kind == "Deployment" and overlay.replicas is not None and not kinds.is_stateful_image(svc.image):
         return overlay.replicas
     default = (generate.get("replicas") or {}).get("default")
     return int(default) if default is not None else 1

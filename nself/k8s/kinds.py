@@ -16,6 +16,9 @@ STATEFUL_IMAGES = frozenset({
     "couchdb", "etcd", "influxdb", "qdrant", "weaviate", "neo4j", "memcached", "loki", "prometheus",
     "tempo", "grafana", "alertmanager",
 })
+# Binding these host paths means watching the node itself: one pod per node.
+NODE_PATHS = frozenset({"/", "/proc", "/sys", "/dev", "/cgroup", "/sys/fs/cgroup", "/var/log",
+                        "/var/lib/docker", "/var/lib/docker/containers", "/var/lib/containerd"})
 KINDS = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet",
          "job": "Job", "cronjob": "CronJob"}
 _ONE_SHOT = {"no", "on-failure"}
@@ -58,6 +61,12 @@ def workload_kind(project: Project, svc: Service, conf: Mapping, waited_for: boo
     if conf.get("schedule"):
         return "CronJob"
     if svc.deploy.mode in ("global", "global-job"):
+        return "DaemonSet"
+    node_paths = sorted(m.source for m in svc.volumes if m.type == "bind" and m.source in NODE_PATHS)
+    if node_paths:
+        warnings.append(Warning("node-agent", svc.name, "volumes",
+                                f"reads the node ({', '.join(node_paths)}): a DaemonSet, one pod per "
+                                "node (set x-nself kind to change it)"))
         return "DaemonSet"
     restart = svc.restart or (svc.deploy.restart_policy.condition if svc.deploy.restart_policy else None)
     restart = {"none": "no", "any": "always"}.get(restart or "", restart)

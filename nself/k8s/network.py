@@ -26,8 +26,8 @@ def references(project: Project) -> dict[str, set[int | None]]:
                          r")(?::(\d{1,5}))?(?=[:/?]|$|\s)") if names else None
     found: dict[str, set[int | None]] = {}
     for svc in project.services.values():
-        for dep in svc.depends_on:
-            if dep.service in names:
+        for dep in svc.depends_on:  # waiting for a one-shot task to finish needs no Service
+            if dep.service in names and dep.condition != "service_completed_successfully":
                 found.setdefault(names[dep.service].name, set()).add(None)
         for link in svc.links:
             target = link.split(":", 1)[0]

@@ -104,10 +104,12 @@ class StorageConverter:
                                          "secrets included): left out; copy what it needs into "
                                          "the image"))
             return
-        if source.is_dir() and not mount.read_only and svc.build is not None:
+        context = Path(svc.build.context) if svc.build and svc.build.context else None
+        if context is not None and source.resolve().is_relative_to(context.resolve()):
             self.warnings.append(Warning("source-mount", svc.name, f"volumes.{mount.target}",
-                                         f"{_rel(source, self.project.root)} is a development "
-                                         "source mount: left out (the image holds the code)"))
+                                         f"{_rel(source, self.project.root)} is inside the build "
+                                         "context, a development source mount: left out (the "
+                                         "image holds the code)"))
             return
         files = _files(source) if source.is_file() or (source.is_dir() and mount.read_only) else None
         if files is None:

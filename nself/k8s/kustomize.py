@@ -82,11 +82,11 @@ def overlay(base: Mapping[tuple[str, str], dict], env: Environment) -> dict[str,
             continue
         if new["kind"] == "Namespace":
             continue
-        new = copy.deepcopy(new)
-        count = _replicas(old, new)
+        count, new = _replicas(old, new)
         if count is not None:
             replicas.append({"name": key[1], "count": count})
-        images.update(_images(old, new))
+        changed, new = _images(old, new)
+        images.update(changed)
         ops = json_patch(old, new)
         if ops:
             rel = f"patches/{file_name(new['kind'])[:-5]}-{key[1]}.yaml"
@@ -111,23 +111,26 @@ def overlay(base: Mapping[tuple[str, str], dict], env: Environment) -> dict[str,
     return dict(sorted(files.items()))
 
 
-def _replicas(old: dict, new: dict) -> int | None:
+def _replicas(old: dict, new: dict) -> tuple[int | None, dict]:
     """A changed replica count goes to `replicas:` (and out of the patch)."""
     if old["kind"] not in ("Deployment", "StatefulSet"):
-        return None
+        return None, new
     before, after = old["spec"].get("replicas"), new["spec"].get("replicas")
     if after is None or before == after:
-        return None
-    new["spec"]["replicas"] = before
-    return after
+        return None, new
+    return after, {**new, "spec": {**new["spec"], "replicas": before}}
 
 
-def _images(old: dict, new: dict) -> dict[str, str]:
+def _images(old: dict, new: dict) -> tuple[dict[str, str], dict]:
     """A changed image tag goes to `images:` (and out of the patch)."""
-    out = {}
+    out: dict[str, str] = {}
     old_pod, new_pod = _pod(old), _pod(new)
-    if old_pod is None or new_pod is None:
-        return out
+    if old_pod is None or new_pod is None or [
+            c["image"] for c in old_pod.get("containers", []) + old_pod.get("initContainers", [])] == [
+            c["image"] for c in new_pod.get("containers", []) + new_pod.get("initContainers", [])]:
+        return out, new
+    new = copy.deepcopy(new)  # rare: only objects whose pod changed
+    new_pod = _pod(new)
     for field in ("containers", "initContainers"):
         for a, b in zip(old_pod.get(field, []), new_pod.get(field, [])):
             name_a, _, tag_a = a["image"].rpartition(":")
@@ -135,7 +138,7 @@ def _images(old: dict, new: dict) -> dict[str, str]:
             if name_a and name_a == name_b and tag_a != tag_b and "/" not in tag_b:
                 out[name_b] = tag_b
                 b["image"] = a["image"]
-    return out
+    return out, new
 
 
 def _pod(o: dict) -> dict | None:

@@ -10,8 +10,21 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Out(_Dumper):  # type: ignore[misc, valid-type]
+    _resolved: dict = {}
+
     def ignore_aliases(self, data) -> bool:  # shared sub-dicts are written out, never as &id001
         return True
+
+    def resolve(self, kind, value, implicit):
+        """Tag resolution runs a regex per scalar; generated files repeat the same
+        scalars (labels, keys) thousands of times, so remember the answers."""
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def _str(dumper, value: str):

@@ -80,12 +80,13 @@ def command(value: Any) -> tuple[str, ...] | None:
 
 
 def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
-                  refs: Mapping[str, set[str]], warnings: list[Warning]) -> Service:
+                  refs: Mapping[str, set[str]], warnings: list[Warning], used: set[str]) -> Service:
+    """`used` collects the variables the service's env files read."""
     where = f"service {name!r}"
     for key in raw:
         if key in keys.NOT_CARRIED:
             warnings.append(Warning("not-carried", name, key, keys.NOT_CARRIED[key]))
-    environment, secret_env, env_files = _environment(name, raw, env, refs, warnings)
+    environment, secret_env, env_files = _environment(name, raw, env, refs, warnings, used)
     volumes = [_mount(v, where) for v in raw.get("volumes") or []]
     volumes += [_tmpfs(t) for t in raw.get("tmpfs") or []]
     deploy = _deploy(raw, where, warnings, name)
@@ -143,7 +144,7 @@ def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
 
 
 def _environment(name: str, raw: dict, env: EnvVars, refs: Mapping[str, set[str]],
-                 warnings: list[Warning]) -> tuple[dict[str, str], set[str], list[str]]:
+                 warnings: list[Warning], used_vars: set[str]) -> tuple[dict[str, str], set[str], list[str]]:
     """env_file contents first, then `environment:`; which of them are secret."""
     values: dict[str, str] = {}
     used: dict[str, set[str]] = {}
@@ -156,9 +157,10 @@ def _environment(name: str, raw: dict, env: EnvVars, refs: Mapping[str, set[str]
                                   hint="create it, fix the path, or mark it `required: false`")
             continue
         files.append(str(path))
-        values.update(parse_env_file(path, env.lookup))
+        values.update(parse_env_file(path, env.lookup, used_vars))
     for key, value in (raw.get("environment") or {}).items():
         if value is None:  # `- KEY` takes the value from the environment, if it has one
+            used_vars.add(key)
             if key in env.lookup:
                 values[key] = env.lookup[key]
                 used[key] = {key}

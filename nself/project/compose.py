@@ -47,6 +47,7 @@ class Loaded:
     data: dict
     files: list[Path]
     env_refs: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
     warnings: list[Warning] = field(default_factory=list)
 
 
@@ -115,6 +116,7 @@ class _Loader:
         self.profiles = set(profiles)
         self.env_refs: dict[tuple[str, str], set[str]] = {}
         self.missing: dict[str, str] = {}
+        self.used: set[str] = set()       # every variable interpolation read
         self.cache: dict[Path, tuple[dict, Path]] = {}
 
     # -- one file -----------------------------------------------------------
@@ -147,6 +149,7 @@ class _Loader:
             seen = Substitution(lenient=self.lenient)
             where = f"{file.name} at {'.'.join(map(str, path))}"
             value = interpolate(node, self.variables, where=where, seen=seen)
+            self.used |= seen.used
             for name in seen.missing:
                 self.missing.setdefault(name, where)
             if len(path) >= 4 and path[0] == "services" and path[2] == "environment" and seen.used:
@@ -256,7 +259,7 @@ def load_compose(files: list[Path], variables: Mapping[str, str], *,
         warnings.append(Warning("unset-variable", None, name,
                                 f"variable {name} is not set, using an empty string ({where})"))
     return Loaded(data=data, files=[f.resolve() for f in files], env_refs=loader.env_refs,
-                  warnings=warnings)
+                  warnings=warnings, used=loader.used)
 
 
 def _include(loader: _Loader, data: dict, base: Path, warnings: list, depth: int = 0) -> None:
@@ -277,7 +280,7 @@ def _include(loader: _Loader, data: dict, base: Path, warnings: list, depth: int
         for env_file in env_files:
             env_path = Path(resolve_path(env_file, base))
             if env_path.is_file():
-                own.update(parse_env_file(env_path, {**own, **loader.variables}))
+                own.update(parse_env_file(env_path, {**own, **loader.variables}, loader.used))
             elif entry.get("env_file"):
                 raise ConfigError(f"include env_file not found: {env_path}", hint="fix the path")
         for file in files:
@@ -288,6 +291,7 @@ def _include(loader: _Loader, data: dict, base: Path, warnings: list, depth: int
         included = sub.project(files, project_dir)
         _include(sub, included, project_dir, warnings, depth + 1)
         loader.env_refs.update(sub.env_refs)
+        loader.used |= sub.used
         for kind in ("services", "networks", "volumes", "secrets", "configs"):
             for name, value in (included.get(kind) or {}).items():
                 if name in (data.get(kind) or {}):

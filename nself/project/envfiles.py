@@ -147,21 +147,35 @@ def _distinctive(value: str) -> bool:
     return len(value) >= 16 or (has_digit and has_alpha) or not value.isalnum()
 
 
-def parse_env_file(path: Path, variables: Mapping[str, str]) -> dict[str, str]:
-    """One env file (`env_file:` of a service), interpolated from `variables`."""
-    return {k: v for k, v, _ in _parse(path, {}, variables)}
+def parse_env_file(path: Path, variables: Mapping[str, str], used: set[str] | None = None) -> dict[str, str]:
+    """One env file (`env_file:` of a service), interpolated from `variables`; the names it
+    read from `variables` are added to `used`."""
+    out = {}
+    for key, value, names in _parse(path, {}, variables):
+        out[key] = value
+        if used is not None:
+            used |= names - set(out)
+    return out
 
 
-def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str],
-           lenient: bool = False, missing: set[str] | None = None):
+# (path, mtime, size) → [(key, value or None, line, literal)]: python-dotenv's parser is
+# the slow part of loading, and one run loads the same files for several environments.
+_BINDINGS: dict[tuple, list[tuple[str, str | None, int, bool]]] = {}
+
+
+def _bindings(path: Path) -> list[tuple[str, str | None, int, bool]]:
     try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key in _BINDINGS:
+            return _BINDINGS[key]
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text", hint="save the env file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}",
                           hint="check the file's permissions") from None
-    scope = {**outside, **earlier}
+    out = []
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
         if binding.error:
@@ -169,15 +183,24 @@ def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str],
                               hint="write KEY=value (quote values with spaces or '#')")
         if binding.key is None:
             continue
-        if binding.value is None:  # a bare `KEY` takes the value from outside, as compose does
-            if binding.key in outside:
-                yield binding.key, outside[binding.key], set()
+        literal = binding.value is not None and \
+            binding.original.string.split("=", 1)[1].lstrip().startswith("'")
+        out.append((binding.key, binding.value, line, literal))
+    _BINDINGS[key] = out
+    return out
+
+
+def _parse(path: Path, earlier: Mapping[str, str], outside: Mapping[str, str],
+           lenient: bool = False, missing: set[str] | None = None):
+    scope = {**outside, **earlier}
+    for key, raw, line, literal in _bindings(path):
+        if raw is None:  # a bare `KEY` takes the value from outside, as compose does
+            if key in outside:
+                yield key, outside[key], set()
             continue
-        raw_value = binding.original.string.split("=", 1)[1].lstrip()
         seen = Substitution(lenient=lenient)
-        value = binding.value if raw_value.startswith("'") else \
-            interpolate(binding.value, scope, where=f"{path.name}:{line}", seen=seen)
-        scope[binding.key] = value
+        value = raw if literal else interpolate(raw, scope, where=f"{path.name}:{line}", seen=seen)
+        scope[key] = value
         if missing is not None and lenient:
             missing |= seen.missing
-        yield binding.key, value, seen.used
+        yield key, value, seen.used

@@ -62,7 +62,8 @@ def for_environment(loaded: list[Project], env: str) -> Project:
     project = loaded[0]
     target = project.settings.env_target(env)
     variables = load_env(project.root, env, pass_env=target.get("pass_env") or (), lenient=True)
-    same = next((p for p in loaded if p.variables.lookup == variables.lookup), None)
+    same = next((p for p in loaded if all(p.variables.lookup.get(n) == variables.lookup.get(n)
+                                          for n in p.used_variables)), None)
     if same is not None and not variables.missing:
         return dataclasses.replace(same, env=env, variables=variables,
                                    namespace=namespace_for(project.name, project.settings, env))
@@ -118,9 +119,10 @@ def load_project(root: Path | None = None, *, env: str | None = None,
         Warning("unset-variable", None, name, f"required variable {name} is not set for "
                 f"{choice.name}; set it before applying") for name in sorted(variables.missing))]
     services = {}
+    used = set(loaded.used) | {"COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"}
     for name, raw in (data.get("services") or {}).items():
         refs = {key: used for (svc, key), used in loaded.env_refs.items() if svc == name}
-        services[name] = build_service(name, names[name], raw, variables, refs, warnings)
+        services[name] = build_service(name, names[name], raw, variables, refs, warnings, used)
     name = (settings.section("project", "name") or data.get("name") or
             variables.lookup.get("COMPOSE_PROJECT_NAME") or root.name)
     project_name = to_dns1035(name)
@@ -131,5 +133,6 @@ def load_project(root: Path | None = None, *, env: str | None = None,
         secrets=build_resources(data.get("secrets")), configs=build_resources(data.get("configs")),
         variables=variables, settings=settings,
         namespace=namespace_for(project_name, settings, choice.name), profiles=tuple(profiles),
+        used_variables=frozenset(used),
         warnings=tuple(warnings),
         extensions=frozen({k: v for k, v in data.items() if k.startswith("x-")}))

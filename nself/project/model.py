@@ -17,7 +17,7 @@ from nself.project.warnings import Warning
 EMPTY: Mapping = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Port:
     target: int
     published: str | None = None      # a port or a range "8000-8010"
@@ -28,7 +28,7 @@ class Port:
     app_protocol: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Mount:
     type: str                          # volume | bind | tmpfs | npipe | cluster | image
     target: str
@@ -38,7 +38,7 @@ class Mount:
     subpath: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Healthcheck:
     test: tuple[str, ...] = ()
     shell: bool = False                # CMD-SHELL / string form: run through `sh -c`
@@ -50,7 +50,7 @@ class Healthcheck:
     retries: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Resources:
     cpu_limit: float | None = None
     memory_limit: int | None = None    # bytes
@@ -59,7 +59,7 @@ class Resources:
     pids_limit: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RestartPolicy:
     condition: str | None = None       # none | on-failure | any
     delay: float | None = None
@@ -67,7 +67,7 @@ class RestartPolicy:
     window: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class UpdateConfig:
     parallelism: int | None = None
     delay: float | None = None
@@ -77,7 +77,7 @@ class UpdateConfig:
     order: str | None = None           # stop-first | start-first
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Deploy:
     mode: str = "replicated"           # replicated | global | replicated-job | global-job
     replicas: int | None = None
@@ -91,7 +91,7 @@ class Deploy:
     endpoint_mode: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Dependency:
     service: str
     condition: str = "service_started"  # service_started | service_healthy | service_completed_successfully
@@ -99,7 +99,7 @@ class Dependency:
     restart: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Build:
     context: str | None = None
     dockerfile: str | None = None
@@ -107,7 +107,7 @@ class Build:
     args: Mapping[str, str | None] = field(default_factory=lambda: EMPTY)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FileRef:
     """A service's use of a top-level secret or config."""
 
@@ -118,14 +118,14 @@ class FileRef:
     mode: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NetworkAttachment:
     aliases: tuple[str, ...] = ()
     ipv4_address: str | None = None
     ipv6_address: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Service:
     name: str
     object_name: str                   # DNS-1035 form of `name`, used for every object
@@ -181,7 +181,7 @@ class Service:
         return self.extensions.get("x-nself") or EMPTY
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Resource:
     """A top-level volume, network, secret or config."""
 
@@ -212,6 +212,7 @@ class Project:
     settings: Any = None               # nself.project.settings.Settings
     namespace: str = ""
     profiles: tuple[str, ...] = ()
+    used_variables: frozenset[str] = frozenset()   # what the compose model read from the env
     warnings: tuple[Warning, ...] = field(default_factory=tuple)
     extensions: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 

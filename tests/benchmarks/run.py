@@ -1,9 +1,11 @@
-"""Benchmarks for the foundation's performance targets (prints numbers; `inv bench`).
+"""Benchmarks for the performance targets (prints numbers; `inv bench`).
 
 1. `nself --list` against bare `inv --list` over a one-task tasks.py, interleaved
    in the same run (target: ratio ≤ 1.3).
 2. Loading the full nself stack in-process: 25 services, env cascade, nself.yml
    (target: ≤ 50 ms).
+3. `nself k8s.generate` as a whole process: the nself stack (target ≤ 0.3 s), a
+   synthetic 1000-service project (≤ 5 s) and its scaling from 100 (≤ 12×).
 """
 from __future__ import annotations
 
@@ -58,6 +60,46 @@ def project_load(rounds: int) -> tuple[float, float]:
         return statistics.median(times) * 1000, min(times) * 1000
 
 
+def synthetic_compose(count: int) -> str:
+    """`count` services: ports, env referencing the previous one, a volume, a healthcheck."""
+    lines = ["services:"]
+    for i in range(count):
+        lines += [f"  svc{i}:", f"    image: example/app:{i % 7}.0", f"    ports: [\"{8000 + i % 1000}\"]",
+                  "    environment:", f"      UPSTREAM: http://svc{max(i - 1, 0)}:{8000 + max(i - 1, 0) % 1000}/",
+                  f"      LEVEL: info{i}", f"    volumes: [\"data{i}:/data\"]",
+                  "    healthcheck: {test: [CMD, curl, -f, 'http://localhost:8000/health']}"]
+        if i:
+            lines.append(f"    depends_on: [svc{i - 1}]")
+    lines.append("volumes:")
+    lines += [f"  data{i}: {{}}" for i in range(count)]
+    return "\n".join(lines) + "\n"
+
+
+def generate_time(root: Path, rounds: int) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+    times = []
+    for index in range(rounds + 1):
+        start = time.perf_counter()
+        subprocess.run([str(BIN / "nself"), "k8s.generate", "-q", "--force"], cwd=root, env=env,
+                       check=True, capture_output=True)
+        if index:  # the first run also fills the per-user caches (blueprint, schema check)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def k8s_generate(rounds: int) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = copy_tree(STACK, Path(tmp) / "acme")
+        t_stack = generate_time(stack, rounds)
+        sizes = {}
+        for count in (100, 1000):
+            root = Path(tmp) / f"synthetic{count}"
+            root.mkdir()
+            (root / "compose.yaml").write_text(synthetic_compose(count))
+            sizes[count] = generate_time(root, max(1, rounds // 5))
+        return t_stack, sizes[100], sizes[1000]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
@@ -69,6 +111,10 @@ def main() -> int:
     median, best = project_load(rounds)
     print(f"load     nself stack (25 services) median {median:.1f} ms  best {best:.1f} ms "
           f"(target <= 50 ms)")
+    t_stack, t100, t1000 = k8s_generate(max(3, rounds // 2))
+    print(f"k8s      nself k8s.generate: stack {t_stack * 1000:.0f} ms (target <= 300)  "
+          f"100 services {t100:.2f} s  1000 services {t1000:.2f} s (target <= 5)  "
+          f"t(1000)/t(100) {t1000 / t100:.1f} (target <= 12)")
     return 0 if ratio <= 1.3 and median <= 50 else 1
 
 

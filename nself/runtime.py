@@ -55,11 +55,12 @@ def _section(c) -> dict:
 
 def output(c) -> Output:
     """One Output per context, so secrets registered once are redacted everywhere."""
-    cached = getattr(c, "_nself_output", None)
+    cached = c.__dict__.get("_nself_output")
     if cached is None:
         opts = options(c)
         cached = Output(json_mode=opts.json, verbosity=opts.verbosity)
-        c._nself_output = cached
+        # A plain attribute: Invoke's Context would store `c.x = …` in its config (a copy).
+        object.__setattr__(c, "_nself_output", cached)
     return cached
 
 

@@ -27,6 +27,33 @@ class Options:
     force: bool = False
 
 
+def convert_environments(project: Project, namespace: str, include_secrets: bool = False,
+                         ) -> tuple[Manifests, list[kustomize.Environment], list[Warning]]:
+    """Every environment's objects: the selected one (the base/reference) and the others,
+    with the warnings of all of them. Shared by k8s.generate and helm.init."""
+    warnings: list[Warning] = list(project.warnings)
+    # The base is the selected environment's objects; every overlay (its own included,
+    # which is then empty) holds the differences from it.
+    base = convert(project, load_overlay(project, project.env), include_secrets=include_secrets,
+                   namespace=namespace)
+    warnings += base.warnings
+    envs: list[kustomize.Environment] = []
+    loaded_envs: list[Project] = [project]
+    for env in environments(project):
+        if env == project.env:
+            envs.append(kustomize.Environment(env, namespace, base))
+            continue
+        loaded = for_environment(loaded_envs, env)
+        loaded_envs.append(loaded)
+        manifests = convert(loaded, load_overlay(loaded, env), include_secrets=include_secrets,
+                            namespace=loaded.namespace)
+        # Base warnings cover the project; each environment adds only its own kind.
+        own = [*manifests.warnings, *(loaded.warnings if loaded is not project else ())]
+        warnings += [w for w in own if w.code in ENV_SPECIFIC]
+        envs.append(kustomize.Environment(env, loaded.namespace, manifests))
+    return base, envs, _unique(warnings)
+
+
 def environments(project: Project) -> list[str]:
     """nself's three environments plus those declared in nself.yml, in a stable order."""
     declared = [ALIASES.get(e, e) for e in project.settings.environments()]
@@ -37,28 +64,7 @@ def generate(project: Project, options: Options) -> dict:
     if options.plain and options.split:
         raise NselfError("--plain and --split are different layouts", code=2, hint="pass one of them")
     selected_ns = options.namespace or project.namespace
-    warnings: list[Warning] = list(project.warnings)
-    # The base is the selected environment's objects; every overlay (its own included,
-    # which is then empty) holds the differences from it.
-    base = convert(project, load_overlay(project, project.env),
-                   include_secrets=options.include_secrets, namespace=selected_ns)
-    warnings += base.warnings
-    envs: list[kustomize.Environment] = []
-    loaded_envs: list[Project] = [project]
-    for env in environments(project):
-        if env == project.env:
-            envs.append(kustomize.Environment(env, selected_ns, base))
-            continue
-        loaded = for_environment(loaded_envs, env)
-        loaded_envs.append(loaded)
-        namespace = loaded.namespace
-        manifests = convert(loaded, load_overlay(loaded, env), include_secrets=options.include_secrets,
-                            namespace=namespace)
-        # Base warnings cover the project; each environment adds only its own kind.
-        own = [*manifests.warnings, *(loaded.warnings if loaded is not project else ())]
-        warnings += [w for w in own if w.code in ENV_SPECIFIC]
-        envs.append(kustomize.Environment(env, namespace, manifests))
-    warnings = _unique(warnings)
+    base, envs, warnings = convert_environments(project, selected_ns, options.include_secrets)
     if options.strict and warnings:
         raise ConfigError(f"{len(warnings)} warning(s) with --strict",
                           details=[str(w) for w in warnings[:50]],

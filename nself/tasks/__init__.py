@@ -20,9 +20,9 @@ def namespace(*, include=None) -> Collection:
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
     as collection configuration itself.
     """
-    from nself.tasks import config, k8s
+    from nself.tasks import config, helm, k8s
 
-    collections = {"config": config.ns, "k8s": k8s.ns}
+    collections = {"config": config.ns, "k8s": k8s.ns, "helm": helm.ns}
     chosen = include or collections
     ns = Collection()
     for name in chosen:

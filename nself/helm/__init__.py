@@ -1,0 +1,1 @@
+"""Helm: the same converted objects as k8s.generate, as a chart; and the helm binary."""

@@ -41,12 +41,12 @@ class NselfProgram(Program):
                                               "(aliases dev, prod)"),
                 Argument(names=("json",), kind=bool, default=False,
                          help="print exactly one JSON document on stdout"),
-                Argument(names=("yes", "y"), kind=bool, default=False,
+                Argument(names=("yes",), kind=bool, default=False,
                          help="answer yes to confirmations (required without a terminal)"),
                 Argument(names=("dry-run",), kind=bool, default=False,
                          help="print the plan of changes without making them"),
-                Argument(names=("quiet", "q"), kind=bool, default=False, help="print errors only"),
-                Argument(names=("verbose", "v"), kind=bool, default=False, help="print more detail")]
+                Argument(names=("quiet",), kind=bool, default=False, help="print errors only"),
+                Argument(names=("verbose",), kind=bool, default=False, help="print more detail")]
 
     # -- running ----------------------------------------------------------------
     def run(self, argv=None, exit=True):

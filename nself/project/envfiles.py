@@ -27,7 +27,8 @@ _SPELLINGS = {env: [a for a, c in ALIASES.items() if c == env and a in ("dev", "
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY$|_PASS$|^PGPASS")
 # Settings about secrets, not secrets: token lifetimes, paths to secret files.
-_NOT_SECRET = re.compile(r"(EXPIRES|_TTL|LIFETIME|TIMEOUT|_LENGTH|_FILE|_PATH|_DIR)(_IN|_SECONDS|_SECS|_MS|_MINUTES|_HOURS|_DAYS)?$")
+_NOT_SECRET = re.compile(r"(EXPIRES|_TTL|LIFETIME|TIMEOUT|_LENGTH|_FILE|_PATH|_DIR)"
+                         r"(_IN|_SECONDS|_SECS|_MS|_MINUTES|_HOURS|_DAYS)?$")
 # A value this long that also appears inside another value marks that value secret
 # (DATABASE_URL=postgres://u:<password>@db); shorter ones would match by accident.
 _MIN_SECRET_LEN = 6

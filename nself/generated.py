@@ -58,6 +58,9 @@ def write_tree(target: Path, files: Mapping[str, bytes], *, force: bool = False,
         raise NselfError(f"{len(edited)} generated file(s) in {target} were edited since nself "
                          "wrote them", code=1, details=edited,
                          hint="keep your edits in an overlay patch, or pass --force to overwrite")
+    new_record = {rel: digest(data) for rel, data in sorted(files.items())}
+    if record == new_record and not edited and all((target / rel).is_file() for rel in record):
+        return {"written": [], "removed": [], "unchanged": sorted(files)}   # nothing to do
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -73,7 +76,6 @@ def write_tree(target: Path, files: Mapping[str, bytes], *, force: bool = False,
                 if path.is_file() and rel not in record and rel not in files and rel != RECORD:
                     (staging / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(path, staging / rel)
-        new_record = {rel: digest(data) for rel, data in sorted(files.items())}
         (staging / RECORD).write_text(json.dumps({"generator": generator, "files": new_record},
                                                  indent=1, sort_keys=True) + "\n")
         old = None

@@ -201,15 +201,21 @@ def test_push_to_an_oci_registry(stack_chart, nself, helm_home, oci_registry, tm
 def upload_api():
     """A fake of ChartMuseum's upload API: POST /api/charts stores the archive; 409 on repeats."""
     received: list[bytes] = []
+    stored: set[tuple[str, str]] = set()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(body))) as archive:
+                chart_yaml = next(m for m in archive.getmembers() if m.name.endswith("/Chart.yaml"))
+                meta = yaml.safe_load(archive.extractfile(chart_yaml).read())
+            key = (meta["name"], str(meta["version"]))
             if self.path != "/api/charts":
                 self.send_response(404)
-            elif body in received:
+            elif key in stored:      # like ChartMuseum: a name and version are stored once
                 self.send_response(409)
             else:
+                stored.add(key)
                 received.append(body)
                 self.send_response(201)
             self.end_headers()

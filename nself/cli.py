@@ -229,12 +229,15 @@ def _print_traceback() -> None:
 
 
 def _add_builtins(collection: Collection) -> None:
-    """`config.*` (and later `new`, `blueprint.*`) are there in every project."""
+    """`new`, `config.*` and `blueprint.*` are there in every project."""
     from nself.tasks import BUILTINS, namespace
 
-    for name, sub in namespace(include=BUILTINS).collections.items():
+    builtins = namespace(include=BUILTINS)
+    for name, sub in builtins.collections.items():
         if name not in collection.collections and name not in collection.tasks:
             collection.add_collection(sub)
+    if "new" not in collection.tasks and "new" not in collection.collections:
+        collection.add_task(builtins.tasks["new"])
 
 
 program = NselfProgram(name="nself", binary="nself", binary_names=["nself"],

@@ -64,12 +64,14 @@ def output(c) -> Output:
     return cached
 
 
-def load(c, *, env: str | None = None, files: Iterable[str] = (), profiles: Iterable[str] = ()):
-    """The project of this invocation, its secrets registered with the output."""
+def load(c, *, env: str | None = None, files: Iterable[str] | None = (),
+         profiles: Iterable[str] | None = ()):
+    """The project of this invocation, its secrets registered with the output. (Tasks called
+    from Python rather than the command line pass None for empty list arguments.)"""
     from nself.project import load_project
 
     opts = options(c)
-    project = load_project(opts.root, env=env or opts.env, files=files, profiles=profiles)
+    project = load_project(opts.root, env=env or opts.env, files=files or (), profiles=profiles or ())
     out = output(c)
     out.add_secrets(project.variables.secret_values())
     for svc in project.services.values():

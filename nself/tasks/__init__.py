@@ -10,7 +10,7 @@ import copy
 
 from invoke import Collection, Task
 
-BUILTINS = ("config",)
+BUILTINS = ("config", "blueprint")
 
 
 def namespace(*, include=None) -> Collection:
@@ -20,11 +20,12 @@ def namespace(*, include=None) -> Collection:
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
     as collection configuration itself.
     """
-    from nself.tasks import config, helm, k8s
+    from nself.tasks import blueprint, config, helm, k8s
 
-    collections = {"config": config.ns, "k8s": k8s.ns, "helm": helm.ns}
+    collections = {"config": config.ns, "blueprint": blueprint.ns, "k8s": k8s.ns, "helm": helm.ns}
     chosen = include or collections
     ns = Collection()
+    ns.add_task(copy.deepcopy(blueprint.new))
     for name in chosen:
         ns.add_collection(copy.deepcopy(collections[name]))
     ns.configure(project_config())

@@ -76,7 +76,7 @@ def validate(c, file=None, profile=None, strict=False):
 
     out = runtime.output(c)
     opts = runtime.options(c)
-    report = check(opts.root, env=opts.env, files=file, profiles=profile)
+    report = check(opts.root, env=opts.env, files=file or (), profiles=profile or ())
     failed = report["problems"] or (strict and report["warnings"])
 
     def render(doc):

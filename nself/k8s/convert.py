@@ -35,7 +35,8 @@ class Manifests:
 
 
 def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool = False,
-            namespace: str | None = None) -> Manifests:
+            namespace: str | None = None, network_policies: bool | None = None) -> Manifests:
+    """`network_policies` None: as `kubernetes.generate.network_policies` says (default on)."""
     out = Manifests()
     warnings = out.warnings
     generate = project.settings.section("kubernetes", "generate") or {}
@@ -61,7 +62,7 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
     if any(kind_of.get(dep.service) == "Job" for svc in project.services.values()
            for dep in svc.depends_on if dep.condition == "service_completed_successfully"):
         out.objects += [("", o) for o in _job_waiter_rbac(project)]
-    if generate.get("network_policies", True):
+    if network_policies if network_policies is not None else generate.get("network_policies", True):
         out.objects += [("", o) for o in network.network_policies(project, INGRESS_NAMESPACE)]
 
     for name, svc in project.services.items():
@@ -83,7 +84,7 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
                         if not any(s["metadata"]["name"] == t["metadata"]["name"] for t in out.secrets)]
         res = pods.resources(svc, conf, overlay.resources)
         main = pods.container(project.name, svc, env_fields, pod_storage.mounts, ports[name], res,
-                              warnings)
+                              warnings, overlay.images)
         shield(main, in_commands)
         containers = [main]
         pod_volumes = list(pod_storage.volumes)
@@ -100,7 +101,7 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
             out.objects += [(group, o) for o in side_storage.objects]
             side_container = pods.container(project.name, side_svc, side_env, side_storage.mounts, [],
                                             pods.resources(side_svc, confs[side], overlay.resources),
-                                            warnings)
+                                            warnings, overlay.images)
             shield(side_container, side_secrets)
             containers.append(side_container)
             pod_volumes += [v for v in side_storage.volumes

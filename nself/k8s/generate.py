@@ -25,9 +25,11 @@ class Options:
     split: bool = False
     strict: bool = False
     force: bool = False
+    network_policies: bool | None = None   # None: as nself.yml says (default on)
 
 
 def convert_environments(project: Project, namespace: str, include_secrets: bool = False,
+                         network_policies: bool | None = None,
                          ) -> tuple[Manifests, list[kustomize.Environment], list[Warning]]:
     """Every environment's objects: the selected one (the base/reference) and the others,
     with the warnings of all of them. Shared by k8s.generate and helm.init."""
@@ -35,7 +37,7 @@ def convert_environments(project: Project, namespace: str, include_secrets: bool
     # The base is the selected environment's objects; every overlay (its own included,
     # which is then empty) holds the differences from it.
     base = convert(project, load_overlay(project, project.env), include_secrets=include_secrets,
-                   namespace=namespace)
+                   namespace=namespace, network_policies=network_policies)
     warnings += base.warnings
     envs: list[kustomize.Environment] = []
     loaded_envs: list[Project] = [project]
@@ -46,7 +48,7 @@ def convert_environments(project: Project, namespace: str, include_secrets: bool
         loaded = for_environment(loaded_envs, env)
         loaded_envs.append(loaded)
         manifests = convert(loaded, load_overlay(loaded, env), include_secrets=include_secrets,
-                            namespace=loaded.namespace)
+                            namespace=loaded.namespace, network_policies=network_policies)
         # Base warnings cover the project; each environment adds only its own kind.
         own = [*manifests.warnings, *(loaded.warnings if loaded is not project else ())]
         warnings += [w for w in own if w.code in ENV_SPECIFIC]
@@ -64,7 +66,8 @@ def generate(project: Project, options: Options) -> dict:
     if options.plain and options.split:
         raise NselfError("--plain and --split are different layouts", code=2, hint="pass one of them")
     selected_ns = options.namespace or project.namespace
-    base, envs, warnings = convert_environments(project, selected_ns, options.include_secrets)
+    base, envs, warnings = convert_environments(project, selected_ns, options.include_secrets,
+                                                options.network_policies)
     if options.strict and warnings:
         raise ConfigError(f"{len(warnings)} warning(s) with --strict",
                           details=[str(w) for w in warnings[:50]],

@@ -20,9 +20,14 @@ _NODE_KEYS = {"node.hostname": "kubernetes.io/hostname", "node.platform.os": "ku
               "node.platform.arch": "kubernetes.io/arch"}
 
 
-def image(project_name: str, svc: Service, warnings: list[Warning]) -> str:
+def image(project_name: str, svc: Service, warnings: list[Warning],
+          tags: Mapping[str, str] | None = None) -> str:
+    """The service's image; an environment may pin another tag (`environments.<env>.images`)."""
     if svc.image:
-        return svc.image
+        repository = svc.image.split("@", 1)[0]
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        return f"{repository}:{tags[repository]}" if tags and repository in tags else svc.image
     name = f"{project_name}-{svc.object_name}:latest"
     warnings.append(Warning("build-only", svc.name, "build",
                             f"built locally, no image: push it and set `image:` (using {name!r})"))
@@ -53,8 +58,9 @@ def _explicit(res: Resources) -> dict:
 
 
 def container(project_name: str, svc: Service, env_fields: dict, mounts: list[dict],
-              ports: list[dict], res: dict | None, warnings: list[Warning]) -> dict:
-    out: dict = {"name": svc.object_name, "image": image(project_name, svc, warnings)}
+              ports: list[dict], res: dict | None, warnings: list[Warning],
+              tags: Mapping[str, str] | None = None) -> dict:
+    out: dict = {"name": svc.object_name, "image": image(project_name, svc, warnings, tags)}
     if svc.pull_policy:
         out["imagePullPolicy"] = _PULL.get(svc.pull_policy, "IfNotPresent")
     if svc.entrypoint is not None:

@@ -49,11 +49,12 @@ class Overlay:
     autoscaling: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
     pod_disruption_budget: Mapping[str, Any] = field(default_factory=dict)   # on when replicas > 1
     image_tag_policy: str = "compose"
+    images: Mapping[str, str] = field(default_factory=dict)   # repository → tag for this env
 
 
 BASE = Overlay(env="base")
 _OVERLAY_KEYS = ("replicas", "resources", "ingress", "autoscaling", "pod_disruption_budget",
-                 "image_tag_policy")
+                 "image_tag_policy", "images")
 
 
 def load_overlay(project: Project, env: str) -> Overlay:

@@ -38,6 +38,7 @@ _ENV_TARGET = {
         "ingress": {"type": "object"}, "autoscaling": {"type": "object"},
         "pod_disruption_budget": {"type": "object"},
         "image_tag_policy": {"enum": ["compose", "pinned"]},
+        "images": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}

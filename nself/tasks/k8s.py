@@ -15,12 +15,13 @@ _HELP = {
     "split": "one file per object for --env instead of a kustomize tree",
     "strict": "treat warnings as errors (exit 3)",
     "force": "overwrite generated files even if you edited them",
+    "network_policies": "one NetworkPolicy per compose network (--no-network-policies: none)",
 }
 
 
 @task(iterable=["file", "profile"], help=_HELP)
 def generate(c, file=None, profile=None, output=None, namespace=None, include_secrets=False,
-             plain=False, split=False, strict=False, force=False):
+             plain=False, split=False, strict=False, force=False, network_policies=True):
     """Generate Kubernetes manifests (kustomize base + overlays) from compose."""
     from nself.k8s.generate import Options, generate as run
 
@@ -29,7 +30,8 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
         output = output or c.config.get("k8s", {}).get("output")
     project = runtime.load(c, files=file, profiles=profile)
     options = Options(output=output, namespace=namespace, include_secrets=include_secrets,
-                      plain=plain, split=split, strict=strict, force=force)
+                      plain=plain, split=split, strict=strict, force=force,
+                      network_policies=None if network_policies else False)
     report = run(project, options)
     text = report.pop("text", None)
     if text is not None and not out.json_mode:

@@ -241,3 +241,25 @@ def test_every_reachable_service_has_a_service(case):
         if svc.object_name in jobs or name in warned:
             continue
         assert svc.object_name in services, f"{case}: {name} is reached by name but has no Service"
+
+
+def test_environment_image_tags_become_kustomize_images(nself, stack, kubectl):
+    text = (stack / "nself.yml").read_text().replace(
+        "  production:\n    namespace: acme\n",
+        "  production:\n    namespace: acme\n    images: {hasura/graphql-engine: v2.40.0}\n")
+    (stack / "nself.yml").write_text(text)
+    assert nself(["k8s.generate"], cwd=stack).code == 0
+    kustomization = yaml.safe_load((stack / "k8s/overlays/production/kustomization.yaml").read_text())
+    assert {"name": "hasura/graphql-engine", "newTag": "v2.40.0"} in kustomization["images"]
+    prod = by_key(render(kubectl, stack / "k8s/overlays/production"))
+    assert prod[("Deployment", "hasura")]["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "hasura/graphql-engine:v2.40.0"
+    local = by_key(render(kubectl, stack / "k8s/overlays/local"))
+    assert local[("Deployment", "hasura")]["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "hasura/graphql-engine:v2.36.0"
+
+
+def test_no_network_policies_flag(nself, stack):
+    r = nself(["k8s.generate", "--plain", "--no-network-policies"], cwd=stack)
+    assert r.code == 0 and "kind: NetworkPolicy" not in r.out
+    assert "kind: NetworkPolicy" in nself(["k8s.generate", "--plain"], cwd=stack).out

@@ -195,3 +195,32 @@ def test_bad_chart_name_is_a_configuration_error(tmp_path, nself):
 
 def test_helm_version_detection(helm_bin):
     assert Helm(helm_bin).major in (3, 4)
+
+
+HELM4 = shutil.which("helm4")
+
+
+@pytest.mark.parametrize("case", ["nself-stack", "voting-app"])
+def test_helm_4_lints_and_renders_the_same_chart(case, tmp_path, validate_objects):
+    assert HELM4, "helm4 is needed (`.ci/run` installs it)"
+    assert Helm(HELM4).major == 4
+    project = project_copy(case, tmp_path)
+    report = init(project, InitOptions())
+    chart = tmp_path / case / "charts" / report["chart"]
+    stdin = secret_values(project) or "{}"
+    run(HELM4, "lint", "--strict", str(chart), "--values", "-", stdin=stdin)
+    for env in environments(project):
+        values = ["--values", str(chart / "values.yaml"), "--values", str(chart / f"values-{env}.yaml")]
+        helm3 = run(HELM, "template", "r", str(chart), "--namespace", "n", *values, "--values", "-", stdin=stdin)
+        helm4 = run(HELM4, "template", "r", str(chart), "--namespace", "n", *values, "--values", "-", stdin=stdin)
+        docs3 = [d for d in yaml.safe_load_all(helm3) if d]
+        docs4 = [d for d in yaml.safe_load_all(helm4) if d]
+        validate_objects(d for d in docs4 if d["kind"] != "Secret")
+        assert docs3 == docs4
+
+
+def test_helm_4_commands(stack, nself):
+    assert HELM4
+    assert nself(["helm.init"], cwd=stack).code == 0
+    r = nself(["helm.install", "--atomic", "--dry-run"], cwd=stack, env={"NSELF_HELM": HELM4})
+    assert "--rollback-on-failure" in r.out and "--atomic" not in r.out

@@ -65,5 +65,82 @@ def _warn_summary(out, doc) -> None:
         out.warn(f"… {len(lines) - 10} more kinds of warning (--verbose shows all, --json lists them)")
 
 
-ns = Collection("k8s", generate)
+_KUBECONFIG = "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"
+
+
+@task(default=True, help={"kubeconfig": _KUBECONFIG})
+def show(c, kubeconfig=None):
+    """Show the current kube context."""
+    from nself.k8s import kubeconfig as kc
+
+    out = runtime.output(c)
+    current = next((x for x in kc.contexts(kc.load(kc.path(kubeconfig))) if x["current"]), None)
+    out.emit(current or {}, render=lambda d: out.say(
+        f"{d['name']} (cluster {d['cluster']}, namespace {d['namespace']})" if d else "no current context"))
+
+
+@task(name="list", help={"kubeconfig": _KUBECONFIG})
+def list_contexts(c, kubeconfig=None):
+    """List the kube contexts."""
+    from nself.k8s import kubeconfig as kc
+
+    out = runtime.output(c)
+    rows = kc.contexts(kc.load(kc.path(kubeconfig)))
+    out.emit(rows, render=lambda d: out.table(
+        ["", "context", "cluster", "user", "namespace"],
+        [["*" if r["current"] else "", r["name"], r["cluster"], r["user"], r["namespace"]] for r in d]))
+
+
+@task(positional=["name"], help={"name": "context to switch to", "kubeconfig": _KUBECONFIG})
+def use(c, name, kubeconfig=None):
+    """Switch the current kube context."""
+    from nself.k8s import kubeconfig as kc
+
+    out = runtime.output(c)
+    out.emit(kc.use(kc.path(kubeconfig), name), render=lambda d: out.say(f"now using {d['current']}"))
+
+
+@task(help={"name": "context name", "server": "API server URL, e.g. https://203.0.113.10:6443",
+            "token_env": "environment variable holding the bearer token (never a flag: it would "
+                         "show in the shell history and process list)",
+            "namespace": "default namespace of the context",
+            "certificate_authority": "CA certificate file of the cluster",
+            "insecure": "skip TLS verification (test clusters only)",
+            "use": "switch to it", "force": "replace an existing context of that name",
+            "kubeconfig": _KUBECONFIG})
+def add(c, name, server, token_env=None, namespace=None, certificate_authority=None, insecure=False,
+        use=False, force=False, kubeconfig=None):  # noqa: A002
+    """Add a kube context (cluster, user, context) to the kubeconfig."""
+    import os
+
+    from nself.errors import UsageError
+    from nself.k8s import kubeconfig as kc
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise UsageError(f"${token_env} is empty or unset", hint=f"export {token_env}=… first")
+    out = runtime.output(c)
+    out.add_secrets([token] if token else [])
+    report = kc.add(kc.path(kubeconfig), name, server, token=token, namespace=namespace,
+                    certificate_authority=certificate_authority, insecure=insecure, use_it=use, force=force)
+    out.emit(report, render=lambda d: out.say(f"added {d['added']} (current: {d['current']})"))
+
+
+@task(name="delete", positional=["name"], help={"name": "context to delete", "kubeconfig": _KUBECONFIG})
+def delete_context(c, name, kubeconfig=None):
+    """Delete a kube context (asks unless --yes)."""
+    from nself.k8s import kubeconfig as kc
+
+    out = runtime.output(c)
+    if not runtime.confirm(c, f"Delete context {name}?"):
+        out.say("left as it is")
+        return
+    out.emit(kc.delete(kc.path(kubeconfig), name), render=lambda d: out.say(f"deleted {d['deleted']}"))
+
+
+context_ns = Collection("context", show, list_contexts, use, add, delete_context)
+
+ns = Collection("k8s", generate, context_ns)
 ns.configure({"k8s": {"output": "k8s"}})

@@ -147,3 +147,6 @@ def validate_objects():
                     raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']} (Kubernetes "
                                          f"{version}): {error.message} at {list(error.absolute_path)}")
     return check
+
+
+pytest_plugins = ["nself.testing.plugin"]

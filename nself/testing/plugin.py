@@ -1,0 +1,27 @@
+"""pytest fixtures for nself and for projects testing their own tasks.
+
+    pytest_plugins = ["nself.testing.plugin"]
+
+    def test_my_deploy(kube_api, kube_controller, monkeypatch): ...
+"""
+from __future__ import annotations
+
+import pytest
+
+from nself.testing.controller import Controller
+from nself.testing.kube import KubeServer
+
+
+@pytest.fixture
+def kube_api(tmp_path, monkeypatch):
+    """A fresh Kubernetes API server on 127.0.0.1, with KUBECONFIG pointing at it."""
+    server = KubeServer()
+    monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig(tmp_path / "kube" / "config")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kube_controller(kube_api):
+    """Plays the controllers: `kube_controller.settle(namespace)` finishes rollouts."""
+    return Controller(kube_api.url)

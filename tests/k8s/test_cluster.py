@@ -1,0 +1,171 @@
+"""k8s tasks against the test Kubernetes API (kmock-based), and kubectl on the same server."""
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+KUBECTL = shutil.which("kubectl")
+NS = "acme-stg"          # the staging namespace of the stack's nself.yml
+
+
+def kubectl(kube_api, *args):
+    out = subprocess.run([KUBECTL, "--server", kube_api.url, "--token", "t", "--validate=false", *args]
+                         if args and args[0] == "apply" else [KUBECTL, "--server", kube_api.url, *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture
+def applied(stack, nself, kube_api, kube_controller):
+    assert nself(["k8s.generate"], cwd=stack).code == 0
+    r = nself(["k8s.apply", "--env", "staging", "--json"], cwd=stack)
+    assert r.code == 0, r.err
+    kube_controller.settle(NS)
+    return r.json()
+
+
+def test_apply_creates_everything_and_secrets_from_env_files(applied, kube_api, stack):
+    deployments = {d["metadata"]["name"] for d in kube_api.objects("Deployment", NS)}
+    assert {"hasura", "auth", "nginx", "api"} <= deployments
+    assert {s["metadata"]["name"] for s in kube_api.objects("StatefulSet", NS)} >= {"postgres", "redis"}
+    secret = next(s for s in kube_api.objects("Secret", NS) if s["metadata"]["name"] == "postgres-secrets")
+    assert secret["stringData"]["POSTGRES_PASSWORD"] == "Zq8pLk2vWn4sTr7yXc1m"   # from .env, not a file
+    assert "Zq8pLk2vWn4sTr7yXc1m" not in json.dumps(applied)
+    hasura = next(d for d in kube_api.objects("Deployment", NS) if d["metadata"]["name"] == "hasura")
+    assert hasura["metadata"]["labels"]["nself.io/environment"] == "staging"
+    assert applied["namespace"] == NS and applied["requests"] == len(applied["applied"])
+
+
+def test_kubectl_sees_what_nself_applied_and_nself_sees_kubectl(applied, kube_api, stack, nself):
+    names = kubectl(kube_api, "get", "deployments", "-n", NS, "-o", "name").split()
+    assert "deployment.apps/hasura" in names
+    kubectl(kube_api, "scale", "deployment/hasura", "--replicas=4", "-n", NS)
+    rows = nself(["k8s.status", "hasura", "--env", "staging", "--json"], cwd=stack).json()
+    assert rows == [r for r in rows if r["service"] == "hasura"] and rows[0]["desired"] == 4
+
+
+def test_status_uses_a_constant_number_of_list_calls(applied, kube_api, stack, nself):
+    before = kube_api.api.request_count
+    r = nself(["k8s.status", "--env", "staging", "--json"], cwd=stack)
+    assert r.code == 0
+    rows = r.json()
+    assert len(rows) == 24 and all(row["ready_state"] in (True, None) for row in rows)
+    assert kube_api.api.request_count - before == 5          # one list per workload kind
+
+
+def test_scale_restart_history_undo_rollback(applied, kube_api, kube_controller, stack, nself):
+    def run(*argv):
+        r = nself([*argv, "--env", "staging"], cwd=stack)
+        assert r.code == 0, r.err
+        return r
+    run("k8s.scale", "hasura", "3")
+    assert _deployment(kube_api, "hasura")["spec"]["replicas"] == 3
+    run("k8s", "scale", "hasura", "0")
+    assert _deployment(kube_api, "hasura")["spec"]["replicas"] == 0
+    run("k8s.rollout.restart", "hasura")
+    kube_controller.settle(NS)
+    history = json.loads(run("k8s.rollout.history", "hasura", "--json").out)
+    assert [h["revision"] for h in history] == [1, 2]
+    run("k8s.rollout.undo", "hasura")
+    kube_controller.settle(NS)
+    history = json.loads(run("k8s.rollout.history", "hasura", "--json").out)
+    assert [h["revision"] for h in history] == [2, 3]         # revision 1 came back as 3
+    template = _deployment(kube_api, "hasura")["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" not in template["metadata"].get("annotations", {})
+    run("k8s.rollback", "hasura", "--to", "2")
+    kube_controller.settle(NS)
+    template = _deployment(kube_api, "hasura")["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    r = nself(["k8s.rollback", "hasura", "--to", "9", "--env", "staging"], cwd=stack)
+    assert r.code == 9 and "no revision 9" in r.err
+    run("k8s.rollout.pause", "hasura")
+    assert _deployment(kube_api, "hasura")["spec"]["paused"] is True
+
+
+def _deployment(kube_api, name):
+    return next(d for d in kube_api.objects("Deployment", NS) if d["metadata"]["name"] == name)
+
+
+def test_prune_after_removing_a_service(applied, kube_api, stack, nself):
+    compose = yaml.safe_load((stack / "docker-compose.yml").read_text())
+    del compose["services"]["mailpit"]
+    (stack / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    assert nself(["k8s.generate", "--force"], cwd=stack).code == 0
+    r = nself(["k8s.apply", "--env", "staging", "--json"], cwd=stack)
+    assert "mailpit" in {d["metadata"]["name"] for d in kube_api.objects("Deployment", NS)}  # no prune
+    r = nself(["k8s.apply", "--env", "staging", "--prune", "--json"], cwd=stack)
+    assert r.code == 0, r.err
+    assert {"Deployment/mailpit", "Service/mailpit"} <= set(r.json()["pruned"])
+    assert "mailpit" not in {d["metadata"]["name"] for d in kube_api.objects("Deployment", NS)}
+    assert "hasura" in {d["metadata"]["name"] for d in kube_api.objects("Deployment", NS)}
+
+
+def test_delete_asks_and_removes_the_environment(applied, kube_api, stack, nself):
+    r = nself(["k8s.delete", "--env", "staging", "--dry-run", "--json"], cwd=stack)
+    assert r.code == 0 and "Deployment/hasura" in r.json()["deleted"]
+    assert kube_api.objects("Deployment", NS)                # dry run: still there
+    assert nself(["k8s.delete", "--env", "staging", "--yes"], cwd=stack).code == 0
+    assert kube_api.objects("Deployment", NS) == [] and kube_api.objects("Secret", NS) == []
+
+
+def test_dry_run_changes_nothing(stack, nself, kube_api):
+    r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
+    assert r.code == 0, r.err
+    assert r.json()["dry_run"] and not r.json()["server_dry_run"] and len(r.json()["applied"]) > 50
+    assert kube_api.objects("Deployment") == []
+
+
+def test_apply_without_a_generated_tree_converts_in_memory(stack, nself, kube_api):
+    assert not (stack / "k8s").exists()
+    assert nself(["k8s.apply", "--env", "production"], cwd=stack).code == 0
+    assert {d["metadata"]["name"] for d in kube_api.objects("HorizontalPodAutoscaler", "acme")} >= {"hasura"}
+
+
+def test_wait_follows_the_rollout_through_watch(stack, nself, kube_api, kube_controller):
+    timer = threading.Timer(1.0, kube_controller.settle, args=("acme-stg",))
+    timer.start()
+    started = time.monotonic()
+    r = nself(["k8s.apply", "--env", "staging", "--wait", "--timeout", "30", "--json"], cwd=stack)
+    timer.join()
+    assert r.code == 0, r.err
+    assert r.json()["ready"] and time.monotonic() - started < 25
+
+
+def test_wait_times_out_with_exit_10(stack, nself, kube_api, kube_controller):
+    timer = threading.Timer(0.5, kube_controller.settle, args=("acme-stg",), kwargs={"ready": False})
+    timer.start()
+    r = nself(["k8s.apply", "--env", "staging", "--wait", "--timeout", "3"], cwd=stack)
+    timer.join()
+    assert r.code == 10 and "not ready after 3s" in r.err
+
+
+def test_errors_are_exit_9(stack, nself, kube_api, tmp_path, monkeypatch):
+    r = nself(["k8s.status", "nope", "--env", "staging"], cwd=stack)
+    assert r.code == 9 and "no workload named 'nope'" in r.err
+    r = nself(["k8s.status", "--context", "missing"], cwd=stack)
+    assert r.code == 9 and "missing" in r.err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "dead"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "dead", "user": {}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "dead"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    r = nself(["k8s.apply", "--env", "staging"], cwd=stack)
+    assert r.code == 9 and "unreachable" in r.err and "applied before the failure (0)" in r.err
+
+
+def test_server_side_dry_run_in_an_existing_namespace(applied, kube_api, stack, nself):
+    before = _deployment(kube_api, "hasura")["metadata"]["resourceVersion"]
+    r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
+    assert r.code == 0 and r.json()["server_dry_run"] is True
+    assert _deployment(kube_api, "hasura")["metadata"]["resourceVersion"] == before

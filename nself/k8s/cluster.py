@@ -112,7 +112,7 @@ class Cluster:
 
 
 def resource(kind: str) -> Resource:
-    for (api_version, known), res in BY_KIND.items():
+    for (_, known), res in BY_KIND.items():
         if known.lower() == kind.lower() or kind.lower() in (res.plural, *res.short):
             return res
     raise NselfError(f"unknown kind {kind!r}", code=Exit.USAGE,

@@ -161,7 +161,7 @@ def _target(c, namespace=None, context=None, kubeconfig=None):
             "prune": "delete objects nself applied to this environment before that are gone now"})
 def apply(c, dir=None, wait=False, timeout=300, prune=False, namespace=None, context=None,  # noqa: A002
           kubeconfig=None):
-    """Apply --env to the cluster: Secrets from the env files, then every object."""
+    """Apply --env to the cluster: Secrets from the env files, then objects."""
     from pathlib import Path
 
     from nself.k8s import operations as ops
@@ -203,10 +203,9 @@ def status(c, service=None, watch=False, namespace=None, context=None, kubeconfi
     (out.event if out.json_mode else show)(rows)
     try:
         while True:
-            for event in tgt.cluster.watch(BY_KIND[("apps/v1", "Deployment")], tgt.namespace,
-                                           selector=tgt.selector, timeout=60):
-                rows = ops.status(tgt, service)
-                (out.event if out.json_mode else show)(rows if out.json_mode else rows)
+            for _ in tgt.cluster.watch(BY_KIND[("apps/v1", "Deployment")], tgt.namespace,
+                                       selector=tgt.selector, timeout=60):
+                (out.event if out.json_mode else show)(ops.status(tgt, service))
     except KeyboardInterrupt:
         return
 

@@ -266,7 +266,6 @@ rollback.optional_positionals = ("service",)
 
 
 def _rollout_task(action: str, doc: str):
-    @task(name=action, help={**_CLUSTER, "service": "service name"})
     def run(c, service=None, namespace=None, context=None, kubeconfig=None):
         import datetime
 
@@ -298,9 +297,10 @@ def _rollout_task(action: str, doc: str):
             report = ops.rollback(tgt, service, None, runtime.options(c).dry_run)
         out.emit(report, render=lambda d: out.say(f"{service}: {action} done"))
 
-    run.__doc__ = doc
-    run.optional_positionals = ("service",)
-    return run
+    run.__doc__ = doc   # before `task()`: Invoke reads the help from the body's docstring
+    made = task(name=action, help={**_CLUSTER, "service": "service name"})(run)
+    made.optional_positionals = ("service",)
+    return made
 
 
 rollout_ns = Collection("rollout", *(

@@ -217,7 +217,7 @@ class NselfProgram(Program):
             "env": self.args.env.value, "json": self.args.json.value, "yes": self.args.yes.value,
             "dry_run": self.args["dry-run"].value, "verbosity": verbosity,
             "root": str(self.root) if self.root else None,
-            "remainder": " ".join(self._remainder)}}, merge=False)
+            "remainder": list(self._remainder)}}, merge=False)
         if merge:
             self.config.merge()
 

@@ -15,7 +15,7 @@ from nself.errors import UsageError
 from nself.ui import Output
 
 DEFAULTS = {"env": None, "json": False, "yes": False, "dry_run": False, "verbosity": None,
-            "root": None, "remainder": ""}
+            "root": None, "remainder": []}
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -27,7 +27,7 @@ class Options:
     dry_run: bool
     verbosity: str
     root: Path | None
-    remainder: str
+    remainder: tuple[str, ...]   # what followed `--` (a command, word by word)
 
 
 def options(c) -> Options:
@@ -43,7 +43,7 @@ def options(c) -> Options:
     root = cfg.get("root")
     return Options(env=cfg.get("env") or None, json=flag("json"), yes=flag("yes"),
                    dry_run=flag("dry_run"), verbosity=verbosity,
-                   root=Path(root) if root else None, remainder=cfg.get("remainder") or "")
+                   root=Path(root) if root else None, remainder=tuple(cfg.get("remainder") or ()))
 
 
 def _section(c) -> dict:

@@ -199,11 +199,11 @@ def test_nself_yml_and_nself_env_vars_feed_invoke_config(nself, stack):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["status"], "service=None remainder=''"),
-    (["status", "web"], "service=web remainder=''"),
-    (["status", "--service", "web"], "service=web remainder=''"),
-    (["status", "web", "--", "psql", "-c", "select 1"], "service=web remainder='psql -c select 1'"),
-    (["--json", "status", "db"], "service=db remainder=''"),
+    (["status"], "service=None remainder=()"),
+    (["status", "web"], "service=web remainder=()"),
+    (["status", "--service", "web"], "service=web remainder=()"),
+    (["status", "web", "--", "psql", "-c", "select 1"], "service=web remainder=('psql', '-c', 'select 1')"),
+    (["--json", "status", "db"], "service=db remainder=()"),
 ])
 def test_optional_positionals_and_remainder(nself, stack, argv, expected):
     project_with_tasks(stack)

@@ -58,6 +58,13 @@ class Cluster:
         data = response.read()
         return json.loads(data) if data else {}
 
+    def request_text(self, method: str, path: str, *, query: dict | None = None) -> str:
+        response = self.request(method, path, query=query, stream=True)
+        try:
+            return response.read().decode(errors="replace")
+        finally:
+            response.release_conn()
+
     # -- verbs -----------------------------------------------------------------------------------------------
     def apply(self, obj: dict, namespace: str | None, *, dry_run: bool = False) -> dict:
         """Server-side apply with field manager `nself` (creates what does not exist)."""

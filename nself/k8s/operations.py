@@ -299,3 +299,98 @@ def delete(tgt: Target, dry_run: bool = False) -> list[str]:
             tgt.cluster.delete(res, tgt.namespace, obj["metadata"]["name"], dry_run=dry_run)
             deleted.append(f"{res.kind}/{obj['metadata']['name']}")
     return deleted
+
+
+def pods(tgt: Target, service: str | None = None, all_namespaces: bool = False) -> list[dict]:
+    selector = f"app.kubernetes.io/name={service}" if service else None
+    items = tgt.cluster.list(BY_KIND[("v1", "Pod")], None if all_namespaces else tgt.namespace, selector)
+    rows = []
+    for pod in items:
+        st = pod.get("status", {})
+        statuses = st.get("containerStatuses", [])
+        rows.append({"name": pod["metadata"]["name"], "namespace": pod["metadata"].get("namespace"),
+                     "ready": f"{sum(1 for c in statuses if c.get('ready'))}/{len(statuses)}",
+                     "status": st.get("phase", "Unknown"),
+                     "restarts": sum(c.get("restartCount", 0) for c in statuses),
+                     "node": pod.get("spec", {}).get("nodeName", ""), "ip": st.get("podIP", ""),
+                     "images": [c["image"] for c in pod.get("spec", {}).get("containers", [])],
+                     "created": pod["metadata"].get("creationTimestamp", "")})
+    return sorted(rows, key=lambda r: (r["namespace"] or "", r["name"]))
+
+
+def events(tgt: Target, service: str | None = None) -> list[dict]:
+    rows = []
+    for event in tgt.cluster.list(BY_KIND[("v1", "Event")], tgt.namespace):
+        involved = event.get("involvedObject", {})
+        name = involved.get("name", "")
+        if service and not (name == service or name.startswith(f"{service}-")):
+            continue
+        rows.append({"time": event.get("lastTimestamp") or event.get("eventTime") or
+                     event["metadata"].get("creationTimestamp", ""),
+                     "type": event.get("type", ""), "reason": event.get("reason", ""),
+                     "object": f"{involved.get('kind', '')}/{name}", "message": event.get("message", "")})
+    return sorted(rows, key=lambda r: r["time"])
+
+
+def describe(tgt: Target, kind: str, name: str) -> dict:
+    from nself.k8s.cluster import resource
+
+    res = resource(kind)
+    obj = tgt.cluster.get(res, tgt.namespace if res.namespaced else None, name)
+    related = [e for e in events(tgt) if e["object"] == f"{res.kind}/{name}"]
+    return {"object": obj, "events": related}
+
+
+def pod_for(tgt: Target, service: str) -> str:
+    """A running pod of the service (the first, by name)."""
+    rows = [r for r in pods(tgt, service) if r["status"] == "Running"] or pods(tgt, service)
+    if not rows:
+        raise NselfError(f"{service} has no pods in {tgt.namespace}", code=Exit.KUBERNETES,
+                         hint="`nself k8s.status` shows whether it is deployed and ready")
+    return rows[0]["name"]
+
+
+def log_query(container: str | None = None, tail: int | None = None, previous: bool = False,
+              since: str | None = None, follow: bool = False) -> dict[str, str]:
+    """The query of GET …/pods/NAME/log (built apart, so tests can check it)."""
+    query: dict[str, str] = {}
+    if container:
+        query["container"] = container
+    if tail is not None and tail >= 0:
+        query["tailLines"] = str(tail)
+    if previous:
+        query["previous"] = "true"
+    if since:
+        query["sinceSeconds"] = str(_seconds(since))
+    if follow:
+        query["follow"] = "true"
+    return query
+
+
+def _seconds(text: str) -> int:
+    from nself.project.build import duration
+
+    try:
+        return max(1, int(duration(text, "--since")))
+    except NselfError:
+        raise NselfError(f"--since {text!r} is not a duration", code=Exit.USAGE,
+                         hint="e.g. --since 10m, 1h, 2h30m") from None
+
+
+def logs(tgt: Target, pod: str, query: dict[str, str]):
+    """The log text, or with follow=true a stream of lines (the client's chunked stream)."""
+    res = BY_KIND[("v1", "Pod")]
+    path = res.path(tgt.namespace, pod, "log")
+    if query.get("follow") == "true":
+        response = tgt.cluster.request("GET", path, query=query, stream=True)
+        return (line.decode(errors="replace") for line in response.stream(1024))
+    return tgt.cluster.request_text("GET", path, query=query)
+
+
+def kubectl_command(tgt_namespace: str, context: str | None, *args: str) -> list[str]:
+    """exec, shell and port-forward run through kubectl (its SPDY/websocket streams):
+    the command is data, printed by --dry-run and checked by the tests."""
+    argv = ["kubectl", "--namespace", tgt_namespace]
+    if context:
+        argv += ["--context", context]
+    return [*argv, *args]

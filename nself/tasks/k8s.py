@@ -265,6 +265,214 @@ def rollback(c, service=None, to=0, all=False, namespace=None, context=None, kub
 rollback.optional_positionals = ("service",)
 
 
+@task(help={**_CLUSTER, "service": "only this service's pods", "all_namespaces": "every namespace",
+            "wide": "show node, IP and images", "watch": "keep watching until Ctrl-C"})
+def pods(c, service=None, all_namespaces=False, wide=False, watch=False, namespace=None, context=None,
+         kubeconfig=None):
+    """List pods (of a service)."""
+    from nself.k8s import operations as ops
+    from nself.k8s.resources import BY_KIND
+
+    out = runtime.output(c)
+    _, tgt = _target(c, namespace, context, kubeconfig)
+    columns = ["name", "ready", "status", "restarts"] + (["node", "ip", "images"] if wide else [])
+    if all_namespaces:
+        columns = ["namespace", *columns]
+
+    def show(rows):
+        out.table(columns, [[r[k] if k != "images" else " ".join(r[k]) for k in columns] for r in rows])
+    rows = ops.pods(tgt, service, all_namespaces)
+    if not watch:
+        out.emit(rows, render=show)
+        return
+    (out.event if out.json_mode else show)(rows)
+    try:
+        while True:
+            for _ in tgt.cluster.watch(BY_KIND[("v1", "Pod")], None if all_namespaces else tgt.namespace,
+                                       timeout=60):
+                (out.event if out.json_mode else show)(ops.pods(tgt, service, all_namespaces))
+    except KeyboardInterrupt:
+        return
+
+
+pods.optional_positionals = ("service",)
+
+
+@task(help={**_CLUSTER, "service": "only this service's events", "watch": "keep watching until Ctrl-C"})
+def events(c, service=None, watch=False, namespace=None, context=None, kubeconfig=None):
+    """Show recent events (of a service)."""
+    from nself.k8s import operations as ops
+    from nself.k8s.resources import BY_KIND
+
+    out = runtime.output(c)
+    _, tgt = _target(c, namespace, context, kubeconfig)
+
+    def show(rows):
+        out.table(["time", "type", "reason", "object", "message"],
+                  [[r["time"], r["type"], r["reason"], r["object"], r["message"]] for r in rows])
+    if not watch:
+        out.emit(ops.events(tgt, service), render=show)
+        return
+    try:
+        while True:
+            for event in tgt.cluster.watch(BY_KIND[("v1", "Event")], tgt.namespace, timeout=60):
+                obj = event.get("object", {})
+                involved = obj.get("involvedObject", {}).get("name", "")
+                if service and not (involved == service or involved.startswith(f"{service}-")):
+                    continue
+                row = {"type": obj.get("type"), "reason": obj.get("reason"),
+                       "object": f"{obj.get('involvedObject', {}).get('kind')}/{involved}",
+                       "message": obj.get("message")}
+                out.event(row) if out.json_mode else out.say(
+                    f"{row['type']:8} {row['reason']:16} {row['object']:32} {row['message']}")
+    except KeyboardInterrupt:
+        return
+
+
+events.optional_positionals = ("service",)
+
+
+@task(positional=["kind", "name"], help={**_CLUSTER, "kind": "deployment, pod, service, …",
+                                         "name": "object name"})
+def describe(c, kind, name, namespace=None, context=None, kubeconfig=None):
+    """Describe an object and its events."""
+    import yaml
+
+    from nself.k8s import operations as ops
+
+    out = runtime.output(c)
+    _, tgt = _target(c, namespace, context, kubeconfig)
+    doc = ops.describe(tgt, kind, name)
+
+    def render(d):
+        out.say(yaml.safe_dump(d["object"], sort_keys=False).rstrip())
+        out.say("events:" if d["events"] else "events: none")
+        for e in d["events"]:
+            out.say(f"  {e['time']} {e['type']} {e['reason']}: {e['message']}")
+    out.emit(doc, render=render)
+
+
+@task(positional=["service"], help={**_CLUSTER, "service": "service whose pod to read",
+                                    "follow": "keep streaming until Ctrl-C", "tail": "last N lines",
+                                    "previous": "the previous (crashed) container",
+                                    "all": "every container of the pod", "since": "e.g. 10m, 1h",
+                                    "container": "this container"})
+def logs(c, service, follow=False, tail=-1, previous=False, all=False, since=None, container=None,  # noqa: A002
+         namespace=None, context=None, kubeconfig=None):
+    """Show a service's pod logs."""
+    from nself.k8s import operations as ops
+
+    out = runtime.output(c)
+    _, tgt = _target(c, namespace, context, kubeconfig)
+    pod = ops.pod_for(tgt, service)
+    containers = [container]
+    if all:
+        from nself.k8s.resources import BY_KIND
+
+        spec = tgt.cluster.get(BY_KIND[("v1", "Pod")], tgt.namespace, pod)["spec"]
+        containers = [x["name"] for x in spec.get("initContainers", []) + spec["containers"]]
+    try:
+        for name in containers:
+            query = ops.log_query(name, int(tail), previous, since, follow and len(containers) == 1)
+            result = ops.logs(tgt, pod, query)
+            prefix = f"[{name}] " if all else ""
+            if isinstance(result, str):
+                for line in result.splitlines():
+                    out.say(prefix + line)
+            else:
+                for line in result:
+                    out.stdout.write(out.redact(prefix + line))
+                    out.stdout.flush()
+    except KeyboardInterrupt:
+        return
+
+
+def _kubectl(c, argv: list[str], interactive: bool = False) -> None:
+    import shutil
+    import subprocess
+
+    from nself.errors import Exit, NselfError
+
+    out = runtime.output(c)
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [argv]}, render=lambda d: out.say("would run: " + " ".join(argv)))
+        return
+    binary = shutil.which("kubectl")
+    if not binary:
+        raise NselfError("kubectl is needed for exec, shell and port-forward", code=Exit.NOT_FOUND,
+                         hint="install kubectl (https://kubernetes.io/docs/tasks/tools/)")
+    code = subprocess.call([binary, *argv[1:]]) if interactive else \
+        subprocess.run([binary, *argv[1:]]).returncode
+    if code:
+        raise NselfError(f"kubectl exited {code}", code=Exit.KUBERNETES if code != 130 else 130,
+                         hint="see its message above")
+
+
+@task(positional=["service"], help={**_CLUSTER, "service": "service whose pod to run in",
+                                    "cmd": "the command (or give it after `--`)",
+                                    "it": "interactive, with a terminal", "container": "this container"})
+def exec(c, service, cmd=None, it=False, container=None, namespace=None, context=None, kubeconfig=None):  # noqa: A001
+    """Run a command in a service's pod: nself k8s.exec SERVICE -- CMD."""
+    from nself.errors import UsageError
+    from nself.k8s import operations as ops
+
+    import shlex
+
+    command = list(runtime.options(c).remainder) or (shlex.split(cmd) if cmd else [])
+    if not command:
+        raise UsageError("which command?", hint=f"nself k8s.exec {service} -- psql -U postgres")
+    project, tgt = _target(c, namespace, context, kubeconfig)
+    pod = ops.pod_for(tgt, service)
+    argv = ["exec", *(["-it"] if it else []), pod, *(["-c", container] if container else []), "--", *command]
+    _kubectl(c, ops.kubectl_command(tgt.namespace, _context(project, context), *argv), interactive=it)
+
+
+@task(positional=["service"], help={**_CLUSTER, "service": "service whose pod to open",
+                                    "container": "this container", "shell": "the shell to start"})
+def shell(c, service, container=None, shell="sh", namespace=None, context=None, kubeconfig=None):
+    """Open an interactive shell in a service's pod."""
+    from nself.k8s import operations as ops
+
+    project, tgt = _target(c, namespace, context, kubeconfig)
+    pod = ops.pod_for(tgt, service)
+    argv = ["exec", "-it", pod, *(["-c", container] if container else []), "--", shell]
+    _kubectl(c, ops.kubectl_command(tgt.namespace, _context(project, context), *argv), interactive=True)
+
+
+@task(name="port-forward", help={**_CLUSTER, "service": "service to reach",
+                                 "ports": "LOCAL[:REMOTE] (default: the service's first port)",
+                                 "all": "every service's ports, on the same local numbers"})
+def port_forward(c, service=None, ports=None, all=False, namespace=None, context=None, kubeconfig=None):  # noqa: A002
+    """Forward local ports to a service (or --all)."""
+    from nself.errors import UsageError
+    from nself.k8s import operations as ops
+    from nself.k8s.resources import BY_KIND
+
+    project, tgt = _target(c, namespace, context, kubeconfig)
+    services = tgt.cluster.list(BY_KIND[("v1", "Service")], tgt.namespace, tgt.selector)
+    if all:
+        pairs = [(s["metadata"]["name"], f"{p['port']}") for s in services for p in s["spec"].get("ports", [])]
+    elif service:
+        found = next((s for s in services if s["metadata"]["name"] == service), None)
+        if found is None and not ports:
+            raise UsageError(f"{service} has no Service to forward to", hint="pass LOCAL:REMOTE ports")
+        pairs = [(service, ports or str(found["spec"]["ports"][0]["port"]))]
+    else:
+        raise UsageError("which service?", hint="nself k8s.port-forward postgres 5432, or --all")
+    argv = ["port-forward", *(f"service/{name}" for name, _ in pairs[:1]), *(p for _, p in pairs[:1])]
+    if len(pairs) > 1:   # kubectl forwards one target per process: one per service
+        for name, port in pairs[1:]:
+            runtime.output(c).verbose(f"also forwarding {name} {port}")
+    _kubectl(c, ops.kubectl_command(tgt.namespace, _context(project, context), *argv), interactive=True)
+
+
+port_forward.optional_positionals = ("service", "ports")
+
+
+def _context(project, context):
+    return context or project.settings.env_target(project.env).get("context")
+
+
 def _rollout_task(action: str, doc: str):
     def run(c, service=None, namespace=None, context=None, kubeconfig=None):
         import datetime
@@ -313,5 +521,6 @@ rollout_ns = Collection("rollout", *(
         ("undo", "Go back to the previous revision."))))
 rollout_ns.default = "status"
 
-ns = Collection("k8s", generate, apply, status, scale, delete, rollback, context_ns, rollout_ns)
+ns = Collection("k8s", generate, apply, status, pods, events, describe, logs, exec, shell, port_forward,
+                scale, delete, rollback, context_ns, rollout_ns)
 ns.configure({"k8s": {"output": "k8s"}})

@@ -169,3 +169,50 @@ def test_server_side_dry_run_in_an_existing_namespace(applied, kube_api, stack, 
     r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
     assert r.code == 0 and r.json()["server_dry_run"] is True
     assert _deployment(kube_api, "hasura")["metadata"]["resourceVersion"] == before
+
+
+def test_pods_events_describe(applied, kube_api, stack, nself):
+    rows = nself(["k8s.pods", "hasura", "--env", "staging", "--json"], cwd=stack).json()
+    assert len(rows) == 2 and rows[0]["name"].startswith("hasura-") and rows[0]["status"] == "Running"
+    assert rows[0]["ready"] == "1/1"
+    import requests
+
+    requests.post(f"{kube_api.url}/api/v1/namespaces/{NS}/events", json={
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "hasura.1"},
+        "involvedObject": {"kind": "Pod", "name": rows[0]["name"]}, "type": "Warning",
+        "reason": "BackOff", "message": "Back-off restarting failed container"}).raise_for_status()
+    found = nself(["k8s.events", "hasura", "--env", "staging", "--json"], cwd=stack).json()
+    assert [(e["reason"], e["object"]) for e in found] == [("BackOff", f"Pod/{rows[0]['name']}")]
+    assert nself(["k8s.events", "auth", "--env", "staging", "--json"], cwd=stack).json() == []
+    doc = nself(["k8s.describe", "deployment", "hasura", "--env", "staging", "--json"], cwd=stack).json()
+    assert doc["object"]["kind"] == "Deployment"
+    assert nself(["k8s.describe", "gizmo", "x", "--env", "staging"], cwd=stack).code == 2
+    assert nself(["k8s.describe", "pod", "nope", "--env", "staging"], cwd=stack).code == 9
+
+
+def test_logs_requests(applied, kube_api, stack, nself):
+    pod = nself(["k8s.pods", "hasura", "--env", "staging", "--json"], cwd=stack).json()[0]["name"]
+    r = nself(["k8s.logs", "hasura", "--tail", "10", "--since", "1h", "--previous", "--env", "staging"],
+              cwd=stack)
+    assert r.code == 0, r.err
+    paths = [p for _, p in kube_api.api.request_log if "/log" in p]
+    assert paths[-1] == f"/api/v1/namespaces/{NS}/pods/{pod}/log?tailLines=10&previous=true&sinceSeconds=3600"
+    assert nself(["k8s.logs", "hasura", "-f", "--env", "staging"], cwd=stack).code == 0
+    assert [p for _, p in kube_api.api.request_log if "/log" in p][-1].endswith("follow=true")
+    assert nself(["k8s.logs", "hasura", "--since", "soon", "--env", "staging"], cwd=stack).code == 2
+    assert nself(["k8s.logs", "ghost", "--env", "staging"], cwd=stack).code == 9
+
+
+def test_exec_shell_port_forward_commands(applied, kube_api, stack, nself):
+    r = nself(["k8s.exec", "hasura", "--dry-run", "--json", "--env", "staging", "--", "psql", "-c",
+               "select 1"], cwd=stack)
+    assert r.code == 0, r.err
+    argv = r.json()["plan"][0]
+    assert argv[:3] == ["kubectl", "--namespace", NS] and argv[-4:] == ["--", "psql", "-c", "select 1"]
+    assert argv[3] == "exec" and argv[4].startswith("hasura-")
+    r = nself(["k8s.shell", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
+    assert r.json()["plan"][0][3:5] == ["exec", "-it"] and r.json()["plan"][0][-2:] == ["--", "sh"]
+    r = nself(["k8s", "port-forward", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
+    assert r.json()["plan"][0][3:] == ["port-forward", "service/hasura", "8080"]
+    r = nself(["k8s.exec", "hasura", "--env", "staging"], cwd=stack)
+    assert r.code == 2 and "which command" in r.err

@@ -32,6 +32,21 @@ def redact(value: Any, secrets: Sequence[str], secret_keys: frozenset[str] = fro
     return value
 
 
+@contextlib.contextmanager
+def _no_interrupt() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Output:
     def __init__(self, *, json_mode: bool = False, verbosity: str = "normal",
                  stdout: TextIO | None = None, stderr: TextIO | None = None):
@@ -95,9 +110,12 @@ class Output:
             self.say(json.dumps(self.redact(document), indent=2, default=str))
 
     def event(self, document: Any) -> None:
-        """One JSON line per event (watch modes)."""
-        self.stdout.write(json.dumps(self.redact(document), default=str) + "\n")
-        self.stdout.flush()
+        """One JSON line per event (watch modes). Ctrl-C waits until the line is out, so a
+        consumer never reads half a document."""
+        line = json.dumps(self.redact(document), default=str) + "\n"
+        with _no_interrupt():
+            self.stdout.write(line)
+            self.stdout.flush()
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
         rows = [[self.redact("" if c is None else str(c)) for c in row] for row in rows]

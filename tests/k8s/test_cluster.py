@@ -216,3 +216,37 @@ def test_exec_shell_port_forward_commands(applied, kube_api, stack, nself):
     assert r.json()["plan"][0][3:] == ["port-forward", "service/hasura", "8080"]
     r = nself(["k8s.exec", "hasura", "--env", "staging"], cwd=stack)
     assert r.code == 2 and "which command" in r.err
+
+
+@pytest.mark.parametrize("argv", [["k8s.status", "--watch"], ["k8s.pods", "--watch"], ["k8s.events", "--watch"]])
+def test_watch_modes_stream_json_lines_and_exit_0_on_ctrl_c(applied, kube_api, kube_controller, stack, argv):
+    import os
+    import signal
+    import sys
+
+    nself_bin = os.path.join(os.path.dirname(sys.executable), "nself")
+    process = subprocess.Popen([nself_bin, *argv, "--env", "staging", "--json"], cwd=stack,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "KUBECONFIG": os.environ["KUBECONFIG"]})
+    time.sleep(2.5)
+    import requests
+
+    requests.post(f"{kube_api.url}/api/v1/namespaces/{NS}/events", json={
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "Pod", "name": "hasura-x"}, "type": "Normal", "reason": "Pulled",
+        "message": "pulled"}).raise_for_status()
+    kubectl(kube_api, "scale", "deployment/hasura", "--replicas=3", "-n", NS)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert lines, err
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("NSELF_TEST_CLUSTER"),
+                    reason="not run: set NSELF_TEST_CLUSTER=1 with KUBECONFIG pointing at a real cluster")
+def test_streams_on_a_real_cluster(stack, nself):
+    assert nself(["k8s.apply", "--env", "staging", "--wait", "--timeout", "600"], cwd=stack).code == 0
+    assert nself(["k8s.exec", "postgres", "--env", "staging", "--", "true"], cwd=stack).code == 0
+    assert nself(["k8s.logs", "postgres", "--tail", "5", "--env", "staging"], cwd=stack).code == 0

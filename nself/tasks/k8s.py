@@ -451,7 +451,7 @@ def port_forward(c, service=None, ports=None, all=False, namespace=None, context
     project, tgt = _target(c, namespace, context, kubeconfig)
     services = tgt.cluster.list(BY_KIND[("v1", "Service")], tgt.namespace, tgt.selector)
     if all:
-        pairs = [(s["metadata"]["name"], f"{p['port']}") for s in services for p in s["spec"].get("ports", [])]
+        pairs = [(s["metadata"]["name"], f"{p['port']}") for s in services for p in s["spec"].get("ports", [])[:1]]
     elif service:
         found = next((s for s in services if s["metadata"]["name"] == service), None)
         if found is None and not ports:
@@ -459,14 +459,39 @@ def port_forward(c, service=None, ports=None, all=False, namespace=None, context
         pairs = [(service, ports or str(found["spec"]["ports"][0]["port"]))]
     else:
         raise UsageError("which service?", hint="nself k8s.port-forward postgres 5432, or --all")
-    argv = ["port-forward", *(f"service/{name}" for name, _ in pairs[:1]), *(p for _, p in pairs[:1])]
-    if len(pairs) > 1:   # kubectl forwards one target per process: one per service
-        for name, port in pairs[1:]:
-            runtime.output(c).verbose(f"also forwarding {name} {port}")
-    _kubectl(c, ops.kubectl_command(tgt.namespace, _context(project, context), *argv), interactive=True)
+    # kubectl forwards one target per process: one process per service, stopped together.
+    commands = [ops.kubectl_command(tgt.namespace, _context(project, context), "port-forward",
+                                    f"service/{name}", port) for name, port in pairs]
+    _kubectl_all(c, commands)
 
 
 port_forward.optional_positionals = ("service", "ports")
+
+
+def _kubectl_all(c, commands: list[list[str]]) -> None:
+    import shutil
+    import subprocess
+
+    from nself.errors import Exit, NselfError
+
+    out = runtime.output(c)
+    if runtime.options(c).dry_run:
+        out.emit({"plan": commands}, render=lambda d: [out.say("would run: " + " ".join(a)) for a in commands])
+        return
+    binary = shutil.which("kubectl")
+    if not binary:
+        raise NselfError("kubectl is needed for port-forward", code=Exit.NOT_FOUND,
+                         hint="install kubectl (https://kubernetes.io/docs/tasks/tools/)")
+    processes = [subprocess.Popen([binary, *argv[1:]]) for argv in commands]
+    try:
+        codes = [p.wait() for p in processes]
+    except KeyboardInterrupt:
+        for p in processes:
+            p.terminate()
+        return
+    if any(codes):
+        raise NselfError("kubectl port-forward stopped with an error", code=Exit.KUBERNETES,
+                         hint="see its message above")
 
 
 def _context(project, context):

@@ -145,6 +145,7 @@ class KubeAPI(kmock.KubernetesEmulator):
         self.request_log: collections.deque = collections.deque(maxlen=200)   # bounded on purpose
         self.watchers: list[tuple[Resource, str | None, dict, asyncio.Queue]] = []
         self._requests = collections.deque(maxlen=50)   # kmock's own log, bounded too
+        self.token: str | None = None                     # set it to require `Bearer <token>`
 
     async def _serve_version(self, request):
         """kmock lists subresources with their parent's short names; kubectl then warns."""
@@ -157,6 +158,8 @@ class KubeAPI(kmock.KubernetesEmulator):
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         self.request_count += 1
         self.request_log.append((raw.method, raw.path_qs))
+        if self.token and raw.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
         match = _PATH.match(raw.path)
         if match:
             key = ("", "v1", match["plural"]) if match["cv"] else \
@@ -414,7 +417,8 @@ class KubeServer:
         self.url = str(self.server.url).rstrip("/")
         self._ready.set()
 
-    def kubeconfig(self, path: Path, context: str = "test", namespace: str | None = None) -> Path:
+    def kubeconfig(self, path: Path, context: str = "test", namespace: str | None = None,
+                   token: str = "test-token") -> Path:
         """A kubeconfig for this server (kubectl and the kubernetes client both read it)."""
         ctx: dict = {"cluster": context, "user": context}
         if namespace:
@@ -423,7 +427,7 @@ class KubeServer:
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": context,
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
-            "users": [{"name": context, "user": {"token": "test-token"}}],
+            "users": [{"name": context, "user": {"token": token}}],
             "contexts": [{"name": context, "context": ctx}]}))
         path.chmod(0o600)
         return path

@@ -145,6 +145,14 @@ def test_wait_times_out_with_exit_10(stack, nself, kube_api, kube_controller):
     assert r.code == 10 and "not ready after 3s" in r.err
 
 
+def test_refused_credentials_are_exit_9(stack, nself, kube_api, tmp_path, monkeypatch):
+    kube_api.call(setattr, kube_api.api, "token", "the-right-one")
+    r = nself(["k8s.status", "--env", "staging"], cwd=stack)
+    assert r.code == 9 and "refused" in r.err and "credentials" in r.err
+    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig(tmp_path / "ok", token="the-right-one")))
+    assert nself(["k8s.status", "--env", "staging"], cwd=stack).code == 0
+
+
 def test_errors_are_exit_9(stack, nself, kube_api, tmp_path, monkeypatch):
     r = nself(["k8s.status", "nope", "--env", "staging"], cwd=stack)
     assert r.code == 9 and "no workload named 'nope'" in r.err
@@ -213,7 +221,13 @@ def test_exec_shell_port_forward_commands(applied, kube_api, stack, nself):
     r = nself(["k8s.shell", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
     assert r.json()["plan"][0][3:5] == ["exec", "-it"] and r.json()["plan"][0][-2:] == ["--", "sh"]
     r = nself(["k8s", "port-forward", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    assert r.json()["plan"][0][3:] == ["port-forward", "service/hasura", "8080"]
+    assert r.json()["plan"] == [["kubectl", "--namespace", NS, "port-forward", "service/hasura", "8080"]]
+    r = nself(["k8s", "port-forward", "postgres", "15432:5432", "--dry-run", "--json", "--env", "staging"],
+              cwd=stack)
+    assert r.json()["plan"][0][-2:] == ["service/postgres", "15432:5432"]
+    r = nself(["k8s.port-forward", "--all", "--dry-run", "--json", "--env", "staging"], cwd=stack)
+    targets = {argv[4] for argv in r.json()["plan"]}
+    assert {"service/hasura", "service/postgres", "service/redis"} <= targets
     r = nself(["k8s.exec", "hasura", "--env", "staging"], cwd=stack)
     assert r.code == 2 and "which command" in r.err
 

@@ -25,3 +25,19 @@ def kube_api(tmp_path, monkeypatch):
 def kube_controller(kube_api):
     """Plays the controllers: `kube_controller.settle(namespace)` finishes rollouts."""
     return Controller(kube_api.url)
+
+
+@pytest.fixture
+def ssh_hosts(tmp_path):
+    """Start real sshd hosts: `ssh_hosts(3)` → [Host(name, port, user_key, …), …]."""
+    from nself.testing.sshd import start_hosts
+
+    started = []
+
+    def make(count: int = 1):
+        hosts = start_hosts(tmp_path / f"ssh{len(started)}", count)
+        started.extend(hosts)
+        return hosts
+    yield make
+    for host in started:
+        host.stop()

@@ -1,0 +1,74 @@
+"""What the server tasks do, built from commands as data and run by the executor."""
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+from nself.errors import Exit, NselfError
+from nself.remote.connection import connect, open_checked
+from nself.remote.inventory import Server
+
+# One command gathers the status facts; each line is KEY=VALUE (parsed, not scraped from prose).
+STATUS = (
+    "echo uptime=$(cut -d' ' -f1 /proc/uptime); "
+    "echo load=$(cut -d' ' -f1-3 /proc/loadavg); "
+    "echo disk=$(df -P / | awk 'NR==2 {print $5}'); "
+    "echo memory=$(awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {printf \"%d%%\", (t-a)*100/t}' /proc/meminfo); "
+    "echo runtime=$( (command -v podman || command -v docker || echo none) | xargs basename)"
+)
+
+
+def parse_status(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    if "uptime" in out:
+        seconds = int(float(out["uptime"] or 0))
+        out["uptime"] = f"{seconds // 86400}d {seconds % 86400 // 3600}h {seconds % 3600 // 60}m"
+    return out
+
+
+def ssh_argv(root: Path, server: Server, command: list[str] | None = None) -> list[str]:
+    """The `ssh` command for an interactive session, with the same strict host keys."""
+    argv = ["ssh", "-p", str(server.port), "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={root / '.nself' / 'known_hosts'} ~/.ssh/known_hosts"]
+    if server.key:
+        argv += ["-i", server.key, "-o", "IdentitiesOnly=yes"]
+    argv.append(f"{server.user}@{server.host}")
+    return argv + (command or [])
+
+
+def logs_command(service: str | None, follow: bool, lines: int = 200) -> str:
+    if not service:
+        return f"journalctl --no-pager -n {lines}" + (" -f" if follow else "")
+    name = shlex.quote(service)
+    flags = f"--tail {lines}" + (" -f" if follow else "")
+    return f"$( (command -v podman || command -v docker) ) logs {flags} {name}"
+
+
+def reboot(root: Path, server: Server, inventory: dict[str, Server], timeout: int = 300) -> float:
+    """Reboot over SSH and wait until SSH answers again; returns the seconds it took."""
+    started = time.monotonic()
+    connection = connect(root, server, inventory)
+    open_checked(connection, server)
+    command = "sleep 1; reboot" if not server.sudo else "sleep 1; sudo reboot"
+    connection.run(f"nohup sh -c '{command}' >/dev/null 2>&1 &", hide=True, warn=True, in_stream=False)
+    connection.close()
+    time.sleep(2)
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        try:
+            again = connect(root, server, inventory)
+            open_checked(again, server)
+            again.run("true", hide=True, in_stream=False)
+            again.close()
+            return time.monotonic() - started
+        except NselfError as exc:
+            if exc.code == Exit.PERMISSION:   # a new host key after a reboot is not to be ignored
+                raise
+            time.sleep(1)
+    raise NselfError(f"{server.name} did not come back within {timeout}s", code=Exit.TIMEOUT,
+                     hint="check the host's console (provider panel)")

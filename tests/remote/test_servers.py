@@ -1,0 +1,110 @@
+"""Servers over real sshd hosts on 127.0.0.1: inventory, strict host keys, parallel exec."""
+import json
+
+import pytest
+import yaml
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "compose.yaml").write_text("services: {web: {image: 'nginx:1.27'}}\n")
+    return root
+
+
+def add(nself, project, host, name=None, *extra):
+    return nself(["cloud.servers.add", name or host.name, "--host", "127.0.0.1", "--port", str(host.port),
+                  "--key", str(host.user_key), *extra], cwd=project)
+
+
+def test_add_records_the_server_and_its_host_key(nself, project, ssh_hosts):
+    host, = ssh_hosts(1)
+    r = add(nself, project, host)
+    assert r.code == 7 and "not known" in r.err and "--trust-new" in r.err
+    assert not (project / ".nself/servers.yml").exists()          # nothing half-written
+    r = add(nself, project, host, None, "--trust-new", "--roles", "web,db")
+    assert r.code == 0, r.err and "SHA256:" in r.out
+    inventory = yaml.safe_load((project / ".nself/servers.yml").read_text())
+    assert inventory["servers"]["host1"]["roles"] == ["web", "db"]
+    known = (project / ".nself/known_hosts").read_text()
+    assert f"[127.0.0.1]:{host.port} ssh-ed25519 " in known
+    rows = nself(["cloud.servers.list", "--json"], cwd=project).json()
+    assert [(r["name"], r["port"]) for r in rows] == [("host1", host.port)]
+    assert add(nself, project, host, None, "--trust-new").code == 1           # exists: --force
+    assert nself(["cloud.servers.remove", "host1"], cwd=project).code == 0
+    assert nself(["cloud.servers.list", "--json"], cwd=project).json() == []
+
+
+def test_parallel_exec_with_one_failing_host(nself, project, ssh_hosts):
+    hosts = ssh_hosts(8)
+    for host in hosts:
+        assert add(nself, project, host, None, "--trust-new").code == 0
+    failing = hosts[3]
+    command = f'[ "${{SSH_CONNECTION##* }}" != {failing.port} ] && echo ok'
+    r = nself(["cloud.servers.exec", "--parallel", "4", "--json", "--", "sh", "-c", command], cwd=project)
+    assert r.code == 1
+    results = {row["host"]: row for row in json.loads(r.out)}
+    assert results[failing.name]["exit_code"] == 1
+    assert all(row["exit_code"] == 0 and row["stdout"] == "ok\n"
+               for name, row in results.items() if name != failing.name)
+    assert "1 of 8 host(s) failed" in r.err and f"{failing.name}: exit 1" in r.err
+    r = nself(["cloud.servers.exec", "--hosts", "host1,host2", "--", "echo", "hi"], cwd=project)
+    assert r.code == 0 and "host1 | hi" in r.out and "host2 | hi" in r.out and "host3" not in r.out
+
+
+def test_roles_select_hosts(nself, project, ssh_hosts):
+    web, db = ssh_hosts(2)
+    add(nself, project, web, "web1", "--trust-new", "--roles", "web")
+    add(nself, project, db, "db1", "--trust-new", "--roles", "db")
+    r = nself(["cloud.servers.exec", "--roles", "db", "--json", "--", "true"], cwd=project)
+    assert [row["host"] for row in json.loads(r.out)] == ["db1"]
+    assert nself(["cloud.servers.exec", "--roles", "cache", "--", "true"], cwd=project).code == 2
+    assert nself(["cloud.servers.exec", "--hosts", "nope", "--", "true"], cwd=project).code == 2
+
+
+def test_changed_host_key_is_refused(nself, project, ssh_hosts):
+    host, = ssh_hosts(1)
+    add(nself, project, host, None, "--trust-new")
+    host.new_host_key()
+    r = nself(["cloud.servers.exec", "--", "true"], cwd=project)
+    assert r.code == 7 and "CHANGED" in r.err
+    r = add(nself, project, host, None, "--trust-new", "--force")
+    assert r.code == 7 and "CHANGED" in r.err                 # --trust-new does not paper over it
+
+
+def test_unreachable_host_is_exit_6(nself, project, ssh_hosts):
+    host, = ssh_hosts(1)
+    add(nself, project, host, None, "--trust-new")
+    host.stop()
+    r = nself(["cloud.servers.exec", "--", "true"], cwd=project)
+    assert r.code == 6 and "unreachable" in r.err and "To fix" in r.err
+    r = nself(["cloud.servers.add", "x", "--host", "127.0.0.1", "--port", str(host.port), "--trust-new"],
+              cwd=project)
+    assert r.code == 6
+
+
+def test_status_and_ssh_command(nself, project, ssh_hosts):
+    host, = ssh_hosts(1)
+    add(nself, project, host, None, "--trust-new")
+    rows = nself(["cloud.servers.status", "--json"], cwd=project).json()
+    assert rows[0]["reachable"] and rows[0]["uptime"].endswith("m") and rows[0]["disk"].endswith("%")
+    assert rows[0]["runtime"]
+    r = nself(["cloud.servers.ssh", "host1", "--dry-run", "--json"], cwd=project)
+    argv = r.json()["plan"][0]
+    assert argv[:3] == ["ssh", "-p", str(host.port)] and "StrictHostKeyChecking=yes" in argv
+    assert argv[-1] == "root@127.0.0.1"
+
+
+def test_reboot_is_a_plan_in_dry_run(nself, project, ssh_hosts):
+    host, = ssh_hosts(1)
+    add(nself, project, host, None, "--trust-new")
+    r = nself(["cloud.servers.reboot", "host1", "--dry-run", "--json"], cwd=project)
+    assert r.code == 0 and r.json()["plan"][0]["command"] == "reboot"
+
+
+def test_bad_inventory_is_a_configuration_error(nself, project):
+    (project / ".nself").mkdir()
+    (project / ".nself/servers.yml").write_text("servers:\n  web: {hots: 1.2.3.4}\n")
+    r = nself(["cloud.servers.list"], cwd=project)
+    assert r.code == 3 and "unknown key(s) hots" in r.err

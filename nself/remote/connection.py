@@ -142,4 +142,4 @@ def changed_key(server: Server) -> NselfError:
     return NselfError(f"{server.name}: the host key of {server.host}:{server.port} CHANGED",
                       code=Exit.PERMISSION,
                       hint="someone may be intercepting the connection; if the host was rebuilt, "
-                           f"remove its line from .nself/known_hosts and add it again with --trust-new")
+                           "remove its line from .nself/known_hosts and add it again with --trust-new")

@@ -10,6 +10,8 @@
    of the generated chart.
 5. `nself k8s.apply` of the stack's staging overlay to the test API server: time and
    request count; `k8s.status` list calls (constant).
+6. `cloud.servers.exec --parallel 8 -- sleep 1` on 8 real sshd hosts against one host
+   (target ≤ 1.5×), and the SSH connection set-up time per host.
 """
 from __future__ import annotations
 
@@ -161,6 +163,40 @@ def apply_numbers() -> tuple[float, int, int, int]:
         server.stop()
 
 
+def exec_numbers() -> tuple[float, float, float]:
+    """`cloud.servers.exec --parallel 8 -- sleep 1` on 8 sshd hosts vs. on one."""
+    from nself.remote.connection import connect, open_checked
+    from nself.remote.inventory import load
+    from nself.testing.sshd import start_hosts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "app"
+        root.mkdir()
+        (root / "compose.yaml").write_text("services: {web: {image: nginx}}\n")
+        hosts = start_hosts(Path(tmp) / "hosts", 8)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+        try:
+            for host in hosts:
+                subprocess.run([str(BIN / "nself"), "cloud.servers.add", host.name, "--host", "127.0.0.1",
+                                "--port", str(host.port), "--key", str(host.user_key), "--trust-new"],
+                               cwd=root, env=env, check=True, capture_output=True)
+            one = run_time([str(BIN / "nself"), "cloud.servers.exec", "--hosts", "host1", "--", "sleep", "1"],
+                           root, 2)
+            eight = run_time([str(BIN / "nself"), "cloud.servers.exec", "--parallel", "8", "--", "sleep", "1"],
+                             root, 2)
+            servers = load(root)
+            started = time.perf_counter()
+            for server in servers.values():
+                connection = connect(root, server, servers)
+                open_checked(connection, server)
+                connection.close()
+            setup = (time.perf_counter() - started) / len(servers)
+            return one, eight, setup
+        finally:
+            for host in hosts:
+                host.stop()
+
+
 def main() -> int:
     # An installed nself has bytecode (pip compiles it); a source checkout under
     # PYTHONDONTWRITEBYTECODE would recompile every module on every run instead.
@@ -189,6 +225,9 @@ def main() -> int:
     t_apply, objects, requests_made, status_calls = apply_numbers()
     print(f"apply    nself k8s.apply (stack, staging) {t_apply * 1000:.0f} ms for {objects} objects in "
           f"{requests_made} requests; k8s.status of 24 services: {status_calls} list calls")
+    one, eight, setup = exec_numbers()
+    print(f"ssh      cloud.servers.exec -- sleep 1: one host {one:.2f} s, 8 hosts --parallel 8 {eight:.2f} s "
+          f"({eight / one:.2f}x, target <= 1.5x); connection set-up {setup * 1000:.0f} ms per host")
     return 0 if ratio <= 1.3 and median <= 50 else 1
 
 

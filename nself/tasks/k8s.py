@@ -546,6 +546,167 @@ rollout_ns = Collection("rollout", *(
         ("undo", "Go back to the previous revision."))))
 rollout_ns.default = "status"
 
+# -- k3s over SSH -------------------------------------------------------------------------------------
+def _k3s_host(c, name):
+    from nself.remote import inventory
+    from nself.tasks.cloud import _root
+
+    root = _root(c)
+    servers = inventory.load(root)
+    return root, servers, inventory.get(servers, name)
+
+
+def _remote_run(root, server, servers, commands: list[str]) -> list[str]:
+    from nself.errors import Exit, NselfError
+    from nself.remote.connection import connect, open_checked
+
+    connection = connect(root, server, servers)
+    open_checked(connection, server)
+    outputs = []
+    try:
+        for command in commands:
+            result = (connection.sudo if server.sudo else connection.run)(command, hide=True, warn=True,
+                                                                            in_stream=False)
+            if result.exited:
+                raise NselfError(f"{server.name}: `{command[:60]}` failed ({result.exited}): "
+                                 f"{result.stderr.strip()[-300:]}", code=Exit.GENERAL,
+                                 hint="see the host's output; rerun with --dry-run to see the commands")
+            outputs.append(result.stdout)
+    finally:
+        connection.close()
+    return outputs
+
+
+def _installer(c) -> str:
+    return c.config.get("k8s", {}).get("k3s_installer") or "https://get.k3s.io"
+
+
+@task(help={"host": "inventory server to install on", "server": "install a server (the default)",
+            "agent": "install an agent (see k8s.k3s.join to join one to a server)",
+            "version": "k3s version, e.g. v1.31.4+k3s1 (default: the stable channel)"})
+def install(c, host, server=False, agent=False, version=None):
+    """Install k3s on a server of the inventory (a no-op if it is there)."""
+    from nself.errors import UsageError
+    from nself.remote import k3s
+
+    if server and agent:
+        raise UsageError("--server and --agent contradict each other", hint="pass one of them")
+    out = runtime.output(c)
+    root, servers, target = _k3s_host(c, host)
+    command = k3s.install_command(_installer(c), "agent" if agent else "server", version=version,
+                                  tls_san=target.host)
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [{"host": host, "command": k3s.INSTALLED}, {"host": host, "command": command}]},
+                 render=lambda d: [out.say(f"would run on {host}: {x['command']}") for x in d["plan"]])
+        return
+    present = _remote_run(root, target, servers, [k3s.INSTALLED])[0].strip()
+    if present:
+        out.emit({"host": host, "installed": False, "version": present},
+                 render=lambda d: out.say(f"{host}: k3s is already installed ({present}); nothing to do"))
+        return
+    _remote_run(root, target, servers, [command])
+    out.emit({"host": host, "installed": True}, render=lambda d: out.say(f"{host}: k3s installed"))
+
+
+@task(positional=["server_name"], help={"server_name": "the k3s server to join",
+                                        "host": "inventory server that becomes an agent",
+                                        "version": "k3s version (default: the stable channel)"})
+def join(c, server_name, host, version=None):
+    """Join a server of the inventory to a k3s server as an agent."""
+    from nself.remote import k3s
+    from nself.remote.connection import connect, open_checked
+    from nself.remote.files import put
+
+    out = runtime.output(c)
+    root, servers, agent = _k3s_host(c, host)
+    _, _, leader = _k3s_host(c, server_name)
+    url = f"https://{leader.host}:6443"
+    command = k3s.install_command(_installer(c), "agent", version=version, server_url=url,
+                                  token_file=k3s.TOKEN_FILE)
+    if runtime.options(c).dry_run:
+        plan = [{"host": server_name, "command": f"cat {k3s.NODE_TOKEN}"},
+                {"host": host, "command": f"put (the token) -> {k3s.TOKEN_FILE} (0600)"},
+                {"host": host, "command": command}]
+        out.emit({"plan": plan}, render=lambda d: [out.say(f"would run on {x['host']}: {x['command']}") for x in plan])
+        return
+    if _remote_run(root, agent, servers, [k3s.INSTALLED])[0].strip():
+        out.emit({"host": host, "joined": False},
+                 render=lambda d: out.say(f"{host}: k3s is already installed there; nothing to do"))
+        return
+    token = _remote_run(root, leader, servers, [f"cat {k3s.NODE_TOKEN}"])[0].strip()
+    out.add_secrets([token])
+    connection = connect(root, agent, servers)
+    open_checked(connection, agent)
+    try:
+        connection.run(f"mkdir -p {k3s.TOKEN_FILE.rsplit('/', 1)[0]}", hide=True, in_stream=False)
+        put(connection, token.encode() + b"\n", k3s.TOKEN_FILE, mode=0o600)
+    finally:
+        connection.close()
+    _remote_run(root, agent, servers, [command])
+    out.emit({"host": host, "joined": server_name, "server_url": url},
+             render=lambda d: out.say(f"{host} joined {server_name} ({url})"))
+
+
+@task(help={"host": "the k3s server", "context": "context name (default: k3s-<host>)",
+            "kubeconfig": _KUBECONFIG})
+def kubeconfig(c, host, context=None, kubeconfig=None):
+    """Fetch a k3s server's kubeconfig and merge it in as a named context."""
+    from nself.k8s import kubeconfig as kc
+    from nself.remote import k3s
+
+    out = runtime.output(c)
+    root, servers, target = _k3s_host(c, host)
+    name = context or f"k3s-{host}"
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [{"host": host, "command": f"cat {k3s.KUBECONFIG}"}]},
+                 render=lambda d: out.say(f"would read {k3s.KUBECONFIG} on {host} and merge it as {name}"))
+        return
+    text = _remote_run(root, target, servers, [f"cat {k3s.KUBECONFIG}"])[0]
+    entries = k3s.kubeconfig_for(text, target.host, name)
+    out.add_secrets([v for v in entries["user"]["user"].values() if isinstance(v, str)])
+    k3s.merge_kubeconfig(kc.path(kubeconfig), entries)
+    out.emit({"context": name, "server": entries["cluster"]["cluster"]["server"]},
+             render=lambda d: out.say(f"context {name} → {d['server']} (now current)"))
+
+
+@task(help={"host": "inventory server", "version": "the k3s version to move to",
+            "agent": "the host is an agent"})
+def upgrade(c, host, version, agent=False):
+    """Upgrade k3s on a server of the inventory to a version."""
+    from nself.remote import k3s
+
+    out = runtime.output(c)
+    root, servers, target = _k3s_host(c, host)
+    command = k3s.install_command(_installer(c), "agent" if agent else "server", version=version,
+                                  tls_san=target.host)
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [{"host": host, "command": command}]},
+                 render=lambda d: out.say(f"would run on {host}: {command}"))
+        return
+    _remote_run(root, target, servers, [command])
+    out.emit({"host": host, "version": version}, render=lambda d: out.say(f"{host}: k3s {version}"))
+
+
+@task(help={"host": "inventory server"})
+def uninstall(c, host):
+    """Uninstall k3s from a server of the inventory (asks unless --yes)."""
+    from nself.remote import k3s
+
+    out = runtime.output(c)
+    root, servers, target = _k3s_host(c, host)
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [{"host": host, "command": k3s.UNINSTALL}]},
+                 render=lambda d: out.say(f"would run on {host}: {k3s.UNINSTALL}"))
+        return
+    if not runtime.confirm(c, f"Uninstall k3s from {host}?"):
+        out.say("left as it is")
+        return
+    said = _remote_run(root, target, servers, [k3s.UNINSTALL])[0].strip()
+    out.emit({"host": host, "output": said}, render=lambda d: out.say(f"{host}: {said or 'k3s uninstalled'}"))
+
+
+k3s_ns = Collection("k3s", install, join, kubeconfig, upgrade, uninstall)
+
 ns = Collection("k8s", generate, apply, status, pods, events, describe, logs, exec, shell, port_forward,
-                scale, delete, rollback, context_ns, rollout_ns)
-ns.configure({"k8s": {"output": "k8s"}})
+                scale, delete, rollback, context_ns, rollout_ns, k3s_ns)
+ns.configure({"k8s": {"output": "k8s", "k3s_installer": "https://get.k3s.io"}})

@@ -29,13 +29,14 @@ def kube_controller(kube_api):
 
 @pytest.fixture
 def ssh_hosts(tmp_path):
-    """Start real sshd hosts: `ssh_hosts(3)` → [Host(name, port, user_key, …), …]."""
+    """Start real sshd hosts: `ssh_hosts(3)` → [Host(name, port, user_key, …), …];
+    `ssh_hosts(2, isolated=True)`: hosts in their own mount namespace (for installs)."""
     from nself.testing.sshd import start_hosts
 
     started = []
 
-    def make(count: int = 1):
-        hosts = start_hosts(tmp_path / f"ssh{len(started)}", count)
+    def make(count: int = 1, isolated: bool = False):
+        hosts = start_hosts(tmp_path / f"ssh{len(started)}", count, isolated=isolated)
         started.extend(hosts)
         return hosts
     yield make

@@ -20,6 +20,7 @@ class Host:
     host_key: Path
     user_key: Path
     process: subprocess.Popen | None = None
+    isolated: bool = False      # own mount namespace: /etc and /var/lib overlaid, /usr/local/bin private
 
     @property
     def address(self) -> str:
@@ -27,8 +28,19 @@ class Host:
 
     def start(self) -> None:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)   # sshd's privilege separation directory
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
-                                        stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "ab"))
+        argv = [SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")]
+        if self.isolated:
+            # What this host installs (k3s, sudoers…) lands in its own layers, not on the machine.
+            layers = []
+            for target in ("/etc", "/var/lib"):
+                upper, work = self.folder / "layers" / target.strip("/").replace("/", "_"), self.folder / "work" / target.strip("/").replace("/", "_")
+                upper.mkdir(parents=True, exist_ok=True)
+                work.mkdir(parents=True, exist_ok=True)
+                layers.append(f"mount -t overlay overlay -o lowerdir={target},upperdir={upper},workdir={work} {target}")
+            script = " && ".join([*layers, "mount -t tmpfs tmpfs /usr/local/bin", 'exec "$@"'])
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                        stderr=open(self.folder / "sshd.log", "ab"))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -62,8 +74,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_hosts(folder: Path, count: int, user_key: Path | None = None) -> list[Host]:
-    """`count` sshd hosts sharing one user key (a test's deploy key)."""
+def start_hosts(folder: Path, count: int, user_key: Path | None = None, isolated: bool = False) -> list[Host]:
+    """`count` sshd hosts sharing one user key (a test's deploy key); `isolated` hosts get
+    their own mount namespace (installs on them touch nothing else)."""
     folder.mkdir(parents=True, exist_ok=True)
     if user_key is None:
         user_key = folder / "id_ed25519"
@@ -83,7 +96,7 @@ def start_hosts(folder: Path, count: int, user_key: Path | None = None) -> list[
             f"AuthorizedKeysFile {authorized}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
             "Subsystem sftp internal-sftp\nMaxStartups 100\nLogLevel ERROR\n")
-        host = Host(name, port, home, host_key, user_key)
+        host = Host(name, port, home, host_key, user_key, isolated=isolated)
         host.start()
         hosts.append(host)
     return hosts

@@ -95,6 +95,8 @@ def connect(root: Path, server: Server, servers: dict[str, Server] | None = None
             raise NselfError(f"{server.name}: jump host {server.jump!r} is not in the inventory",
                              code=Exit.CONFIG, hint="add it with `nself cloud.servers.add`")
         gateway = connect(root, servers[server.jump], servers)
+    # sudo answers its prompt from NSELF_SUDO_PASSWORD (no TTY needed: CI, scripts).
+    sudo_password = sudo_password or os.environ.get("NSELF_SUDO_PASSWORD")
     overrides = {"sudo": {"password": sudo_password}} if sudo_password else {}
     connection = Connection(server.host, user=server.user, port=server.port, gateway=gateway,
                             connect_kwargs=connect_kwargs, connect_timeout=CONNECT_TIMEOUT,

@@ -33,7 +33,8 @@ class Host:
             # What this host installs (k3s, sudoers…) lands in its own layers, not on the machine.
             layers = []
             for target in ("/etc", "/var/lib"):
-                upper, work = self.folder / "layers" / target.strip("/").replace("/", "_"), self.folder / "work" / target.strip("/").replace("/", "_")
+                layer = target.strip("/").replace("/", "_")
+                upper, work = self.folder / "layers" / layer, self.folder / "work" / layer
                 upper.mkdir(parents=True, exist_ok=True)
                 work.mkdir(parents=True, exist_ok=True)
                 layers.append(f"mount -t overlay overlay -o lowerdir={target},upperdir={upper},workdir={work} {target}")
@@ -93,7 +94,9 @@ def start_hosts(folder: Path, count: int, user_key: Path | None = None, isolated
         port = _free_port()
         (home / "sshd_config").write_text(
             f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {home}/sshd.pid\n"
-            f"AuthorizedKeysFile {authorized}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+            # The second file lets a test add users on an isolated host (sshd reads it as the user).
+            f"AuthorizedKeysFile {authorized} /etc/nself-test-keys/%u\nStrictModes no\nUsePAM no\n"
+            "PasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
             "Subsystem sftp internal-sftp\nMaxStartups 100\nLogLevel ERROR\n")
         host = Host(name, port, home, host_key, user_key, isolated=isolated)

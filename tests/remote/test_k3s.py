@@ -24,10 +24,10 @@ if [ "$role" = server ]; then
     'users: [{name: default, user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZ}}]' \
     'contexts: [{name: default, context: {cluster: default, user: default}}]' \
     'current-context: default' > /etc/rancher/k3s/k3s.yaml
-  printf '#!/bin/sh\nrm -f /usr/local/bin/k3s /usr/local/bin/k3s-uninstall.sh\necho removed server\n' > /usr/local/bin/k3s-uninstall.sh
+  printf '#!/bin/sh\nrm -f /usr/local/bin/k3s*\necho removed server\n' > /usr/local/bin/k3s-uninstall.sh
   chmod +x /usr/local/bin/k3s-uninstall.sh
 else
-  printf '#!/bin/sh\nrm -f /usr/local/bin/k3s /usr/local/bin/k3s-agent-uninstall.sh\necho removed agent\n' > /usr/local/bin/k3s-agent-uninstall.sh
+  printf '#!/bin/sh\nrm -f /usr/local/bin/k3s*\necho removed agent\n' > /usr/local/bin/k3s-agent-uninstall.sh
   chmod +x /usr/local/bin/k3s-agent-uninstall.sh
 fi
 """

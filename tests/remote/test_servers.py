@@ -108,3 +108,25 @@ def test_bad_inventory_is_a_configuration_error(nself, project):
     (project / ".nself/servers.yml").write_text("servers:\n  web: {hots: 1.2.3.4}\n")
     r = nself(["cloud.servers.list"], cwd=project)
     assert r.code == 3 and "unknown key(s) hots" in r.err
+
+
+def test_sudo_with_a_password_and_no_terminal(nself, project, ssh_hosts):
+    host, = ssh_hosts(1, isolated=True)          # the new user and sudoers stay on this host
+    add(nself, project, host, "admin", "--trust-new")
+    key = (host.user_key.parent / (host.user_key.name + ".pub")).read_text().strip()
+    setup = ("useradd -M -d /nonexistent -s /bin/sh deploy && echo 'deploy:s3cret-pw-1' | chpasswd && "
+             "echo 'deploy ALL=(ALL) ALL' > /etc/sudoers.d/deploy && chmod 440 /etc/sudoers.d/deploy && "
+             f"mkdir -p /etc/nself-test-keys && echo '{key}' > /etc/nself-test-keys/deploy && "
+             "chmod 644 /etc/nself-test-keys/deploy")
+    assert nself(["cloud.servers.exec", "--hosts", "admin", "--", "sh", "-c", setup], cwd=project).code == 0
+    r = nself(["cloud.servers.add", "app", "--host", "127.0.0.1", "--port", str(host.port), "--user", "deploy",
+               "--key", str(host.user_key), "--sudo"], cwd=project)
+    assert r.code == 0, r.err                                   # the host key is known already
+    r = nself(["cloud.servers.exec", "--hosts", "app", "--json", "--", "whoami"], cwd=project,
+              env={"NSELF_SUDO_PASSWORD": "s3cret-pw-1"})
+    assert r.code == 0, r.err
+    assert json.loads(r.out)[0]["stdout"].strip().endswith("root")
+    assert "s3cret-pw-1" not in r.out + r.err
+    r = nself(["cloud.servers.exec", "--hosts", "app", "--", "whoami"], cwd=project)   # no password
+    assert r.code != 0
+    assert not __import__("pathlib").Path("/etc/sudoers.d/deploy").exists()

@@ -31,14 +31,22 @@ def known_hosts(root: Path):
     return keys
 
 
-def scan(server: Server):
-    """The host's key, as offered on connect (for --trust-new)."""
+def scan(server: Server, root: Path | None = None, servers: dict[str, Server] | None = None):
+    """The host's key, as offered on connect (for --trust-new); through the jump host if any."""
     import paramiko
 
-    try:
-        sock = socket.create_connection((server.host, server.port), timeout=CONNECT_TIMEOUT)
-    except OSError as exc:
-        raise unreachable(server, exc) from None
+    if server.jump and root is not None:
+        bastion = connect(root, _jump(server, servers), servers)
+        open_checked(bastion, _jump(server, servers))
+        try:
+            sock = bastion.transport.open_channel("direct-tcpip", (server.host, server.port), ("127.0.0.1", 0))
+        except (paramiko.SSHException, OSError) as exc:
+            raise unreachable(server, exc) from None
+    else:
+        try:
+            sock = socket.create_connection((server.host, server.port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise unreachable(server, exc) from None
     transport = paramiko.Transport(sock)
     try:
         transport.start_client(timeout=CONNECT_TIMEOUT)
@@ -50,11 +58,11 @@ def scan(server: Server):
         transport.close()
 
 
-def trust(root: Path, server: Server) -> str:
+def trust(root: Path, server: Server, servers: dict[str, Server] | None = None) -> str:
     """Record the host's key in .nself/known_hosts (refusing to replace a different one)."""
     import paramiko
 
-    key = scan(server)
+    key = scan(server, root, servers)
     keys = known_hosts(root)
     known = keys.lookup(_host_id(server))
     if known is not None and key.get_name() in known and known[key.get_name()] != key:
@@ -90,11 +98,10 @@ def connect(root: Path, server: Server, servers: dict[str, Server] | None = None
         connect_kwargs["key_filename"] = os.path.expanduser(server.key)
         connect_kwargs["look_for_keys"] = False
     gateway = None
-    if server.jump:
-        if not servers or server.jump not in servers:
-            raise NselfError(f"{server.name}: jump host {server.jump!r} is not in the inventory",
-                             code=Exit.CONFIG, hint="add it with `nself cloud.servers.add`")
-        gateway = connect(root, servers[server.jump], servers)
+    if server.jump:   # opened first, so a failure names the jump host
+        jump = _jump(server, servers)
+        gateway = connect(root, jump, servers)
+        open_checked(gateway, jump)
     # sudo answers its prompt from NSELF_SUDO_PASSWORD (no TTY needed: CI, scripts).
     sudo_password = sudo_password or os.environ.get("NSELF_SUDO_PASSWORD")
     overrides = {"sudo": {"password": sudo_password}} if sudo_password else {}
@@ -108,6 +115,13 @@ def connect(root: Path, server: Server, servers: dict[str, Server] | None = None
         for kind, key in entries.items():
             client.get_host_keys().add(host, kind, key)
     return connection
+
+
+def _jump(server: Server, servers: dict[str, Server] | None) -> Server:
+    if not servers or server.jump not in servers:
+        raise NselfError(f"{server.name}: jump host {server.jump!r} is not in the inventory",
+                         code=Exit.CONFIG, hint="add it with `nself cloud.servers.add`")
+    return servers[server.jump]
 
 
 def open_checked(connection, server: Server) -> None:

@@ -44,7 +44,7 @@ def add(c, name, host, port=22, user="root", key=None, roles=None, jump=None, su
                               tuple(r for item in roles or [] for r in item.split(",") if r), jump, sudo)
     fingerprint = None
     if trust_new:
-        fingerprint = connection.trust(root, server)
+        fingerprint = connection.trust(root, server, servers)
     else:
         keys = connection.known_hosts(root)
         if keys.lookup(connection._host_id(server)) is None:

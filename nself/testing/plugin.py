@@ -30,15 +30,16 @@ def kube_controller(kube_api):
 @pytest.fixture
 def ssh_hosts(tmp_path):
     """Start real sshd hosts: `ssh_hosts(3)` → [Host(name, port, user_key, …), …];
-    `ssh_hosts(2, isolated=True)`: hosts in their own mount namespace (for installs)."""
+    `ssh_hosts(2, isolated=True)`: hosts in their own mount namespace (for installs, reboots);
+    `ssh_hosts(2, networked=True)`: also their own network namespace and address."""
     from nself.testing.sshd import start_hosts
 
     started = []
 
-    def make(count: int = 1, isolated: bool = False):
-        hosts = start_hosts(tmp_path / f"ssh{len(started)}", count, isolated=isolated)
+    def make(count: int = 1, isolated: bool = False, networked: bool = False):
+        hosts = start_hosts(tmp_path / f"ssh{len(started)}", count, isolated=isolated, networked=networked)
         started.extend(hosts)
         return hosts
     yield make
     for host in started:
-        host.stop()
+        host.remove()

@@ -130,3 +130,47 @@ def test_sudo_with_a_password_and_no_terminal(nself, project, ssh_hosts):
     r = nself(["cloud.servers.exec", "--hosts", "app", "--", "whoami"], cwd=project)   # no password
     assert r.code != 0
     assert not __import__("pathlib").Path("/etc/sudoers.d/deploy").exists()
+
+
+def test_hosts_with_their_own_addresses(nself, project, ssh_hosts):
+    hosts = ssh_hosts(2, networked=True)
+    for host in hosts:
+        assert host.address.startswith("10.213.")
+        r = nself(["cloud.servers.add", host.name, "--host", host.address, "--key", str(host.user_key),
+                   "--trust-new"], cwd=project)
+        assert r.code == 0, r.err
+    r = nself(["cloud.servers.exec", "--json", "--", "sh", "-c", "ip -4 -o addr show | grep -c 10.213"],
+              cwd=project)
+    assert r.code == 0, r.err
+    assert [row["stdout"].strip() for row in json.loads(r.out)] == ["1", "1"]
+    known = (project / ".nself/known_hosts").read_text()
+    assert f"{hosts[0].address} ssh-ed25519" in known          # port 22: the plain host form
+
+
+def test_reboot_waits_until_the_host_is_back(nself, project, ssh_hosts):
+    host, = ssh_hosts(1, isolated=True)
+    add(nself, project, host, None, "--trust-new")
+    r = nself(["cloud.servers.exec", "--json", "--", "sh", "-c", "command -v reboot"], cwd=project)
+    assert json.loads(r.out)[0]["stdout"].strip() == "/usr/local/sbin/reboot"   # the host's own, never ours
+    r = nself(["cloud.servers.reboot", "host1", "--yes", "--timeout", "60", "--json"], cwd=project)
+    assert r.code == 0, r.err
+    assert r.json()["back_after"] > 1
+    assert nself(["cloud.servers.exec", "--", "true"], cwd=project).code == 0
+
+
+def test_jump_host(nself, project, ssh_hosts):
+    bastion, = ssh_hosts(1)
+    inner, = ssh_hosts(1, networked=True)
+    add(nself, project, bastion, "bastion", "--trust-new")
+    r = nself(["cloud.servers.add", "inner", "--host", inner.address, "--key", str(inner.user_key),
+               "--jump", "bastion", "--trust-new"], cwd=project)
+    assert r.code == 0, r.err
+    r = nself(["cloud.servers.exec", "--hosts", "inner", "--json", "--", "sh", "-c", "echo $SSH_CONNECTION"],
+              cwd=project)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)[0]["stdout"].split()[0].startswith("10.213.")
+    inventory = yaml.safe_load((project / ".nself/servers.yml").read_text())
+    assert inventory["servers"]["inner"]["jump"] == "bastion"
+    bastion.stop()                                     # without the bastion, the inner host is out of reach
+    r = nself(["cloud.servers.exec", "--hosts", "inner", "--", "true"], cwd=project)
+    assert r.code == 6 and "bastion" in r.err

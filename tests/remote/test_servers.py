@@ -174,3 +174,11 @@ def test_jump_host(nself, project, ssh_hosts):
     bastion.stop()                                     # without the bastion, the inner host is out of reach
     r = nself(["cloud.servers.exec", "--hosts", "inner", "--", "true"], cwd=project)
     assert r.code == 6 and "bastion" in r.err
+
+
+def test_logs_commands():
+    from nself.remote.operations import logs_command
+
+    assert logs_command(None, False, 50) == "journalctl --no-pager -n 50"
+    assert logs_command("web", True) == "$( (command -v podman || command -v docker) ) logs --tail 200 -f web"
+    assert logs_command("a;b", False).endswith("logs --tail 200 'a;b'")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
@@ -49,26 +50,40 @@ def logs_command(service: str | None, follow: bool, lines: int = 200) -> str:
     return f"$( (command -v podman || command -v docker) ) logs {flags} {name}"
 
 
-def reboot(root: Path, server: Server, inventory: dict[str, Server], timeout: int = 300) -> float:
-    """Reboot over SSH and wait until SSH answers again; returns the seconds it took."""
+def reboot(root: Path, server: Server, inventory: dict[str, Server], timeout: int = 300,
+           trigger: Callable[[], None] | None = None) -> float:
+    """Reboot (over SSH, or through `trigger`: the provider's API) and wait until SSH answers
+    again; returns the seconds it took."""
     started = time.monotonic()
-    connection = connect(root, server, inventory)
-    open_checked(connection, server)
-    command = "sleep 1; reboot" if not server.sudo else "sleep 1; sudo reboot"
-    connection.run(f"nohup sh -c '{command}' >/dev/null 2>&1 &", hide=True, warn=True, in_stream=False)
-    connection.close()
+    if trigger is None:
+        connection = connect(root, server, inventory)
+        open_checked(connection, server)
+        command = "sleep 1; reboot" if not server.sudo else "sleep 1; sudo reboot"
+        connection.run(f"nohup sh -c '{command}' >/dev/null 2>&1 &", hide=True, warn=True, in_stream=False)
+        connection.close()
+    else:
+        trigger()
     time.sleep(2)
-    deadline = started + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> None:
+        again = connect(root, server, inventory)
+        open_checked(again, server)
+        again.run("true", hide=True, in_stream=False)
+        again.close()
+
+    wait_for_ssh(server, answers, started + timeout)
+    return time.monotonic() - started
+
+
+def wait_for_ssh(server: Server, probe: Callable[[], object], deadline: float) -> object:
+    """Call `probe` until it succeeds; a changed host key stops the wait at once."""
+    while True:
         try:
-            again = connect(root, server, inventory)
-            open_checked(again, server)
-            again.run("true", hide=True, in_stream=False)
-            again.close()
-            return time.monotonic() - started
+            return probe()
         except NselfError as exc:
-            if exc.code == Exit.PERMISSION:   # a new host key after a reboot is not to be ignored
-                raise
+            if exc.code == Exit.PERMISSION:
+                raise                      # a new host key after a reboot is not to be ignored
+            if time.monotonic() > deadline:
+                raise NselfError(f"{server.name} does not answer SSH ({exc.message})", code=Exit.TIMEOUT,
+                                 hint="check the host's console (provider panel)") from None
             time.sleep(1)
-    raise NselfError(f"{server.name} did not come back within {timeout}s", code=Exit.TIMEOUT,
-                     hint="check the host's console (provider panel)")

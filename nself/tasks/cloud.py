@@ -1,4 +1,4 @@
-"""cloud: servers (inventory, status, exec, ssh, logs, reboot)."""
+"""cloud: servers (inventory, status, exec, ssh, logs, reboot, destroy), providers, provision, costs."""
 from __future__ import annotations
 
 from invoke import Collection, task
@@ -71,18 +71,44 @@ def remove(c, name):
     out.emit({"removed": name}, render=lambda d: out.say(f"removed {name}"))
 
 
-@task(name="list", default=True)
-def list_servers(c):
+@task(name="list", default=True, help={"refresh": "ask the providers for the state and address of "
+                                                      "provisioned servers and update the inventory"})
+def list_servers(c, refresh=False):
     """List the servers of the inventory."""
     from nself.remote import inventory
 
     out = runtime.output(c)
-    servers = inventory.load(_root(c))
-    rows = [{"name": s.name, **s.to_dict(), "port": s.port, "user": s.user} for s in servers.values()]
+    root = _root(c)
+    servers = inventory.load(root)
+    states = {}
+    if refresh:
+        states = _refresh(c, root, servers)
+    rows = [{"name": s.name, **s.to_dict(), "port": s.port, "user": s.user,
+             **({"state": states[s.name]} if s.name in states else {})} for s in servers.values()]
     out.emit(rows, render=lambda d: out.table(
-        ["name", "host", "port", "user", "roles", "provider"],
+        ["name", "host", "port", "user", "roles", "provider"] + (["state"] if refresh else []),
         [[r["name"], r["host"], r["port"], r["user"], ",".join(r.get("roles", [])), r.get("provider", "")]
-         for r in d]))
+         + ([r.get("state", "")] if refresh else []) for r in d]))
+
+
+def _refresh(c, root, servers) -> dict[str, str]:
+    """Each provider once: the state of its servers; new addresses go into the inventory."""
+    import dataclasses
+
+    from nself.remote import inventory
+
+    states, changed = {}, False
+    for provider_name in sorted({s.provider for s in servers.values() if s.provider and s.id}):
+        live = {x.id: x for x in _provider(c, provider_name).list()}
+        for server in [s for s in servers.values() if s.provider == provider_name]:
+            found = live.get(server.id)
+            states[server.name] = found.status if found else "gone"
+            if found and found.ipv4 and found.ipv4 != server.host:
+                servers[server.name] = dataclasses.replace(server, host=found.ipv4)
+                changed = True
+    if changed:
+        inventory.save(root, servers)
+    return states
 
 
 @task(iterable=["hosts", "roles"], help={**_SELECT, "parallel": "at most this many at once"})
@@ -193,25 +219,300 @@ logs.optional_positionals = ("service",)
 
 @task(positional=["name"], help={"name": "server name", "timeout": "seconds to wait for it to come back"})
 def reboot(c, name, timeout=300):
-    """Reboot a server and wait until it answers SSH again (asks unless --yes)."""
+    """Reboot a server (through its provider's API when nself provisioned it, else over SSH) and
+    wait until it answers SSH again (asks unless --yes)."""
     from nself.remote import inventory, operations
 
     out = runtime.output(c)
     root = _root(c)
     servers = inventory.load(root)
     server = inventory.get(servers, name)
+    via = f"{server.provider} API" if server.provider and server.id else "ssh"
     if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": name, "command": "reboot", "then": "wait for SSH"}]},
-                 render=lambda d: out.say(f"would reboot {name} and wait for SSH"))
+        out.emit({"plan": [{"host": name, "command": "reboot", "via": via, "then": "wait for SSH"}]},
+                 render=lambda d: out.say(f"would reboot {name} through {via} and wait for SSH"))
         return
     if not runtime.confirm(c, f"Reboot {name} ({server.host})?"):
         out.say("left as it is")
         return
-    seconds = operations.reboot(root, server, servers, int(timeout))
-    out.emit({"server": name, "back_after": round(seconds, 1)},
+    trigger = None
+    if via != "ssh":
+        provider = _provider(c, server.provider)
+        trigger = lambda: provider.reboot(server.id)  # noqa: E731
+    seconds = operations.reboot(root, server, servers, int(timeout), trigger)
+    out.emit({"server": name, "via": via, "back_after": round(seconds, 1)},
              render=lambda d: out.say(f"{name} is back after {d['back_after']}s"))
 
 
-servers_ns = Collection("servers", add, remove, list_servers, status, exec, ssh, logs, reboot)
-ns = Collection("cloud", servers_ns)
+@task(positional=["name"], help={"name": "server name in the inventory"})
+def destroy(c, name):
+    """Destroy a provisioned server at its provider and remove it from the inventory (asks unless --yes)."""
+    from nself.errors import UsageError
+    from nself.remote import inventory
+
+    out = runtime.output(c)
+    root = _root(c)
+    servers = inventory.load(root)
+    server = inventory.get(servers, name)
+    if not (server.provider and server.id):
+        raise UsageError(f"{name} was not provisioned by nself (no provider and id in the inventory)",
+                         hint=f"destroy it in its provider's console, then `nself cloud.servers.remove {name}`")
+    plan = {"destroy": name, "provider": server.provider, "id": server.id, "host": server.host}
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [plan]}, render=lambda d: out.say(
+            f"would destroy {server.provider} server {server.id} ({name}, {server.host})"))
+        return
+    if not runtime.confirm(c, f"Destroy {name} ({server.provider} {server.id}, {server.host})? Its disk is lost."):
+        out.say("left as it is")
+        return
+    _provider(c, server.provider).destroy(server.id)
+    del servers[name]
+    inventory.save(root, servers)
+    out.emit({"destroyed": name, "provider": server.provider, "id": server.id},
+             render=lambda d: out.say(f"destroyed {name}"))
+
+
+# --- providers ------------------------------------------------------------------------------
+
+def _provider(c, name):
+    """The provider's driver; its credentials are redacted from every output."""
+    from nself.providers import operations
+
+    out = runtime.output(c)
+    return operations.connect(name, log=out.debug, secrets=out.add_secrets)
+
+
+@task(name="list", default=True)
+def providers_list(c):
+    """List the 26 providers: which nself drives, where credentials are, managed Kubernetes."""
+    import os
+
+    from nself.providers import credentials, registry
+
+    out = runtime.output(c)
+    stored = set(credentials.stored_names())
+    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented,
+             "credentials": "environment" if all(any(os.environ.get(e) for e in names) for _, names in i.credentials)
+             else "file" if i.name in stored else "", "managed_k8s": i.managed_k8s or ""}
+            for i in registry.PROVIDERS.values()]
+    out.emit(rows, render=lambda d: out.table(
+        ["provider", "title", "provision", "credentials", "managed k8s"],
+        [[r["provider"], r["title"], "yes" if r["implemented"] else "not yet", r["credentials"], r["managed_k8s"]]
+         for r in d]))
+
+
+@task(positional=["name"], help={"name": "provider name", "no_validate": "save without asking the provider"})
+def init(c, name, no_validate=False):
+    """Store a provider's credentials in ~/.config/nself/credentials.yml (mode 0600), after checking them.
+    Prompts for each field; without a terminal, reads one value per line from stdin."""
+    import getpass
+    import sys
+
+    from nself.errors import UsageError
+    from nself.providers import credentials, operations, registry
+
+    out = runtime.output(c)
+    entry = registry.info(name)
+    values = {}
+    for fieldname, names in entry.credentials:
+        prompt = f"{entry.title} {fieldname} ({names[0]}): "
+        value = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().strip()
+        if not value:
+            raise UsageError(f"no {fieldname} given", hint=f"paste the value, or set {names[0]} instead")
+        values[fieldname] = value
+    out.add_secrets(values.values())
+    who = None
+    if not no_validate and entry.implemented:      # nothing is saved if the provider refuses them
+        who = operations.connect(name, log=out.debug, values=values).validate()
+    path = credentials.save(name, values)
+    out.emit({"provider": name, "saved": str(path), "account": who},
+             render=lambda d: out.say(f"saved {entry.title} credentials to {path}" + (f" ({who})" if who else "")))
+
+
+@task(positional=["name"], help={"name": "provider name"})
+def remove_provider(c, name):
+    """Forget a provider's stored credentials."""
+    from nself.providers import credentials, registry
+
+    out = runtime.output(c)
+    registry.info(name)
+    credentials.save(name, None)
+    out.emit({"provider": name, "removed": True}, render=lambda d: out.say(f"removed {name} credentials"))
+
+
+@task(name="status")
+def providers_status(c):
+    """Check the credentials of every provider that has some (concurrently)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nself.errors import Exit, NselfError
+    from nself.providers import registry
+
+    out = runtime.output(c)
+
+    def check(name):
+        try:
+            return {"provider": name, "ok": True, "account": _provider(c, name).validate()}
+        except NselfError as exc:
+            return {"provider": name, "ok": False, "error": exc.message}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(check, registry.implemented()))
+    out.emit(rows, render=lambda d: out.table(["provider", "ok", "account / error"],
+             [[r["provider"], "yes" if r["ok"] else "no", r.get("account") or r.get("error")] for r in d]))
+    if not any(r["ok"] for r in rows):
+        raise NselfError("no provider has working credentials", code=Exit.PROVIDER, reported=True,
+                         hint="nself cloud.providers.init NAME")
+
+
+@task(positional=["name"], help={"name": "provider name"})
+def regions(c, name):
+    """List a provider's regions."""
+    out = runtime.output(c)
+    rows = [r.to_dict() for r in _provider(c, name).list_regions()]
+    out.emit(rows, render=lambda d: out.table(["id", "name", "country", "available"],
+             [[r["id"], r["name"], r["country"], "yes" if r["available"] else "no"] for r in d]))
+
+
+@task(positional=["name"], help={"name": "provider name"})
+def sizes(c, name):
+    """List a provider's sizes with their monthly prices (from its API)."""
+    out = runtime.output(c)
+    rows = [s.to_dict() for s in sorted(_provider(c, name).list_sizes(), key=lambda s: (s.monthly or 0, s.vcpu))]
+    out.emit(rows, render=lambda d: out.table(["id", "vcpu", "ram GB", "disk GB", "monthly"],
+             [[r["id"], r["vcpu"], f"{r['ram_gb']:g}", r["disk_gb"],
+               "" if r["monthly"] is None else f"{r['monthly']:.2f} {r['currency']}"] for r in d]))
+
+
+@task(positional=["provider"], iterable=["roles"], help={
+    "provider": "provider name (cloud.providers.list)", "name": "server name (lowercase, digits, '-')",
+    "size": "tiny, small, medium, large, xlarge, or the provider's size id", "region": "region id",
+    "ssh_key": "public key to install (a private key path means its .pub; default ~/.ssh/id_ed25519.pub)",
+    "user_data": "cloud-init file", "image": "image (default: the provider's Ubuntu LTS)",
+    "roles": "inventory roles, comma separated", "port": "SSH port the image listens on",
+    "trust_new": "wait for SSH and record the host key it offers (trust on first use)",
+    "timeout": "seconds to wait until it runs"})
+def provision(c, provider, name, region, size="small", ssh_key=None, user_data=None, image=None, roles=None,
+              port=22, trust_new=False, timeout=600):
+    """Create a server at a provider, wait until it runs, and add it to the inventory (asks unless --yes)."""
+    import time
+    from pathlib import Path
+
+    from nself.errors import Exit, NselfError, UsageError
+    from nself.providers import keys, operations
+    from nself.providers.base import ProvisionRequest
+    from nself.remote import connection, inventory
+    from nself.remote import operations as remote_ops
+
+    out = runtime.output(c)
+    root = _root(c)
+    servers = inventory.load(root)
+    inventory.check_name(name)
+    if name in servers:
+        raise NselfError(f"a server named {name!r} is in the inventory", code=Exit.GENERAL,
+                         hint="choose another name, or destroy it first (cloud.servers.destroy)")
+    public_key = keys.read_public_key(ssh_key)
+    init_text = None
+    if user_data:
+        try:
+            init_text = Path(user_data).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read {user_data}: {exc.strerror}", hint="pass a cloud-init file") from None
+    driver = _provider(c, provider)
+    operations.check_region(driver, region)
+    chosen = operations.resolve_size(driver, size, region)
+    operations.check_user_data(driver, init_text)
+    request = ProvisionRequest(name, region, chosen.id, image or driver.image, public_key, init_text)
+    plan = {"provider": provider, "name": name, "region": region, "size": chosen.id, "vcpu": chosen.vcpu,
+            "ram_gb": chosen.ram_gb, "monthly": chosen.monthly, "currency": chosen.currency,
+            "image": request.image, "ssh_key": keys.md5_fingerprint(public_key)}
+    price = "" if chosen.monthly is None else f", {chosen.monthly:.2f} {chosen.currency}/month"
+    summary = f"{name}: {driver.title} {chosen.id} ({chosen.vcpu} vCPU, {chosen.ram_gb:g} GB{price}) in {region}"
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [plan]}, render=lambda d: out.say("would create " + summary))
+        return
+    if not runtime.confirm(c, f"Create {summary}?"):
+        out.say("left as it is")
+        return
+    started = time.monotonic()
+    created = operations.create(driver, request, out.verbose)
+    # In the inventory from the moment it exists, so nothing is lost if the wait is interrupted.
+    server = inventory.Server(name, created.ipv4 or "0.0.0.0", int(port), "root",
+                              roles=tuple(r for item in roles or [] for r in item.split(",") if r),
+                              provider=provider, id=created.id, region=region, size=chosen.id)
+    servers[name] = server
+    inventory.save(root, servers)
+    running = operations.wait_running(driver, created, float(timeout), out.say)
+    servers[name] = server = inventory.Server(**{**server.__dict__, "host": running.ipv4})
+    inventory.save(root, servers)
+    fingerprint = None
+    if trust_new:
+        fingerprint = remote_ops.wait_for_ssh(server, lambda: connection.trust(root, server, servers),
+                                              started + float(timeout))
+    out.emit({**plan, "id": running.id, "ipv4": running.ipv4, "ipv6": running.ipv6, "host_key": fingerprint,
+              "seconds": round(time.monotonic() - started, 1)},
+             render=lambda d: out.say(f"{name} is running at {running.ipv4} ({d['seconds']}s)"
+                                      + (f"; host key {fingerprint}" if fingerprint else
+                                         "; record its host key with --trust-new on cloud.servers.add")))
+
+
+# --- costs ------------------------------------------------------------------------------
+
+@task(help={"size": "tiny, small, medium, large or xlarge",
+            "live": "ask the providers that nself drives and that have credentials (concurrently)"})
+def compare(c, size="medium", live=False):
+    """Every provider side by side for one size, cheapest first, with where each price comes from."""
+    from nself.errors import NselfError, UsageError
+    from nself.providers import catalog, credentials, operations, registry
+    from nself.providers.base import NORMALISED
+
+    out = runtime.output(c)
+    if size not in NORMALISED:
+        raise UsageError(f"unknown size {size!r}", hint="use " + ", ".join(NORMALISED))
+    fresh = {}
+    if live:
+        names = []
+        for name in registry.implemented():
+            try:
+                credentials.resolve(registry.info(name))
+                names.append(name)
+            except NselfError:   # no credentials: this provider stays on the catalog
+                continue
+        fresh = {row["provider"]: row for row in operations.live_sizes(names, size, lambda n: _provider(c, n))}
+    rows = catalog.compare(size, fresh)
+    out.emit(rows, render=lambda d: out.table(
+        ["provider", "size", "vcpu", "ram GB", "monthly", "≈ USD", "price from"],
+        [[r["title"], r.get("id", ""), r.get("vcpu", ""), f"{r['ram_gb']:g}" if "ram_gb" in r else "",
+          f"{r['monthly']:.2f} {r['currency']}" if "monthly" in r else "", f"{r['usd']:.2f}" if "usd" in r else "",
+          r.get("source") or r.get("error")] for r in d], title=f"{size} servers"))
+
+
+@task
+def estimate(c):
+    """The monthly cost of the provisioned servers in the inventory (catalog prices, dated)."""
+    from nself.providers import catalog
+    from nself.remote import inventory
+
+    out = runtime.output(c)
+    rows = []
+    for server in inventory.load(_root(c)).values():
+        if not server.provider:
+            continue
+        price = next((s for s in catalog.sizes(server.provider) if s.id == server.size), None)
+        rows.append({"server": server.name, "provider": server.provider, "size": server.size,
+                     "monthly": price.monthly if price else None, "currency": price.currency if price else None,
+                     "usd": catalog.in_usd(price.monthly, price.currency) if price else None,
+                     "price_from": f"catalog {catalog.as_of(server.provider)}" if price else "unknown size"})
+    total = round(sum(r["usd"] or 0 for r in rows), 2)
+    out.emit({"servers": rows, "total_usd": total}, render=lambda d: (out.table(
+        ["server", "provider", "size", "monthly", "price from"],
+        [[r["server"], r["provider"], r["size"], "" if r["monthly"] is None else f"{r['monthly']:.2f} {r['currency']}",
+          r["price_from"]] for r in d["servers"]]), out.say(f"total ≈ {total:.2f} USD/month")))
+
+
+servers_ns = Collection("servers", add, remove, list_servers, status, exec, ssh, logs, reboot, destroy)
+providers_ns = Collection("providers", providers_list, init, providers_status, regions, sizes)
+providers_ns.add_task(remove_provider, name="remove")
+costs_ns = Collection("costs", compare, estimate)
+ns = Collection("cloud", servers_ns, providers_ns, costs_ns, provision)
 ns.configure({"cloud": {}})

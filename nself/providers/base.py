@@ -1,0 +1,139 @@
+"""The provider contract (after Apache Libcloud's driver interface): typed results and one small
+class per provider. Lifecycle orchestration (wait, inventory, idempotent retry) lives in
+`operations`, so a provider module only speaks its API."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from nself.errors import Exit, NselfError
+
+# The plan's normalised sizes: (vCPU range, RAM range in GB). The chooser takes the cheapest
+# size inside both ranges, so names are never hard-coded per provider.
+NORMALISED = {
+    "tiny": ((1, 1), (0.5, 1)),
+    "small": ((1, 2), (1, 2)),
+    "medium": ((2, 4), (4, 8)),
+    "large": ((4, 8), (8, 16)),
+    "xlarge": ((8, 16), (16, 32)),
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    id: str
+    name: str
+    country: str = ""
+    available: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Size:
+    id: str
+    vcpu: int
+    ram_gb: float
+    disk_gb: int
+    monthly: float | None          # None: the provider does not say
+    currency: str = "USD"
+    regions: tuple[str, ...] = ()  # empty: every region
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["regions"] = list(self.regions)
+        return data
+
+
+@dataclass(frozen=True)
+class CloudServer:
+    id: str
+    name: str
+    status: str                    # normalised: new, starting, running, stopped, deleting, unknown
+    ipv4: str | None = None
+    ipv6: str | None = None
+    region: str | None = None
+    size: str | None = None
+    created: str | None = None
+    labels: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("labels")
+        return data
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    name: str
+    region: str
+    size: str                      # the provider's size id (already chosen)
+    image: str
+    ssh_public_key: str
+    user_data: str | None = None
+    request_id: str = ""           # label that lets a retried create find its own server
+
+
+class NotSupported(NselfError):
+    """A provider or feature that is not implemented: says so, and what is possible instead."""
+
+    def __init__(self, what: str, instead: str):
+        super().__init__(what, code=Exit.PROVIDER, hint=instead)
+
+
+def choose_size(sizes: list[Size], normalised: str, region: str | None = None) -> Size:
+    """The cheapest size whose vCPU and RAM fall in the normalised ranges (and in the region)."""
+    if normalised not in NORMALISED:
+        raise NselfError(f"unknown size {normalised!r}", code=Exit.USAGE,
+                         hint="use " + ", ".join(NORMALISED) + ", or a provider size id")
+    (cpu_lo, cpu_hi), (ram_lo, ram_hi) = NORMALISED[normalised]
+    fits = [s for s in sizes if cpu_lo <= s.vcpu <= cpu_hi and ram_lo <= s.ram_gb <= ram_hi
+            and (not region or not s.regions or region in s.regions)]
+    if not fits:
+        raise NotSupported(f"no {normalised} size ({cpu_lo}-{cpu_hi} vCPU, {ram_lo}-{ram_hi} GB)"
+                           + (f" in {region}" if region else ""),
+                           "pass a provider size id with --size (see cloud.providers.sizes)")
+    return min(fits, key=lambda s: (s.monthly is None, s.monthly or 0, s.vcpu, s.ram_gb))
+
+
+class Provider:
+    """One provider API. Subclasses set the class attributes and implement the methods they
+    declare in `capabilities`; everything else raises NotSupported."""
+
+    name = ""
+    title = ""
+    base_url = ""
+    image = ""                     # default image: a current Ubuntu LTS
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, api):
+        self.api = api             # nself.providers.http.Api
+
+    def _unsupported(self, feature: str):
+        raise NotSupported(f"{self.title} does not support {feature} in nself yet",
+                           "features here: " + ", ".join(sorted(self.capabilities)))
+
+    def validate(self) -> str:
+        """Check the credentials; returns who they belong to."""
+        raise NotImplementedError
+
+    def list_regions(self) -> list[Region]:
+        raise NotImplementedError
+
+    def list_sizes(self) -> list[Size]:
+        raise NotImplementedError
+
+    def create(self, request: ProvisionRequest) -> CloudServer:
+        raise NotImplementedError
+
+    def get(self, server_id: str) -> CloudServer | None:
+        raise NotImplementedError
+
+    def list(self) -> list[CloudServer]:
+        raise NotImplementedError
+
+    def destroy(self, server_id: str) -> None:
+        raise NotImplementedError
+
+    def reboot(self, server_id: str) -> None:
+        self._unsupported("reboot")

@@ -1,0 +1,100 @@
+"""DigitalOcean (https://docs.digitalocean.com/reference/api/): bearer token, page/per_page
+pagination with links.pages.next, SSH keys by fingerprint, user data up to 64 KiB, prices in USD."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.keys import key_name, md5_fingerprint
+
+_STATUS = {"new": "starting", "active": "running", "off": "stopped", "archive": "stopped"}
+
+
+def _next(body: dict, params: dict) -> dict | None:
+    following = ((body.get("links") or {}).get("pages") or {}).get("next")
+    if not following:
+        return None
+    page = parse_qs(urlparse(following).query).get("page")
+    return {**params, "page": int(page[0])} if page else None
+
+
+def _error(body) -> str | None:
+    return f"{body.get('id')}: {body.get('message')}" if isinstance(body, dict) and "message" in body else None
+
+
+def _tag(request_id: str) -> str:
+    return f"nself-request:{request_id}"
+
+
+class DigitalOcean(Provider):
+    name = "digitalocean"
+    title = "DigitalOcean"
+    base_url = "https://api.digitalocean.com/v2"
+    image = "ubuntu-24-04-x64"
+    user_data_limit = 64 * 1024
+    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    describe_error = staticmethod(_error)
+
+    def _all(self, path: str, key: str, **params) -> list[dict]:
+        return list(self.api.pages(path, key, _next, {"per_page": 200, **params}))
+
+    def validate(self) -> str:
+        account = self.api.request("GET", "/account")["account"]
+        return f"{account.get('email', 'an account')} ({account.get('status', 'unknown')})"
+
+    def list_regions(self) -> list[Region]:
+        return [Region(r["slug"], r["name"], available=bool(r.get("available")))
+                for r in self._all("/regions", "regions")]
+
+    def list_sizes(self) -> list[Size]:
+        return [Size(s["slug"], int(s["vcpus"]), s["memory"] / 1024, int(s["disk"]), float(s["price_monthly"]),
+                     "USD", tuple(s.get("regions") or ()))
+                for s in self._all("/sizes", "sizes") if s.get("available", True)]
+
+    def _ssh_key(self, public_key: str) -> str:
+        # Listing, not GET /account/keys/{fingerprint}: the description marks a fingerprint in the
+        # path as read-only, so only the numeric id is a contract-safe path value.
+        fingerprint = md5_fingerprint(public_key)
+        if not any(k.get("fingerprint") == fingerprint for k in self._all("/account/keys", "ssh_keys")):
+            self.api.request("POST", "/account/keys", json={"name": key_name(public_key), "public_key": public_key})
+        return fingerprint
+
+    def create(self, request: ProvisionRequest) -> CloudServer:
+        body = {"name": request.name, "region": request.region, "size": request.size, "image": request.image,
+                "ssh_keys": [self._ssh_key(request.ssh_public_key)],
+                "tags": ["managed-by-nself", _tag(request.request_id)]}
+        if request.user_data:
+            body["user_data"] = request.user_data
+        return self._server(self.api.request("POST", "/droplets", json=body)["droplet"])
+
+    def get(self, server_id: str) -> CloudServer | None:
+        body = self.api.request("GET", f"/droplets/{server_id}", ok=(404,))
+        return self._server(body["droplet"]) if body else None
+
+    def find(self, name: str) -> list[CloudServer]:
+        return [self._server(d) for d in self._all("/droplets", "droplets", name=name)]
+
+    def list(self) -> list[CloudServer]:
+        return [self._server(d) for d in self._all("/droplets", "droplets")]
+
+    def destroy(self, server_id: str) -> None:
+        self.api.request("DELETE", f"/droplets/{server_id}", ok=(404,))
+
+    def reboot(self, server_id: str) -> None:
+        self.api.request("POST", f"/droplets/{server_id}/actions", json={"type": "reboot"})
+
+    @staticmethod
+    def _server(data: dict) -> CloudServer:
+        networks = data.get("networks") or {}
+
+        def public(family: str) -> str | None:
+            return next((n["ip_address"] for n in networks.get(family) or [] if n.get("type") == "public"), None)
+
+        tags = data.get("tags") or []
+        labels = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in tags if ":" in t}
+        return CloudServer(str(data["id"]), data["name"], _STATUS.get(data.get("status"), "unknown"),
+                           public("v4"), public("v6"), (data.get("region") or {}).get("slug"),
+                           data.get("size_slug"), data.get("created_at"), labels)
+
+
+DRIVER = DigitalOcean

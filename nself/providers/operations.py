@@ -1,0 +1,122 @@
+"""What the cloud tasks do with a provider: connect, provision (idempotent, waits until running),
+destroy, refresh the inventory, compare prices. Providers only speak their APIs."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from nself.errors import Exit, NselfError, UsageError
+from nself.providers import credentials, registry
+from nself.providers.base import NORMALISED, CloudServer, Provider, ProvisionRequest, Size, choose_size
+from nself.providers.http import Api, ProviderError, api_url, bearer
+
+
+def connect(name: str, *, log: Callable[[str], None] = lambda t: None,
+            secrets: Callable[[list[str]], None] = lambda v: None, values: dict[str, str] | None = None,
+            sleep=time.sleep) -> Provider:
+    """The provider's driver with its credentials (`values`, or the configured ones); `secrets`
+    receives them for redaction."""
+    driver = registry.driver_class(name)
+    if values is None:
+        values, _ = credentials.resolve(registry.info(name))
+    secrets(list(values.values()))
+    api = Api(name, api_url(name, driver.base_url), auth=bearer(values["token"]), secrets=list(values.values()),
+              describe_error=driver.describe_error, log=log, sleep=sleep)
+    return driver(api)
+
+
+def resolve_size(provider: Provider, size: str, region: str | None) -> Size:
+    sizes = provider.list_sizes()
+    if size in NORMALISED:
+        return choose_size(sizes, size, region)
+    for candidate in sizes:
+        if candidate.id == size:
+            return candidate
+    raise UsageError(f"{provider.title} has no size {size!r}",
+                     hint="use " + ", ".join(NORMALISED) + " or one of: " + ", ".join(s.id for s in sizes[:12]))
+
+
+def check_region(provider: Provider, region: str) -> None:
+    regions = provider.list_regions()
+    if region not in {r.id for r in regions}:
+        raise UsageError(f"{provider.title} has no region {region!r}",
+                         hint="regions: " + ", ".join(r.id for r in regions))
+
+
+def check_user_data(provider: Provider, text: str | None) -> None:
+    limit = getattr(provider, "user_data_limit", None)
+    if text is not None and limit and len(text.encode()) > limit:
+        raise UsageError(f"the user data is {len(text.encode())} bytes; {provider.title} takes at most {limit}",
+                         hint="shorten it, or have it download a larger script")
+
+
+def create(provider: Provider, request: ProvisionRequest, log: Callable[[str], None]) -> CloudServer:
+    """Create once. When a create fails in a way that may have created the server anyway
+    (timeout, 5xx), look for a server carrying this request's label before trying again, so a
+    retry never makes a second server."""
+    request = ProvisionRequest(**{**request.__dict__, "request_id": request.request_id or uuid.uuid4().hex[:16]})
+    for attempt in range(3):
+        try:
+            return provider.create(request)
+        except ProviderError as exc:
+            if not exc.ambiguous:
+                raise
+            mine = [s for s in provider.find(request.name) if s.labels.get("nself-request") == request.request_id]
+            if mine:
+                log(f"{provider.name}: the create went through after all ({mine[0].id})")
+                return mine[0]
+            if attempt == 2:
+                raise
+            log(f"{provider.name}: create failed ({exc.message}); no server was made, trying again")
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def wait_running(provider: Provider, server: CloudServer, timeout: float,
+                 progress: Callable[[str], None], interval: float = 2.0) -> CloudServer:
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        current = provider.get(server.id)
+        if current is None:
+            raise NselfError(f"{provider.title} server {server.id} disappeared while starting",
+                             code=Exit.PROVIDER, hint="see the provider's console")
+        if current.status != last:
+            progress(f"{current.name}: {current.status}")
+            last = current.status
+        if current.status == "running" and current.ipv4:
+            return current
+        if time.monotonic() > deadline:
+            raise NselfError(f"{current.name} is still {current.status} after {timeout:.0f}s", code=Exit.TIMEOUT,
+                             hint="see cloud.servers.list --refresh later; it was not destroyed")
+        time.sleep(interval)
+
+
+def resolve_id(provider: Provider, name_or_id: str) -> CloudServer:
+    """A server by id, or by name when exactly one has it (ambiguous names list the ids)."""
+    matches = provider.find(name_or_id)
+    if len(matches) > 1:
+        raise UsageError(f"{len(matches)} {provider.title} servers are named {name_or_id!r}",
+                         hint="pass the id: " + ", ".join(f"{s.id} ({s.region}, {s.created})" for s in matches))
+    if matches:
+        return matches[0]
+    found = provider.get(name_or_id) if name_or_id.isdigit() or "-" in name_or_id else None
+    if found is None:
+        raise NselfError(f"{provider.title} has no server {name_or_id!r}", code=Exit.PROVIDER,
+                         hint="see cloud.servers.list --refresh")
+    return found
+
+
+def live_sizes(names: list[str], normalised: str, connect_one: Callable[[str], Provider]) -> list[dict]:
+    """Ask several providers at once for the size that fits; a provider that fails gives its error."""
+    def one(name: str) -> dict:
+        try:
+            size = choose_size(connect_one(name).list_sizes(), normalised)
+            return {"provider": name, **size.to_dict(), "source": "live"}
+        except NselfError as exc:
+            return {"provider": name, "error": exc.message}
+
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as pool:
+        return list(pool.map(one, names))

@@ -1,0 +1,397 @@
+"""Stateful fake provider APIs over real HTTP on 127.0.0.1, for tests of nself and of projects.
+
+Each fake keeps servers, SSH keys and actions in memory, boots a server after a few polls,
+paginates with a small page size, answers in the provider's own error shape, and checks every
+request (and its own answers) against the provider's OpenAPI description: a request the
+description does not allow is answered 400 and recorded in `violations`, which tests assert empty.
+
+    fake = HetznerFake(specs)            # specs: the folder with hetzner/hcloud.json
+    monkeypatch.setenv(*fake.env())      # NSELF_HETZNER_API_URL, HCLOUD_TOKEN
+    fake.fail("POST", "/servers", 429, retry_after=1)
+"""
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlparse
+
+from nself.testing.openapi import Contract
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeCloud:
+    name = ""
+    token_env = ""
+    prefix = ""            # the version path nself puts in front (part of the base URL)
+    boot_polls = 2         # GETs of a new server before it runs
+    page_cap = 2           # at most this many items per page, whatever per_page asks
+
+    def __init__(self, contract: Contract | None, token: str = "fake-token-0123456789"):
+        self.contract = contract
+        self.token = token
+        self.requests: list[dict] = []
+        self.violations: list[str] = []
+        self.faults: list[dict] = []
+        self.servers: dict[str, dict] = {}
+        self.keys: list[dict] = []
+        self.ids = itertools.count(1001)
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, name=f"fake-{self.name}", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{self.prefix}"
+
+    def env(self) -> dict[str, str]:
+        return {f"NSELF_{self.name.upper()}_API_URL": self.url, self.token_env: self.token}
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def fail(self, method: str, path: str, status: int, times: int = 1, retry_after: int | None = None,
+             after: bool = False) -> None:
+        """The next `times` requests matching METHOD and path regex get `status`; with `after`, the
+        request is carried out first and only its answer fails (a create that happened anyway)."""
+        self.faults.append({"method": method, "path": re.compile(path), "status": status, "times": times,
+                            "retry_after": retry_after, "after": after})
+
+    def calls(self, method: str, pattern: str) -> list[dict]:
+        return [r for r in self.requests if r["method"] == method and re.search(pattern, r["path"])]
+
+    # --- subclasses -------------------------------------------------------------------------
+    def route(self, method: str, path: str, query: dict, body) -> tuple[int, object]:
+        raise NotImplementedError
+
+    def error(self, status: int, code: str, message: str) -> tuple[int, object]:
+        raise NotImplementedError
+
+    # --- shared behaviour -------------------------------------------------------------------
+    def page(self, items: list, query: dict) -> tuple[list, int, int | None]:
+        per_page = min(int(query.get("per_page", 25)), self.page_cap)
+        number = int(query.get("page", 1))
+        chunk = items[(number - 1) * per_page: number * per_page]
+        last = max(1, -(-len(items) // per_page))
+        return chunk, last, number + 1 if number < last else None
+
+    def tick(self, server: dict) -> None:
+        """Boot: a new server runs after `boot_polls` reads."""
+        server["_polls"] = server.get("_polls", 0) + 1
+
+    def _serve(self, method: str, raw_path: str, headers: dict, raw_body: bytes) -> tuple[int, object, dict]:
+        parsed = urlparse(raw_path)
+        path, query = parsed.path, dict(parse_qsl(parsed.query))
+        try:
+            body = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            return (*self.error(400, "invalid_input", "the body is not JSON"), {})
+        with self.lock:
+            self.requests.append({"method": method, "path": path, "query": query, "body": body,
+                                  "authorization": headers.get("Authorization")})
+            if headers.get("Authorization") != f"Bearer {self.token}":
+                return (*self.error(401, "unauthorized", "Unable to authenticate you"), {})
+            if self.contract is not None:
+                problems = self.contract.check_request(method, path, query, body, headers)
+                if problems:
+                    self.violations.extend(problems)
+                    return (*self.error(400, "contract_violation", "; ".join(problems)), {})
+            relative = path[len(self.prefix):]
+            fault = next((f for f in self.faults if f["times"] > 0 and f["method"] == method
+                          and f["path"].search(relative)), None)
+            if fault:
+                fault["times"] -= 1
+                if fault["after"]:
+                    self.route(method, relative, query, body)
+                extra = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+                return (*self.error(fault["status"], "fault", f"injected {fault['status']}"), extra)
+            status, answer = self.route(method, relative, query, body)
+            if self.contract is not None and status < 400:
+                self.violations.extend(self.contract.check_response(method, path, query, status, answer))
+            return status, answer, {}
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                status, answer, extra = fake._serve(self.command, self.path, dict(self.headers),
+                                                    self.rfile.read(length) if length else b"")
+                data = b"" if answer is None else json.dumps(answer).encode()
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                if data:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def _public(server: dict) -> dict:
+    return {k: v for k, v in server.items() if not k.startswith("_")}
+
+
+class HetznerFake(FakeCloud):
+    name = "hetzner"
+    token_env = "HCLOUD_TOKEN"
+    prefix = "/v1"
+    locations = [("fsn1", "Falkenstein", "DE", "eu-central"), ("nbg1", "Nuremberg", "DE", "eu-central"),
+                 ("hel1", "Helsinki", "FI", "eu-central"), ("ash", "Ashburn, VA", "US", "us-east")]
+    # name, cores, memory GB, disk GB, monthly EUR (gross), deprecated
+    types = [("cx22", 2, 4.0, 40, 4.51, False), ("cpx11", 2, 2.0, 40, 5.18, False),
+             ("cx32", 4, 8.0, 80, 8.09, False), ("cx42", 8, 16.0, 160, 19.52, False),
+             ("cx52", 16, 32.0, 320, 38.56, False), ("cx11", 1, 2.0, 20, 4.15, True)]
+
+    def __init__(self, specs: Path, **kwargs):
+        # hcloud.json marks fields such as `image`, `iso` and `deprecation` `nullable` next to an
+        # `allOf`; under OpenAPI 3.0.3 that does not make the referenced object nullable, so the
+        # null the real API sends fails. Tolerated, for answers only.
+        super().__init__(Contract(specs / "hetzner" / "hcloud.json", "https://api.hetzner.cloud", "/v1",
+                                  tolerate=(r"^None for not nullable$", r"^None is not of type 'object'$")),
+                         **kwargs)
+
+    def error(self, status, code, message):
+        codes = {401: "unauthorized", 404: "not_found", 409: "uniqueness_error", 422: "invalid_input",
+                 429: "rate_limit_exceeded", 500: "server_error", 503: "unavailable"}
+        return status, {"error": {"code": codes.get(status, code), "message": message, "details": {}}}
+
+    def _meta(self, query, items):
+        chunk, last, following = self.page(items, query)
+        per_page = min(int(query.get("per_page", 25)), self.page_cap)
+        number = int(query.get("page", 1))
+        return chunk, {"pagination": {"page": number, "per_page": per_page, "previous_page": number - 1 or None,
+                                      "next_page": following, "last_page": last, "total_entries": len(items)}}
+
+    def _location(self, index, loc):
+        name, city, country, zone = loc
+        return {"id": index + 1, "name": name, "description": f"{city} DC", "country": country, "city": city,
+                "latitude": 50.0, "longitude": 12.0, "network_zone": zone}
+
+    def _type(self, index, kind):
+        name, cores, memory, disk, gross, deprecated = kind
+        net = round(gross / 1.19, 4)
+        prices = [{"location": loc[0], "price_hourly": {"net": f"{net / 730:.4f}", "gross": f"{gross / 730:.4f}"},
+                   "price_monthly": {"net": f"{net:.4f}", "gross": f"{gross:.4f}"},
+                   "included_traffic": 21990232555520, "price_per_tb_traffic": {"net": "1.0000", "gross": "1.1900"}}
+                  for loc in self.locations]
+        return {"id": index + 1, "name": name, "description": name.upper(), "category": "shared",
+                "cores": cores, "memory": memory, "disk": disk, "prices": prices, "storage_type": "local",
+                "cpu_type": "shared", "architecture": "x86", "deprecated": deprecated,
+                "deprecation": {"announced": "2024-06-01T00:00:00Z", "unavailable_after": "2024-09-01T00:00:00Z"}
+                if deprecated else None, "locations": []}
+
+    def _server_view(self, server):
+        if server["status"] == "initializing" and server["_polls"] >= self.boot_polls:
+            server["status"] = "running"
+            server["public_net"]["ipv4"] = {"id": 1, "ip": server["_ip"], "blocked": False, "dns_ptr": "x"}
+        return _public(server)
+
+    def _action(self, command, resource_id):
+        return {"id": next(self.ids), "command": command, "status": "running", "progress": 0, "started": _now(),
+                "finished": None, "resources": [{"id": int(resource_id), "type": "server"}], "error": None}
+
+    def route(self, method, path, query, body):
+        if method == "GET" and path == "/locations":
+            items, meta = self._meta(query, [self._location(i, loc) for i, loc in enumerate(self.locations)])
+            return 200, {"locations": items, "meta": meta}
+        if method == "GET" and path == "/server_types":
+            items, meta = self._meta(query, [self._type(i, t) for i, t in enumerate(self.types)])
+            return 200, {"server_types": items, "meta": meta}
+        if path == "/ssh_keys":
+            if method == "POST":
+                if any(k["name"] == body["name"] for k in self.keys):
+                    return self.error(409, "uniqueness_error", "SSH key with the same name already exists")
+                from nself.providers.keys import md5_fingerprint
+                key = {"id": next(self.ids), "name": body["name"], "public_key": body["public_key"],
+                       "fingerprint": md5_fingerprint(body["public_key"]), "labels": body.get("labels") or {},
+                       "created": _now()}
+                self.keys.append(key)
+                return 201, {"ssh_key": key}
+            keys = [k for k in self.keys if query.get("fingerprint") in (None, k["fingerprint"])]
+            items, meta = self._meta(query, keys)
+            return 200, {"ssh_keys": items, "meta": meta}
+        if path == "/servers" and method == "POST":
+            return self._create(body)
+        if path == "/servers" and method == "GET":
+            found = [s for s in self.servers.values() if query.get("name") in (None, s["name"])]
+            for server in found:
+                self.tick(server)
+            items, meta = self._meta(query, [self._server_view(s) for s in found])
+            return 200, {"servers": items, "meta": meta}
+        match = re.fullmatch(r"/servers/(\d+)(/actions/reboot)?", path)
+        if match:
+            server = self.servers.get(match[1])
+            if server is None:
+                return self.error(404, "not_found", f"server with ID '{match[1]}' not found")
+            if method == "GET":
+                self.tick(server)
+                return 200, {"server": self._server_view(server)}
+            if method == "DELETE":
+                del self.servers[match[1]]
+                return 200, {"action": self._action("delete_server", match[1])}
+            if method == "POST" and match[2]:
+                return 201, {"action": self._action("reboot_server", match[1])}
+        return self.error(404, "not_found", f"{method} {path} not found")
+
+    def _create(self, body):
+        if any(s["name"] == body["name"] for s in self.servers.values()):
+            return self.error(409, "uniqueness_error", "server name is already used")
+        if body.get("location") not in {loc[0] for loc in self.locations}:
+            return self.error(422, "invalid_input", f"location {body.get('location')!r} not found")
+        kind = next((t for t in self.types if t[0] == body["server_type"]), None)
+        if kind is None:
+            return self.error(422, "invalid_input", f"server type {body['server_type']!r} not found")
+        unknown = [k for k in body.get("ssh_keys") or [] if k not in {x["name"] for x in self.keys}]
+        if unknown:
+            return self.error(422, "invalid_input", f"SSH key {unknown[0]!r} not found")
+        if len((body.get("user_data") or "").encode()) > 32 * 1024:
+            return self.error(422, "invalid_input", "user_data is too long")
+        server_id = str(next(self.ids))
+        index = len(self.servers) + 2
+        loc_index = [loc[0] for loc in self.locations].index(body["location"])
+        server = {
+            "id": int(server_id), "name": body["name"], "status": "initializing", "created": _now(),
+            "public_net": {"ipv4": None, "ipv6": {"id": 2, "ip": f"2001:db8:{index:x}::/64", "blocked": False,
+                                                  "dns_ptr": []}, "floating_ips": [], "firewalls": []},
+            "private_net": [], "server_type": self._type(self.types.index(kind), kind),
+            "location": self._location(loc_index, self.locations[loc_index]),
+            "datacenter": {"id": loc_index + 1, "name": f"{body['location']}-dc1", "description": "DC 1",
+                           "location": self._location(loc_index, self.locations[loc_index]),
+                           "server_types": {"available": [], "available_for_migration": [], "supported": []}},
+            "image": None, "iso": None, "rescue_enabled": False, "locked": False, "backup_window": None,
+            "outgoing_traffic": None, "ingoing_traffic": None, "included_traffic": 0, "protection":
+            {"delete": False, "rebuild": False}, "labels": body.get("labels") or {}, "volumes": [],
+            "load_balancers": [], "primary_disk_size": kind[3], "placement_group": None,
+            "_polls": 0, "_ip": "127.0.0.1",
+        }
+        self.servers[server_id] = server
+        return 201, {"server": _public(server), "action": self._action("create_server", server_id),
+                     "next_actions": [], "root_password": None}
+
+
+class DigitalOceanFake(FakeCloud):
+    name = "digitalocean"
+    token_env = "DIGITALOCEAN_TOKEN"
+    prefix = "/v2"
+    regions = [("fra1", "Frankfurt 1"), ("nyc3", "New York 3"), ("sfo3", "San Francisco 3")]
+    sizes = [("s-1vcpu-512mb-10gb", 1, 512, 10, 4.0), ("s-1vcpu-1gb", 1, 1024, 25, 6.0),
+             ("s-1vcpu-2gb", 1, 2048, 50, 12.0), ("s-2vcpu-4gb", 2, 4096, 80, 24.0),
+             ("s-4vcpu-8gb", 4, 8192, 160, 48.0), ("s-8vcpu-16gb", 8, 16384, 320, 96.0)]
+
+    def __init__(self, specs: Path, **kwargs):
+        super().__init__(Contract(specs / "digitalocean" / "specification" / "DigitalOcean-public.v2.yaml",
+                                  "https://api.digitalocean.com"), **kwargs)
+
+    def error(self, status, code, message):
+        ids = {401: "unauthorized", 404: "not_found", 422: "unprocessable_entity", 429: "too_many_requests",
+               500: "server_error"}
+        return status, {"id": ids.get(status, code), "message": message, "request_id": "fake"}
+
+    def _listing(self, key, items, query, path):
+        chunk, last, following = self.page(items, query)
+        per_page = min(int(query.get("per_page", 20)), self.page_cap)
+        pages = {}
+        if following:
+            pages = {"next": f"https://api.digitalocean.com/v2{path}?page={following}&per_page={per_page}",
+                     "last": f"https://api.digitalocean.com/v2{path}?page={last}&per_page={per_page}"}
+        return 200, {key: chunk, "links": {"pages": pages}, "meta": {"total": len(items)}}
+
+    def _size(self, size):
+        slug, vcpus, memory, disk, price = size
+        return {"slug": slug, "memory": memory, "vcpus": vcpus, "disk": disk, "transfer": 1.0,
+                "price_monthly": price, "price_hourly": round(price / 730, 5),
+                "regions": [r[0] for r in self.regions], "available": True, "description": "Basic"}
+
+    def _droplet_view(self, droplet):
+        if droplet["status"] == "new" and droplet["_polls"] >= self.boot_polls:
+            droplet["status"] = "active"
+            droplet["networks"]["v4"] = [{"ip_address": droplet["_ip"], "netmask": "255.255.240.0",
+                                          "gateway": "127.0.0.254", "type": "public"}]
+        return _public(droplet)
+
+    def route(self, method, path, query, body):
+        if method == "GET" and path == "/account":
+            return 200, {"account": {"droplet_limit": 25, "floating_ip_limit": 3, "email": "ops@example.com",
+                                     "uuid": "b6fr89dbf6d9156cace5f3c78dc9851d957381ef", "email_verified": True,
+                                     "status": "active", "status_message": ""}}
+        if method == "GET" and path == "/regions":
+            return self._listing("regions", [{"slug": s, "name": n, "sizes": [x[0] for x in self.sizes],
+                                              "available": True, "features": ["metadata"]}
+                                             for s, n in self.regions], query, path)
+        if method == "GET" and path == "/sizes":
+            return self._listing("sizes", [self._size(s) for s in self.sizes], query, path)
+        if path == "/account/keys":
+            if method == "POST":
+                from nself.providers.keys import md5_fingerprint
+                key = {"id": next(self.ids), "name": body["name"], "public_key": body["public_key"],
+                       "fingerprint": md5_fingerprint(body["public_key"])}
+                self.keys.append(key)
+                return 201, {"ssh_key": key}
+            return self._listing("ssh_keys", list(self.keys), query, path)
+        if path == "/droplets" and method == "POST":
+            return self._create(body)
+        if path == "/droplets" and method == "GET":
+            found = [d for d in self.servers.values() if query.get("name") in (None, d["name"])]
+            for droplet in found:
+                self.tick(droplet)
+            return self._listing("droplets", [self._droplet_view(d) for d in found], query, path)
+        match = re.fullmatch(r"/droplets/(\d+)(/actions)?", path)
+        if match:
+            droplet = self.servers.get(match[1])
+            if droplet is None:
+                return self.error(404, "not_found", "The resource you were accessing could not be found.")
+            if method == "GET":
+                self.tick(droplet)
+                return 200, {"droplet": self._droplet_view(droplet)}
+            if method == "DELETE":
+                del self.servers[match[1]]
+                return 204, None
+            if method == "POST" and match[2]:
+                return 201, {"action": {"id": next(self.ids), "status": "in-progress", "type": body["type"],
+                                        "started_at": _now(), "completed_at": None, "resource_id": int(match[1]),
+                                        "resource_type": "droplet", "region_slug": droplet["region"]["slug"]}}
+        return self.error(404, "not_found", "The resource you were accessing could not be found.")
+
+    def _create(self, body):
+        if body.get("region") not in {r[0] for r in self.regions}:
+            return self.error(422, "unprocessable_entity", "You specified an invalid region for Droplet creation.")
+        size = next((s for s in self.sizes if s[0] == body.get("size")), None)
+        if size is None:
+            return self.error(422, "unprocessable_entity", "You specified an invalid size for Droplet creation.")
+        known = {k["fingerprint"] for k in self.keys} | {k["id"] for k in self.keys}
+        if any(k not in known for k in body.get("ssh_keys") or []):
+            return self.error(422, "unprocessable_entity", "You specified an invalid SSH key.")
+        if len((body.get("user_data") or "").encode()) > 64 * 1024:
+            return self.error(422, "unprocessable_entity", "user_data is too long")
+        droplet_id = str(next(self.ids))
+        droplet = {
+            "id": int(droplet_id), "name": body["name"], "memory": size[2], "vcpus": size[1], "disk": size[3],
+            "locked": False, "status": "new", "created_at": _now(), "features": [], "backup_ids": [],
+            "next_backup_window": None, "snapshot_ids": [], "image": {}, "volume_ids": [],
+            "size": self._size(size), "size_slug": size[0], "networks": {"v4": [], "v6": []},
+            "region": {"slug": body["region"], "name": dict(self.regions)[body["region"]],
+                       "sizes": [s[0] for s in self.sizes], "available": True, "features": ["metadata"]},
+            "tags": body.get("tags") or [], "vpc_uuid": "760e09ef-dc84-11e8-981e-3cfdfeaae000",
+            "_polls": 0, "_ip": "127.0.0.1",
+        }
+        self.servers[droplet_id] = droplet
+        return 202, {"droplet": _public(droplet),
+                     "links": {"actions": [{"id": next(self.ids), "rel": "create", "href": "https://x/"}]}}

@@ -1,0 +1,138 @@
+"""Contract checks: is a request (or a fake's response) one the provider's OpenAPI description
+allows? openapi-core validates path, parameters, security and body schemas; on top of it,
+query parameters and top-level body fields the description does not name are refused, since a
+real API ignores or rejects them and either way the caller has a bug."""
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+
+@cache
+def _load(path: str):
+    from jsonschema_path import SchemaPath
+    from openapi_core import Config, OpenAPI
+
+    spec = SchemaPath.from_file_path(path)
+    # The upstream files have known defects (specs/SOURCES.md): skip the strict spec check.
+    return spec, OpenAPI(spec, config=Config(spec_validator_cls=None))
+
+
+class Contract:
+    """`host` is the spec's server (scheme + host); `prefix` the path part of its server URL
+    that the spec's paths leave out (Hetzner: /v1)."""
+
+    def __init__(self, spec_path: Path, host: str, prefix: str = "", tolerate: tuple[str, ...] = ()):
+        self.spec_path = str(spec_path)
+        self.host = host
+        self.prefix = prefix
+        # Findings that come from a known defect of the description, not from the traffic.
+        self.tolerate = [re.compile(t) for t in tolerate]
+
+    def _operation(self, method: str, path: str):
+        spec, _ = _load(self.spec_path)
+        relative = path[len(self.prefix):] if self.prefix and path.startswith(self.prefix) else path
+        with (spec / "paths").open() as paths:
+            templates = list(paths)
+        for template in sorted(templates, key=lambda t: t.count("{")):   # literal segments win
+            pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+            if re.match(pattern, relative):
+                item = spec / "paths" / template
+                if method in item:
+                    return item, item / method
+        return None, None
+
+    def check_request(self, method: str, path: str, query: dict, body, headers: dict) -> list[str]:
+        from openapi_core.testing import MockRequest
+
+        method = method.lower()
+        item, operation = self._operation(method, path)
+        if operation is None:
+            return [f"{method.upper()} {path}: no such operation in {Path(self.spec_path).name}"]
+        problems = []
+        declared = {p["name"] for where in (item, operation) if "parameters" in where
+                    for p in _contents(where / "parameters") if p.get("in") == "query"}
+        problems += [f"{method.upper()} {path}: query parameter {k!r} is not in the spec"
+                     for k in query if k not in declared]
+        if body is not None:
+            allowed = _body_fields(operation)
+            if allowed is not None and isinstance(body, dict):
+                problems += [f"{method.upper()} {path}: body field {k!r} is not in the spec"
+                             for k in body if k not in allowed]
+        _, api = _load(self.spec_path)
+        request = MockRequest(self.host, method, path, args=query, headers=headers,
+                              data=None if body is None else json.dumps(body),
+                              content_type="application/json")
+        try:
+            api.validate_request(request)
+        except Exception as exc:   # noqa: BLE001 - openapi-core raises many types; all are findings
+            problems.append(f"{method.upper()} {path}: {_describe(exc)}")
+        return problems
+
+    def check_response(self, method: str, path: str, query: dict, status: int, body) -> list[str]:
+        from openapi_core.testing import MockRequest, MockResponse
+
+        _, api = _load(self.spec_path)
+        request = MockRequest(self.host, method.lower(), path, args=query)
+        response = MockResponse(b"" if body is None else json.dumps(body).encode(), status_code=status,
+                                content_type="application/json")
+        try:
+            api.validate_response(request, response)
+        except Exception as exc:   # noqa: BLE001
+            details = [d for d in _details(exc) if not any(t.search(d) for t in self.tolerate)]
+            return [f"response to {method} {path} ({status}): {'; '.join(details)}"] if details else []
+        return []
+
+
+def _contents(schema_path):
+    with schema_path.open() as value:
+        items = value
+    return [_deref(schema_path / i) for i in range(len(items))] if isinstance(items, list) else []
+
+
+def _deref(schema_path) -> dict:
+    with schema_path.open() as value:
+        return dict(value)
+
+
+def _body_fields(operation) -> set[str] | None:
+    """Top-level property names of the JSON body schema (through allOf/anyOf/oneOf), or None
+    when the schema does not list them."""
+    if "requestBody" not in operation:
+        return set()
+    content = operation / "requestBody" / "content"
+    if "application/json" not in content:
+        return None
+    fields: set[str] = set()
+    open_ended = False
+
+    def walk(schema, depth=0):
+        nonlocal open_ended
+        if depth > 5:
+            return
+        if "properties" in schema:
+            with (schema / "properties").open() as props:
+                fields.update(props)
+        elif not any(k in schema for k in ("allOf", "anyOf", "oneOf")):
+            open_ended = True
+        for key in ("allOf", "anyOf", "oneOf"):
+            if key in schema:
+                with (schema / key).open() as parts:
+                    count = len(parts)
+                for i in range(count):
+                    walk(schema / key / i, depth + 1)
+
+    walk(content / "application/json" / "schema")
+    return None if open_ended and not fields else fields
+
+
+def _details(exc: Exception) -> list[str]:
+    cause = exc.__cause__
+    found = [getattr(e, "message", str(e)) for e in getattr(cause, "schema_errors", None) or []]
+    return found or [str(cause or exc).split("\n")[0]]
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: " + "; ".join(_details(exc))

@@ -104,6 +104,7 @@ class Provider:
     title = ""
     base_url = ""
     image = ""                     # default image: a current Ubuntu LTS
+    id_pattern = r"\d+"            # what the provider's server ids look like
     capabilities: frozenset[str] = frozenset()
 
     def __init__(self, api):

@@ -37,3 +37,11 @@ def md5_fingerprint(public_key: str) -> str:
 def key_name(public_key: str) -> str:
     """A stable name for the key registered at the provider."""
     return "nself-" + md5_fingerprint(public_key).replace(":", "")[:12]
+
+
+def private_key_path(path: str | None) -> str | None:
+    """The private key next to a --ssh-key public key, for the inventory (None: the defaults)."""
+    if not path:
+        return None
+    private = path[:-4] if path.endswith(".pub") else path
+    return private if Path(private).expanduser().is_file() else None

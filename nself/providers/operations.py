@@ -2,6 +2,7 @@
 destroy, refresh the inventory, compare prices. Providers only speak their APIs."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -75,8 +76,11 @@ def create(provider: Provider, request: ProvisionRequest, log: Callable[[str], N
 
 
 def wait_running(provider: Provider, server: CloudServer, timeout: float,
-                 progress: Callable[[str], None], interval: float = 2.0) -> CloudServer:
+                 progress: Callable[[str], None]) -> CloudServer:
+    """Poll, soon at first and then less often (0.5 s growing to 5 s): most servers boot in
+    seconds, some take minutes, and every poll counts against the rate limit."""
     deadline = time.monotonic() + timeout
+    interval = 0.5
     last = None
     while True:
         current = provider.get(server.id)
@@ -92,6 +96,7 @@ def wait_running(provider: Provider, server: CloudServer, timeout: float,
             raise NselfError(f"{current.name} is still {current.status} after {timeout:.0f}s", code=Exit.TIMEOUT,
                              hint="see cloud.servers.list --refresh later; it was not destroyed")
         time.sleep(interval)
+        interval = min(interval * 1.5, 5.0)
 
 
 def resolve_id(provider: Provider, name_or_id: str) -> CloudServer:
@@ -102,7 +107,7 @@ def resolve_id(provider: Provider, name_or_id: str) -> CloudServer:
                          hint="pass the id: " + ", ".join(f"{s.id} ({s.region}, {s.created})" for s in matches))
     if matches:
         return matches[0]
-    found = provider.get(name_or_id) if name_or_id.isdigit() or "-" in name_or_id else None
+    found = provider.get(name_or_id) if re.fullmatch(provider.id_pattern, name_or_id) else None
     if found is None:
         raise NselfError(f"{provider.title} has no server {name_or_id!r}", code=Exit.PROVIDER,
                          hint="see cloud.servers.list --refresh")

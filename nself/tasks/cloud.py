@@ -244,31 +244,39 @@ def reboot(c, name, timeout=300):
              render=lambda d: out.say(f"{name} is back after {d['back_after']}s"))
 
 
-@task(positional=["name"], help={"name": "server name in the inventory"})
-def destroy(c, name):
+@task(positional=["name"], help={"name": "server name in the inventory (or, with --provider, at the provider)",
+                                 "provider": "destroy a server the inventory does not know: by its name or id"})
+def destroy(c, name, provider=None):
     """Destroy a provisioned server at its provider and remove it from the inventory (asks unless --yes)."""
     from nself.errors import UsageError
+    from nself.providers import operations
     from nself.remote import inventory
 
     out = runtime.output(c)
     root = _root(c)
     servers = inventory.load(root)
-    server = inventory.get(servers, name)
-    if not (server.provider and server.id):
-        raise UsageError(f"{name} was not provisioned by nself (no provider and id in the inventory)",
-                         hint=f"destroy it in its provider's console, then `nself cloud.servers.remove {name}`")
-    plan = {"destroy": name, "provider": server.provider, "id": server.id, "host": server.host}
+    if name in servers or not provider:
+        server = inventory.get(servers, name)
+        if not (server.provider and server.id):
+            raise UsageError(f"{name} was not provisioned by nself (no provider and id in the inventory)",
+                             hint=f"destroy it in its provider's console, then `nself cloud.servers.remove {name}`")
+        provider, server_id, host = server.provider, server.id, server.host
+    else:
+        found = operations.resolve_id(_provider(c, provider), name)
+        server_id, host = found.id, found.ipv4 or "no address"
+    plan = {"destroy": name, "provider": provider, "id": server_id, "host": host}
     if runtime.options(c).dry_run:
         out.emit({"plan": [plan]}, render=lambda d: out.say(
-            f"would destroy {server.provider} server {server.id} ({name}, {server.host})"))
+            f"would destroy {provider} server {server_id} ({name}, {host})"))
         return
-    if not runtime.confirm(c, f"Destroy {name} ({server.provider} {server.id}, {server.host})? Its disk is lost."):
+    if not runtime.confirm(c, f"Destroy {name} ({provider} {server_id}, {host})? Its disk is lost."):
         out.say("left as it is")
         return
-    _provider(c, server.provider).destroy(server.id)
-    del servers[name]
-    inventory.save(root, servers)
-    out.emit({"destroyed": name, "provider": server.provider, "id": server.id},
+    _provider(c, provider).destroy(server_id)
+    if name in servers:
+        del servers[name]
+        inventory.save(root, servers)
+    out.emit({"destroyed": name, "provider": provider, "id": server_id},
              render=lambda d: out.say(f"destroyed {name}"))
 
 
@@ -390,10 +398,11 @@ def sizes(c, name):
     "ssh_key": "public key to install (a private key path means its .pub; default ~/.ssh/id_ed25519.pub)",
     "user_data": "cloud-init file", "image": "image (default: the provider's Ubuntu LTS)",
     "roles": "inventory roles, comma separated", "port": "SSH port the image listens on",
+    "user": "SSH user of the image",
     "trust_new": "wait for SSH and record the host key it offers (trust on first use)",
     "timeout": "seconds to wait until it runs"})
 def provision(c, provider, name, region, size="small", ssh_key=None, user_data=None, image=None, roles=None,
-              port=22, trust_new=False, timeout=600):
+              port=22, user="root", trust_new=False, timeout=600):
     """Create a server at a provider, wait until it runs, and add it to the inventory (asks unless --yes)."""
     import time
     from pathlib import Path
@@ -411,6 +420,7 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     if name in servers:
         raise NselfError(f"a server named {name!r} is in the inventory", code=Exit.GENERAL,
                          hint="choose another name, or destroy it first (cloud.servers.destroy)")
+    driver = _provider(c, provider)
     public_key = keys.read_public_key(ssh_key)
     init_text = None
     if user_data:
@@ -418,7 +428,6 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
             init_text = Path(user_data).read_text()
         except OSError as exc:
             raise UsageError(f"cannot read {user_data}: {exc.strerror}", hint="pass a cloud-init file") from None
-    driver = _provider(c, provider)
     operations.check_region(driver, region)
     chosen = operations.resolve_size(driver, size, region)
     operations.check_user_data(driver, init_text)
@@ -437,7 +446,7 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     started = time.monotonic()
     created = operations.create(driver, request, out.verbose)
     # In the inventory from the moment it exists, so nothing is lost if the wait is interrupted.
-    server = inventory.Server(name, created.ipv4 or "0.0.0.0", int(port), "root",
+    server = inventory.Server(name, created.ipv4 or "0.0.0.0", int(port), user, keys.private_key_path(ssh_key),
                               roles=tuple(r for item in roles or [] for r in item.split(",") if r),
                               provider=provider, id=created.id, region=region, size=chosen.id)
     servers[name] = server

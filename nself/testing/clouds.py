@@ -16,6 +16,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
@@ -96,7 +97,7 @@ class FakeCloud:
         except ValueError:
             return (*self.error(400, "invalid_input", "the body is not JSON"), {})
         with self.lock:
-            self.requests.append({"method": method, "path": path, "query": query, "body": body,
+            self.requests.append({"method": method, "path": path, "query": query, "body": body, "at": time.monotonic(),
                                   "authorization": headers.get("Authorization")})
             if headers.get("Authorization") != f"Bearer {self.token}":
                 return (*self.error(401, "unauthorized", "Unable to authenticate you"), {})

@@ -43,3 +43,21 @@ def ssh_hosts(tmp_path):
     yield make
     for host in started:
         host.remove()
+
+
+@pytest.fixture
+def cloud_fake():
+    """Start a provider's fake API: `cloud_fake("hetzner", specs)` → a FakeCloud; `.env()` gives
+    the variables that point nself at it. Requests are checked against the provider's spec."""
+    from nself.testing import clouds
+
+    fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake}
+    started = []
+
+    def make(name: str, specs):
+        fake = fakes[name](specs)
+        started.append(fake)
+        return fake
+    yield make
+    for fake in started:
+        fake.stop()

@@ -1,0 +1,254 @@
+"""Providers end to end through the nself CLI against stateful fakes over real HTTP, every
+request checked against the provider's OpenAPI description (specs/)."""
+import json
+import os
+import stat
+
+import pytest
+import yaml
+
+from tests.conftest import SHARED
+
+SPECS = SHARED / "specs"
+CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, a size id it lacks
+    ("hetzner", "fsn1", "cx22"),
+    ("digitalocean", "fra1", "s-2vcpu-4gb"),
+]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "compose.yaml").write_text("services: {web: {image: 'nginx:1.27'}}\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return root
+
+
+@pytest.fixture
+def key(tmp_path):
+    """A deploy key (private path) for tests that need no SSH server."""
+    path = tmp_path / "deploy_key"
+    __import__("subprocess").run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+def inventory(project):
+    path = project / ".nself/servers.yml"
+    return yaml.safe_load(path.read_text())["servers"] if path.exists() else {}
+
+
+@pytest.mark.parametrize("provider,region,medium", CASES)
+def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_hosts, provider, region, medium):
+    fake = cloud_fake(provider, SPECS)
+    host, = ssh_hosts(1)          # the fake reports 127.0.0.1; this sshd plays the new server
+    env = fake.env()
+    r = nself(["cloud.provision", provider, "--name", "web1", "--region", region, "--size", "medium",
+               "--ssh-key", f"{host.user_key}.pub", "--port", str(host.port), "--roles", "web",
+               "--trust-new", "--yes", "--json"], cwd=project, env=env)
+    assert r.code == 0, r.err
+    result = r.json()
+    assert (result["size"], result["ipv4"], result["region"]) == (medium, "127.0.0.1", region)
+    assert result["host_key"].startswith("ssh-ed25519 SHA256:")
+    entry = inventory(project)["web1"]
+    assert entry["provider"] == provider and entry["id"] == result["id"] and entry["size"] == medium
+    assert entry["key"] == str(host.user_key) and entry["roles"] == ["web"]
+    assert len(fake.calls("POST", r"/(servers|droplets)$")) == 1
+
+    rows = nself(["cloud.servers.list", "--refresh", "--json"], cwd=project, env=env).json()
+    assert [(row["name"], row["state"]) for row in rows] == [("web1", "running")]
+    r = nself(["cloud.servers.exec", "--json", "--", "echo", "hello"], cwd=project, env=env)
+    assert r.code == 0 and r.json()[0]["stdout"] == "hello\n"
+
+    r = nself(["cloud.servers.reboot", "web1", "--yes", "--json"], cwd=project, env=env)
+    assert r.code == 0, r.err
+    assert r.json()["via"] == f"{provider} API"
+    assert len(fake.calls("POST", rf"/{result['id']}/actions")) == 1
+
+    r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
+    assert r.code == 0, r.err
+    assert fake.servers == {} and inventory(project) == {}
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("provider,region,medium", CASES)
+def test_dry_run_changes_nothing(nself, project, cloud_fake, key, provider, region, medium):
+    fake = cloud_fake(provider, SPECS)
+    r = nself(["cloud.provision", provider, "--name", "web1", "--region", region, "--size", "large",
+               "--ssh-key", str(key), "--dry-run", "--json"], cwd=project, env=fake.env())
+    assert r.code == 0, r.err
+    plan = r.json()["plan"][0]
+    assert 4 <= plan["vcpu"] <= 8 and 8 <= plan["ram_gb"] <= 16
+    assert not fake.calls("POST", ".") and not (project / ".nself").exists()
+    assert fake.violations == []
+
+
+def test_rate_limit_and_server_errors_are_retried(nself, project, cloud_fake, key):
+    fake = cloud_fake("hetzner", SPECS)
+    fake.fail("GET", "^/server_types$", 503, times=2)
+    fake.fail("POST", "^/servers$", 429, retry_after=2)
+    r = nself(["cloud.provision", "hetzner", "--name", "web1", "--region", "fsn1", "--ssh-key", str(key),
+               "--yes", "--json"], cwd=project, env=fake.env())
+    assert r.code == 0, r.err
+    posts = fake.calls("POST", "^/v1/servers$")
+    assert len(posts) == 2 and len(fake.servers) == 1
+    assert posts[1]["at"] - posts[0]["at"] >= 1.9                   # Retry-After: 2 was honoured
+    assert len(fake.calls("GET", "^/v1/server_types$")) >= 3
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("provider,region,medium", CASES)
+def test_a_create_that_went_through_is_not_repeated(nself, project, cloud_fake, key, provider, region,
+                                                    medium):
+    fake = cloud_fake(provider, SPECS)
+    fake.fail("POST", "^/(servers|droplets)$", 500, after=True)     # made, but the answer is a 500
+    r = nself(["cloud.provision", provider, "--name", "web1", "--region", region, "--ssh-key", str(key),
+               "--yes", "--json"], cwd=project, env=fake.env())
+    assert r.code == 0, r.err
+    assert len(fake.servers) == 1 and len(fake.calls("POST", r"/(servers|droplets)$")) == 1
+    assert inventory(project)["web1"]["id"] == r.json()["id"]
+    assert fake.violations == []
+
+
+def test_refused_credentials_exit_8_and_never_show_the_token(nself, project, cloud_fake, key):
+    fake = cloud_fake("hetzner", SPECS)
+    env = {**fake.env(), "HCLOUD_TOKEN": "wrong-secret-token-4242"}
+    r = nself(["cloud.provision", "hetzner", "--name", "web1", "--region", "fsn1", "--ssh-key", str(key),
+               "--yes", "--json", "--debug"], cwd=project, env=env)
+    assert r.code == 8
+    assert "401" in r.err and "cloud.providers.init hetzner" in r.err
+    assert "wrong-secret-token-4242" not in r.out + r.err
+    assert fake.calls("GET", ".")[0]["authorization"] == "Bearer wrong-secret-token-4242"
+    assert not (project / ".nself").exists()
+
+
+def test_provider_errors_come_in_its_words(nself, project, cloud_fake, key):
+    fake = cloud_fake("hetzner", SPECS)
+    args = ["--region", "fsn1", "--ssh-key", str(key), "--yes"]
+    other = project.parent / "other"
+    other.mkdir()
+    (other / "compose.yaml").write_text("services: {web: {image: 'nginx:1.27'}}\n")
+    assert nself(["cloud.provision", "hetzner", "--name", "web1", *args], cwd=other, env=fake.env()).code == 0
+    r = nself(["cloud.provision", "hetzner", "--name", "web1", *args], cwd=project, env=fake.env())
+    assert r.code == 8 and "409 uniqueness_error: server name is already used" in r.err
+    assert inventory(project) == {}
+    r = nself(["cloud.provision", "hetzner", "--name", "web2", "--region", "mars1", *args[2:]], cwd=project,
+              env=fake.env())
+    assert r.code == 2 and "no region 'mars1'" in r.err and "fsn1" in r.err
+    big = project / "big.yml"
+    big.write_text("#cloud-config\n" + "#" * 40_000)
+    r = nself(["cloud.provision", "hetzner", "--name", "web2", *args, "--user-data", str(big)], cwd=project,
+              env=fake.env())
+    assert r.code == 2 and "at most 32768" in r.err
+    assert len(fake.servers) == 1 and fake.violations == []
+
+
+def test_ambiguous_names_at_the_provider_list_the_ids(nself, project, cloud_fake, key):
+    fake = cloud_fake("digitalocean", SPECS)    # DigitalOcean allows two droplets with one name
+    for folder in ("a", "b"):
+        root = project.parent / folder
+        root.mkdir()
+        (root / "compose.yaml").write_text("services: {web: {image: 'nginx:1.27'}}\n")
+        assert nself(["cloud.provision", "digitalocean", "--name", "web1", "--region", "fra1", "--ssh-key",
+                      str(key), "--yes"], cwd=root, env=fake.env()).code == 0
+    r = nself(["cloud.servers.destroy", "web1", "--provider", "digitalocean", "--yes"], cwd=project, env=fake.env())
+    assert r.code == 2 and "2 DigitalOcean servers are named 'web1'" in r.err
+    assert all(droplet_id in r.err for droplet_id in fake.servers)
+    first = sorted(fake.servers)[0]
+    r = nself(["cloud.servers.destroy", first, "--provider", "digitalocean", "--yes"], cwd=project, env=fake.env())
+    assert r.code == 0, r.err
+    assert len(fake.servers) == 1 and first not in fake.servers and fake.violations == []
+
+
+def test_pagination_reads_every_page(nself, project, cloud_fake):
+    fake = cloud_fake("hetzner", SPECS)       # two items per page
+    rows = nself(["cloud.providers.sizes", "hetzner", "--json"], cwd=project, env=fake.env()).json()
+    assert sorted(r["id"] for r in rows) == ["cpx11", "cx22", "cx32", "cx42", "cx52"]   # cx11 is deprecated
+    assert [c["query"].get("page", "1") for c in fake.calls("GET", "^/v1/server_types$")] == ["1", "2", "3"]
+    assert all(r["currency"] == "EUR" and r["monthly"] > 0 for r in rows)
+
+
+def test_unsupported_providers_say_so(nself, project):
+    r = nself(["cloud.provision", "linode", "--name", "web1", "--region", "eu-central"], cwd=project)
+    assert r.code == 8
+    assert "cannot provision servers through nself yet" in r.err and "cloud.servers.add" in r.err
+    assert "hetzner" in r.err
+    r = nself(["cloud.provision", "nimbus", "--name", "web1", "--region", "x"], cwd=project)
+    assert r.code == 8 and "unknown provider 'nimbus'" in r.err
+    rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
+    assert len(rows) == 26
+    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean"}
+
+
+def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
+    fake = cloud_fake("hetzner", SPECS)
+    url = {"NSELF_HETZNER_API_URL": fake.url}
+    monkeypatch.delenv("HCLOUD_TOKEN", raising=False)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("not-the-token\n"))
+    r = nself(["cloud.providers.init", "hetzner"], cwd=project, env=url)
+    assert r.code == 8 and "not-the-token" not in r.out + r.err
+    path = tmp_path / "config/nself/credentials.yml"
+    assert not path.exists()                                       # refused: nothing saved
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(fake.token + "\n"))
+    r = nself(["cloud.providers.init", "hetzner", "--json"], cwd=project, env=url)
+    assert r.code == 0, r.err
+    assert fake.token not in r.out + r.err
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert yaml.safe_load(path.read_text()) == {"hetzner": {"token": fake.token}}
+    rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
+    assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False}
+    os.chmod(path, 0o644)
+    r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
+    assert r.code == 7 and "chmod 600" in r.err
+    os.chmod(path, 0o600)
+    assert nself(["cloud.providers.remove", "hetzner"], cwd=project).code == 0
+    assert yaml.safe_load(path.read_text()) == {}
+
+
+def test_costs_compare_from_the_catalog(nself, project):
+    rows = nself(["cloud.costs.compare", "--json"], cwd=project).json()
+    assert len(rows) == 26 and len({r["provider"] for r in rows}) == 26
+    priced = [r for r in rows if "usd" in r]
+    assert len(priced) >= 6 and [r["usd"] for r in priced] == sorted(r["usd"] for r in priced)
+    assert all(r["source"].startswith("catalog 20") and 2 <= r["vcpu"] <= 4 and 4 <= r["ram_gb"] <= 8
+               for r in priced)
+    assert all(r["error"] for r in rows if "usd" not in r)
+    tiny = nself(["cloud.costs.compare", "--size", "tiny", "--json"], cwd=project).json()
+    assert {r["provider"]: r.get("id") for r in tiny}["digitalocean"] == "s-1vcpu-512mb-10gb"
+    r = nself(["cloud.costs.compare", "--size", "huge"], cwd=project)
+    assert r.code == 2 and "tiny, small, medium, large, xlarge" in r.err
+
+
+def test_costs_compare_live_asks_providers_with_credentials(nself, project, cloud_fake):
+    fake = cloud_fake("hetzner", SPECS)
+    rows = nself(["cloud.costs.compare", "--live", "--json"], cwd=project, env=fake.env()).json()
+    by = {r["provider"]: r for r in rows}
+    assert by["hetzner"]["source"] == "live" and by["hetzner"]["monthly"] == 4.51   # the fake's price
+    assert by["digitalocean"]["source"].startswith("catalog")                       # no credentials
+    assert fake.violations == []
+
+
+def test_costs_estimate_sums_the_inventory(nself, project):
+    (project / ".nself").mkdir()
+    (project / ".nself/servers.yml").write_text(yaml.safe_dump({"servers": {
+        "a": {"host": "127.0.0.1", "provider": "digitalocean", "id": "1", "size": "s-2vcpu-4gb"},
+        "b": {"host": "127.0.0.1", "provider": "hetzner", "id": "2", "size": "cx22"},
+        "c": {"host": "127.0.0.1"}}}))
+    result = nself(["cloud.costs.estimate", "--json"], cwd=project).json()
+    assert [r["server"] for r in result["servers"]] == ["a", "b"]
+    assert result["total_usd"] == pytest.approx(24 + 3.79 * 1.08, abs=0.01)
+
+
+def test_the_contract_check_can_fail():
+    from nself.testing.openapi import Contract
+
+    contract = Contract(SPECS / "hetzner/hcloud.json", "https://api.hetzner.cloud", "/v1")
+    auth = {"Authorization": "Bearer x"}
+    good = {"name": "web1", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
+    assert contract.check_request("POST", "/v1/servers", {}, good, auth) == []
+    assert contract.check_request("POST", "/v1/servers", {}, {**good, "size": "x"}, auth)
+    assert contract.check_request("POST", "/v1/servers", {}, {"name": "web1"}, auth)      # required fields
+    assert contract.check_request("GET", "/v1/servers", {"perpage": "5"}, None, auth)
+    assert contract.check_request("GET", "/v1/servers", {}, None, {})                      # no token
+    assert contract.check_request("PATCH", "/v1/nowhere", {}, None, auth)
+    assert json.dumps(contract.check_request("GET", "/v1/servers/abc", {}, None, auth))   # id must be an integer

@@ -472,7 +472,7 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
 def compare(c, size="medium", live=False):
     """Every provider side by side for one size, cheapest first, with where each price comes from."""
     from nself.errors import NselfError, UsageError
-    from nself.providers import catalog, credentials, operations, registry
+    from nself.providers import catalog, credentials, registry
     from nself.providers.base import NORMALISED
 
     out = runtime.output(c)
@@ -480,6 +480,8 @@ def compare(c, size="medium", live=False):
         raise UsageError(f"unknown size {size!r}", hint="use " + ", ".join(NORMALISED))
     fresh = {}
     if live:
+        from nself.providers import operations   # imports requests: only when asking the APIs
+
         names = []
         for name in registry.implemented():
             try:

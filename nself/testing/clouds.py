@@ -34,6 +34,7 @@ class FakeCloud:
     prefix = ""            # the version path nself puts in front (part of the base URL)
     boot_polls = 2         # GETs of a new server before it runs
     page_cap = 2           # at most this many items per page, whatever per_page asks
+    delay = 0.0            # seconds each answer takes (latency, for benchmarks)
 
     def __init__(self, contract: Contract | None, token: str = "fake-token-0123456789"):
         self.contract = contract
@@ -125,6 +126,7 @@ class FakeCloud:
 
         class Handler(BaseHTTPRequestHandler):
             def _any(self):
+                time.sleep(fake.delay)
                 length = int(self.headers.get("Content-Length") or 0)
                 status, answer, extra = fake._serve(self.command, self.path, dict(self.headers),
                                                     self.rfile.read(length) if length else b"")

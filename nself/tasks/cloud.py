@@ -521,9 +521,41 @@ def estimate(c):
           r["price_from"]] for r in d["servers"]]), out.say(f"total ≈ {total:.2f} USD/month")))
 
 
+# --- managed Kubernetes ------------------------------------------------------------------
+
+def _managed_k8s(c, provider: str, action: str):
+    from nself.providers import registry
+    from nself.providers.base import NotSupported
+
+    entry = registry.info(provider)
+    what = (f"{entry.title} has no managed Kubernetes" if not entry.managed_k8s
+            else f"{action} of {entry.managed_k8s} ({entry.title}) is not built in nself yet")
+    raise NotSupported(what, "run k3s on your own servers: nself cloud.provision … then "
+                             "nself k8s.k3s.install --host NAME and k8s.k3s.kubeconfig --host NAME")
+
+
+@task(name="create", positional=["provider"], help={"provider": "provider name"})
+def k8s_create(c, provider):
+    """Create a managed Kubernetes cluster (not built yet: says what works instead)."""
+    _managed_k8s(c, provider, "creating a cluster")
+
+
+@task(name="delete", positional=["provider"], help={"provider": "provider name"})
+def k8s_delete(c, provider):
+    """Delete a managed Kubernetes cluster (not built yet: says what works instead)."""
+    _managed_k8s(c, provider, "deleting a cluster")
+
+
+@task(name="kubeconfig", positional=["provider"], help={"provider": "provider name"})
+def k8s_kubeconfig(c, provider):
+    """Fetch a managed cluster's kubeconfig (not built yet: says what works instead)."""
+    _managed_k8s(c, provider, "fetching the kubeconfig")
+
+
 servers_ns = Collection("servers", add, remove, list_servers, status, exec, ssh, logs, reboot, destroy)
 providers_ns = Collection("providers", providers_list, init, providers_status, regions, sizes)
 providers_ns.add_task(remove_provider, name="remove")
 costs_ns = Collection("costs", compare, estimate)
-ns = Collection("cloud", servers_ns, providers_ns, costs_ns, provision)
+k8s_ns = Collection("k8s", k8s_create, k8s_delete, k8s_kubeconfig)
+ns = Collection("cloud", servers_ns, providers_ns, costs_ns, k8s_ns, provision)
 ns.configure({"cloud": {}})

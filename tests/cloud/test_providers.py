@@ -175,6 +175,10 @@ def test_unsupported_providers_say_so(nself, project):
     assert "hetzner" in r.err
     r = nself(["cloud.provision", "nimbus", "--name", "web1", "--region", "x"], cwd=project)
     assert r.code == 8 and "unknown provider 'nimbus'" in r.err
+    r = nself(["cloud.k8s.create", "digitalocean"], cwd=project)
+    assert r.code == 8 and "DOKS" in r.err and "k8s.k3s.install" in r.err
+    r = nself(["cloud.k8s.create", "hetzner"], cwd=project)
+    assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean"}

@@ -105,6 +105,7 @@ class Provider:
     base_url = ""
     image = ""                     # default image: a current Ubuntu LTS
     id_pattern = r"\d+"            # what the provider's server ids look like
+    name_rule: tuple[str, str] | None = None   # (regex, words) when names are stricter than ours
     capabilities: frozenset[str] = frozenset()
 
     def __init__(self, api):

@@ -46,6 +46,11 @@ def check_region(provider: Provider, region: str) -> None:
                          hint="regions: " + ", ".join(r.id for r in regions))
 
 
+def check_name(provider: Provider, name: str) -> None:
+    if provider.name_rule and not re.fullmatch(provider.name_rule[0], name):
+        raise UsageError(f"{provider.title} does not take the name {name!r}", hint=provider.name_rule[1])
+
+
 def check_user_data(provider: Provider, text: str | None) -> None:
     limit = getattr(provider, "user_data_limit", None)
     if text is not None and limit and len(text.encode()) > limit:

@@ -428,6 +428,7 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
             init_text = Path(user_data).read_text()
         except OSError as exc:
             raise UsageError(f"cannot read {user_data}: {exc.strerror}", hint="pass a cloud-init file") from None
+    operations.check_name(driver, name)
     operations.check_region(driver, region)
     chosen = operations.resolve_size(driver, size, region)
     operations.check_user_data(driver, init_text)

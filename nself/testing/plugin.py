@@ -51,7 +51,7 @@ def cloud_fake():
     the variables that point nself at it. Requests are checked against the provider's spec."""
     from nself.testing import clouds
 
-    fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake}
+    fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake}
     started = []
 
     def make(name: str, specs):

@@ -13,7 +13,9 @@ SPECS = SHARED / "specs"
 CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, a size id it lacks
     ("hetzner", "fsn1", "cx22"),
     ("digitalocean", "fra1", "s-2vcpu-4gb"),
+    ("linode", "eu-central", "g6-standard-2"),
 ]
+CREATE = r"/(servers|droplets|linode/instances)$"     # the create endpoint of each
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
     entry = inventory(project)["web1"]
     assert entry["provider"] == provider and entry["id"] == result["id"] and entry["size"] == medium
     assert entry["key"] == str(host.user_key) and entry["roles"] == ["web"]
-    assert len(fake.calls("POST", r"/(servers|droplets)$")) == 1
+    assert len(fake.calls("POST", CREATE)) == 1
 
     rows = nself(["cloud.servers.list", "--refresh", "--json"], cwd=project, env=env).json()
     assert [(row["name"], row["state"]) for row in rows] == [("web1", "running")]
@@ -63,7 +65,7 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
     r = nself(["cloud.servers.reboot", "web1", "--yes", "--json"], cwd=project, env=env)
     assert r.code == 0, r.err
     assert r.json()["via"] == f"{provider} API"
-    assert len(fake.calls("POST", rf"/{result['id']}/actions")) == 1
+    assert len(fake.calls("POST", rf"/{result['id']}/(actions|reboot)")) == 1
 
     r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
     assert r.code == 0, r.err
@@ -101,11 +103,11 @@ def test_rate_limit_and_server_errors_are_retried(nself, project, cloud_fake, ke
 def test_a_create_that_went_through_is_not_repeated(nself, project, cloud_fake, key, provider, region,
                                                     medium):
     fake = cloud_fake(provider, SPECS)
-    fake.fail("POST", "^/(servers|droplets)$", 500, after=True)     # made, but the answer is a 500
+    fake.fail("POST", CREATE, 500, after=True)     # made, but the answer is a 500
     r = nself(["cloud.provision", provider, "--name", "web1", "--region", region, "--ssh-key", str(key),
                "--yes", "--json"], cwd=project, env=fake.env())
     assert r.code == 0, r.err
-    assert len(fake.servers) == 1 and len(fake.calls("POST", r"/(servers|droplets)$")) == 1
+    assert len(fake.servers) == 1 and len(fake.calls("POST", CREATE)) == 1
     assert inventory(project)["web1"]["id"] == r.json()["id"]
     assert fake.violations == []
 
@@ -143,6 +145,14 @@ def test_provider_errors_come_in_its_words(nself, project, cloud_fake, key):
     assert len(fake.servers) == 1 and fake.violations == []
 
 
+def test_names_the_provider_refuses_are_caught_before_anything_is_made(nself, project, cloud_fake, key):
+    fake = cloud_fake("linode", SPECS)
+    r = nself(["cloud.provision", "linode", "--name", "9web", "--region", "eu-central", "--ssh-key", str(key),
+               "--yes"], cwd=project, env=fake.env())
+    assert r.code == 2 and "starting with a letter" in r.err
+    assert not fake.calls("POST", ".") and fake.violations == []
+
+
 def test_ambiguous_names_at_the_provider_list_the_ids(nself, project, cloud_fake, key):
     fake = cloud_fake("digitalocean", SPECS)    # DigitalOcean allows two droplets with one name
     for folder in ("a", "b"):
@@ -169,7 +179,7 @@ def test_pagination_reads_every_page(nself, project, cloud_fake):
 
 
 def test_unsupported_providers_say_so(nself, project):
-    r = nself(["cloud.provision", "linode", "--name", "web1", "--region", "eu-central"], cwd=project)
+    r = nself(["cloud.provision", "vultr", "--name", "web1", "--region", "fra"], cwd=project)
     assert r.code == 8
     assert "cannot provision servers through nself yet" in r.err and "cloud.servers.add" in r.err
     assert "hetzner" in r.err
@@ -181,7 +191,7 @@ def test_unsupported_providers_say_so(nself, project):
     assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
-    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean"}
+    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode"}
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -200,7 +210,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert yaml.safe_load(path.read_text()) == {"hetzner": {"token": fake.token}}
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
-    assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False}
+    assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err

@@ -409,8 +409,10 @@ class LinodeFake(FakeCloud):
     regions = [("eu-central", "Frankfurt, DE", "de"), ("us-east", "Newark, NJ", "us"), ("ap-south", "Singapore", "sg")]
     # id, class, vcpus, memory MB, disk MB, monthly USD
     types = [("g6-nanode-1", "nanode", 1, 1024, 25600, 5.0), ("g6-standard-1", "standard", 1, 2048, 51200, 12.0),
-             ("g6-standard-2", "standard", 2, 4096, 81920, 24.0), ("g6-standard-4", "standard", 4, 8192, 163840, 48.0),
-             ("g6-standard-6", "standard", 6, 16384, 327680, 96.0), ("g1-gpu-rtx6000-1", "gpu", 8, 32768, 655360, 1000.0)]
+             ("g6-standard-2", "standard", 2, 4096, 81920, 24.0),
+             ("g6-standard-4", "standard", 4, 8192, 163840, 48.0),
+             ("g6-standard-6", "standard", 6, 16384, 327680, 96.0),
+             ("g1-gpu-rtx6000-1", "gpu", 8, 32768, 655360, 1000.0)]
 
     def __init__(self, specs: Path, **kwargs):
         # Known defects of the description: its formats are stricter than the API (timestamps

@@ -42,7 +42,7 @@ PROVIDERS: dict[str, Info] = {i.name: i for i in (
     Info("hetzner", "Hetzner Cloud", _token("HCLOUD_TOKEN"), module="hetzner", website="hetzner.com/cloud"),
     Info("linode", "Akamai Linode", _token("LINODE_TOKEN"), module="linode", managed_k8s="LKE",
          website="linode.com"),
-    Info("vultr", "Vultr", _token("VULTR_API_KEY"), managed_k8s="VKE", website="vultr.com"),
+    Info("vultr", "Vultr", _token("VULTR_API_KEY"), module="vultr", managed_k8s="VKE", website="vultr.com"),
     Info("ionos", "IONOS Cloud", _token("IONOS_TOKEN"), managed_k8s="IONOS Managed Kubernetes",
          website="cloud.ionos.com"),
     Info("ovh", "OVHcloud", (("application_key", ("OVH_APPLICATION_KEY",)),

@@ -219,8 +219,9 @@ logs.optional_positionals = ("service",)
 
 @task(positional=["name"], help={"name": "server name", "timeout": "seconds to wait for it to come back"})
 def reboot(c, name, timeout=300):
-    """Reboot a server (through its provider's API when nself provisioned it, else over SSH) and
-    wait until it answers SSH again (asks unless --yes)."""
+    """Reboot a server and wait until it answers SSH again.
+
+    Through the provider's API when nself provisioned it, else over SSH; asks unless --yes."""
     from nself.remote import inventory, operations
 
     out = runtime.output(c)
@@ -247,7 +248,9 @@ def reboot(c, name, timeout=300):
 @task(positional=["name"], help={"name": "server name in the inventory (or, with --provider, at the provider)",
                                  "provider": "destroy a server the inventory does not know: by its name or id"})
 def destroy(c, name, provider=None):
-    """Destroy a provisioned server at its provider and remove it from the inventory (asks unless --yes)."""
+    """Destroy a provisioned server and remove it from the inventory.
+
+    Asks unless --yes."""
     from nself.errors import UsageError
     from nself.providers import operations
     from nself.remote import inventory
@@ -292,7 +295,7 @@ def _provider(c, name):
 
 @task(name="list", default=True)
 def providers_list(c):
-    """List the 26 providers: which nself drives, where credentials are, managed Kubernetes."""
+    """List the 26 providers: what nself drives, credentials, managed k8s."""
     import os
 
     from nself.providers import credentials, registry
@@ -311,8 +314,10 @@ def providers_list(c):
 
 @task(positional=["name"], help={"name": "provider name", "no_validate": "save without asking the provider"})
 def init(c, name, no_validate=False):
-    """Store a provider's credentials in ~/.config/nself/credentials.yml (mode 0600), after checking them.
-    Prompts for each field; without a terminal, reads one value per line from stdin."""
+    """Check and store a provider's credentials (mode 0600).
+
+    Saved in ~/.config/nself/credentials.yml. Prompts for each field; without a terminal,
+    reads one value per line from stdin."""
     import getpass
     import sys
 
@@ -403,7 +408,9 @@ def sizes(c, name):
     "timeout": "seconds to wait until it runs"})
 def provision(c, provider, name, region, size="small", ssh_key=None, user_data=None, image=None, roles=None,
               port=22, user="root", trust_new=False, timeout=600):
-    """Create a server at a provider, wait until it runs, and add it to the inventory (asks unless --yes)."""
+    """Create a server at a provider and add it to the inventory.
+
+    Waits until it runs (and, with --trust-new, for SSH); asks unless --yes."""
     import time
     from pathlib import Path
 
@@ -471,7 +478,9 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
 @task(help={"size": "tiny, small, medium, large or xlarge",
             "live": "ask the providers that nself drives and that have credentials (concurrently)"})
 def compare(c, size="medium", live=False):
-    """Every provider side by side for one size, cheapest first, with where each price comes from."""
+    """Every provider side by side for one size, cheapest first.
+
+    Each price says where it comes from: the dated catalog, or live."""
     from nself.errors import NselfError, UsageError
     from nself.providers import catalog, credentials, registry
     from nself.providers.base import NORMALISED
@@ -501,7 +510,7 @@ def compare(c, size="medium", live=False):
 
 @task
 def estimate(c):
-    """The monthly cost of the provisioned servers in the inventory (catalog prices, dated)."""
+    """The monthly cost of the provisioned servers (dated catalog prices)."""
     from nself.providers import catalog
     from nself.remote import inventory
 
@@ -537,19 +546,19 @@ def _managed_k8s(c, provider: str, action: str):
 
 @task(name="create", positional=["provider"], help={"provider": "provider name"})
 def k8s_create(c, provider):
-    """Create a managed Kubernetes cluster (not built yet: says what works instead)."""
+    """Create a managed Kubernetes cluster (not built yet: says so)."""
     _managed_k8s(c, provider, "creating a cluster")
 
 
 @task(name="delete", positional=["provider"], help={"provider": "provider name"})
 def k8s_delete(c, provider):
-    """Delete a managed Kubernetes cluster (not built yet: says what works instead)."""
+    """Delete a managed Kubernetes cluster (not built yet: says so)."""
     _managed_k8s(c, provider, "deleting a cluster")
 
 
 @task(name="kubeconfig", positional=["provider"], help={"provider": "provider name"})
 def k8s_kubeconfig(c, provider):
-    """Fetch a managed cluster's kubeconfig (not built yet: says what works instead)."""
+    """Fetch a managed cluster's kubeconfig (not built yet: says so)."""
     _managed_k8s(c, provider, "fetching the kubeconfig")
 
 

@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
@@ -499,3 +500,110 @@ class LinodeFake(FakeCloud):
         instance["_ip"] = "127.0.0.1"
         self.servers[instance_id] = instance
         return 200, _public(instance)
+
+
+class VultrFake(FakeCloud):
+    name = "vultr"
+    token_env = "VULTR_API_KEY"
+    prefix = "/v2"
+    regions = [("fra", "Frankfurt", "DE", "Europe"), ("ewr", "New Jersey", "US", "North America"),
+               ("sgp", "Singapore", "SG", "Asia")]
+    # id, vcpus, ram MB, disk GB, monthly USD
+    plans = [("vc2-1c-1gb", 1, 1024, 25, 5), ("vc2-1c-2gb", 1, 2048, 55, 10), ("vc2-2c-4gb", 2, 4096, 80, 20),
+             ("vc2-4c-8gb", 4, 8192, 160, 40), ("vc2-6c-16gb", 6, 16384, 320, 80)]   # the spec's integer prices
+    systems = [(2284, "Ubuntu 24.04 LTS x64", "ubuntu"), (2136, "Debian 12 x64 (bookworm)", "debian")]
+
+    def __init__(self, specs: Path, **kwargs):
+        super().__init__(Contract(specs / "vultr" / "vultr-v2.openapi.json", "https://api.vultr.com", "/v2"),
+                         **kwargs)
+        from nself.testing.openapi import response_example
+
+        self._shapes = {key: response_example(self.contract, "GET", path) for key, path in (
+            ("instance", "/v2/instances/x"), ("plans", "/v2/plans"), ("regions", "/v2/regions"),
+            ("account", "/v2/account"), ("ssh_keys", "/v2/ssh-keys"), ("os", "/v2/os"))}
+
+    def _shape(self, key: str, **fields) -> dict:
+        shape = self._shapes[key]
+        base = shape[key][0] if isinstance(shape.get(key), list) else shape[key]
+        return {**json.loads(json.dumps(base)), **fields}
+
+    def error(self, status, code, message):
+        return status, {"error": message, "status": status}
+
+    def _listing(self, key, items, query):
+        start = int(query.get("cursor") or 0)
+        per_page = min(int(query.get("per_page", 100)), self.page_cap)
+        following = str(start + per_page) if start + per_page < len(items) else ""
+        return 200, {key: items[start:start + per_page],
+                     "meta": {"total": len(items), "links": {"next": following, "prev": ""}}}
+
+    def _instance_view(self, instance):
+        if instance["status"] == "pending" and instance["_polls"] >= self.boot_polls:
+            instance.update(status="active", server_status="ok", main_ip=instance["_ip"])
+        return _public(instance)
+
+    def route(self, method, path, query, body):
+        if method == "GET" and path == "/account":
+            return 200, {"account": self._shape("account", name="ops", email="ops@example.com")}
+        if method == "GET" and path == "/regions":
+            return self._listing("regions", [self._shape("regions", id=i, city=city, country=country, continent=cont,
+                                                         options=["ddos_protection"])
+                                             for i, city, country, cont in self.regions], query)
+        if method == "GET" and path == "/plans":
+            return self._listing("plans", [self._shape("plans", id=i, vcpu_count=cpu, ram=ram, disk=disk, disk_count=1,
+                                                       bandwidth=1024, monthly_cost=price, type="vc2",
+                                                       locations=[r[0] for r in self.regions])
+                                           for i, cpu, ram, disk, price in self.plans
+                                           if query.get("type") in (None, "vc2")], query)
+        if method == "GET" and path == "/os":
+            return self._listing("os", [self._shape("os", id=i, name=n, arch="x64", family=f)
+                                        for i, n, f in self.systems], query)
+        if path == "/ssh-keys":
+            if method == "POST":
+                key = self._shape("ssh_keys", id=str(uuid.uuid4()), name=body["name"], ssh_key=body["ssh_key"],
+                                  date_created=_now())
+                self.keys.append(key)
+                return 201, {"ssh_key": key}
+            return self._listing("ssh_keys", list(self.keys), query)
+        if path == "/instances" and method == "POST":
+            return self._create(body)
+        if path == "/instances" and method == "GET":
+            found = [i for i in self.servers.values() if query.get("label") in (None, i["label"])]
+            for instance in found:
+                self.tick(instance)
+            return self._listing("instances", [self._instance_view(i) for i in found], query)
+        match = re.fullmatch(r"/instances/([0-9a-f-]{36})(/reboot)?", path)
+        if match:
+            instance = self.servers.get(match[1])
+            if instance is None:
+                return self.error(404, "not_found", "Invalid instance-id.")
+            if method == "GET":
+                self.tick(instance)
+                return 200, {"instance": self._instance_view(instance)}
+            if method == "DELETE":
+                del self.servers[match[1]]
+                return 204, None
+            if method == "POST" and match[2]:
+                return 204, None
+        return self.error(404, "not_found", "Not found")
+
+    def _create(self, body):
+        if body.get("region") not in {r[0] for r in self.regions}:
+            return self.error(400, "invalid", "Invalid region.")
+        plan = next((p for p in self.plans if p[0] == body.get("plan")), None)
+        if plan is None:
+            return self.error(400, "invalid", "Invalid plan.")
+        if body.get("os_id") not in {s[0] for s in self.systems}:
+            return self.error(400, "invalid", "Invalid operating system.")
+        if any(k not in {x["id"] for x in self.keys} for k in body.get("sshkey_id") or []):
+            return self.error(400, "invalid", "Invalid SSH key.")
+        instance_id = str(uuid.uuid4())
+        system = next(s for s in self.systems if s[0] == body["os_id"])
+        instance = self._shape("instance", id=instance_id, os=system[1], os_id=system[0], ram=plan[2], disk=plan[3],
+                               vcpu_count=plan[1], main_ip="0.0.0.0", region=body["region"], plan=plan[0],
+                               date_created=_now(), status="pending", power_status="running",
+                               server_status="none", label=body.get("label", ""), hostname=body.get("hostname", ""),
+                               tags=body.get("tags") or [], v6_main_ip="2001:19f0:6c01::1", default_password="")
+        instance.update(_polls=0, _ip="127.0.0.1")
+        self.servers[instance_id] = instance
+        return 202, {"instance": _public(instance)}

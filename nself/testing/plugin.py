@@ -51,7 +51,8 @@ def cloud_fake():
     the variables that point nself at it. Requests are checked against the provider's spec."""
     from nself.testing import clouds
 
-    fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake}
+    fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake,
+             "vultr": clouds.VultrFake}
     started = []
 
     def make(name: str, specs):

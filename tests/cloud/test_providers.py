@@ -14,8 +14,9 @@ CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, 
     ("hetzner", "fsn1", "cx22"),
     ("digitalocean", "fra1", "s-2vcpu-4gb"),
     ("linode", "eu-central", "g6-standard-2"),
+    ("vultr", "fra", "vc2-2c-4gb"),
 ]
-CREATE = r"/(servers|droplets|linode/instances)$"     # the create endpoint of each
+CREATE = r"/(servers|droplets|instances)$"     # the create endpoint of each
 
 
 @pytest.fixture
@@ -179,7 +180,7 @@ def test_pagination_reads_every_page(nself, project, cloud_fake):
 
 
 def test_unsupported_providers_say_so(nself, project):
-    r = nself(["cloud.provision", "vultr", "--name", "web1", "--region", "fra"], cwd=project)
+    r = nself(["cloud.provision", "scaleway", "--name", "web1", "--region", "fr-par-1"], cwd=project)
     assert r.code == 8
     assert "cannot provision servers through nself yet" in r.err and "cloud.servers.add" in r.err
     assert "hetzner" in r.err
@@ -191,7 +192,7 @@ def test_unsupported_providers_say_so(nself, project):
     assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
-    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode"}
+    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr"}
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -210,7 +211,8 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert yaml.safe_load(path.read_text()) == {"hetzner": {"token": fake.token}}
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
-    assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False}
+    assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
+                                                      "vultr": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err

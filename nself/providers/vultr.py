@@ -1,0 +1,106 @@
+"""Vultr (https://www.vultr.com/api/): bearer API key, cursor pagination (meta.links.next),
+SSH keys registered and passed by id, images by OS id (looked up by name), cloud-init as
+base64 user_data, USD."""
+from __future__ import annotations
+
+import base64
+
+from nself.errors import UsageError
+from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.keys import key_name
+
+
+def _next(body: dict, params: dict) -> dict | None:
+    cursor = ((body.get("meta") or {}).get("links") or {}).get("next")
+    return {**params, "cursor": cursor} if cursor else None
+
+
+def _error(body) -> str | None:
+    return str(body["error"]) if isinstance(body, dict) and body.get("error") else None
+
+
+def _same_key(a: str, b: str) -> bool:
+    return a.split()[:2] == b.split()[:2]      # type and base64 blob; the comment may differ
+
+
+class Vultr(Provider):
+    name = "vultr"
+    title = "Vultr"
+    base_url = "https://api.vultr.com/v2"
+    image = "Ubuntu 24.04 LTS x64"
+    id_pattern = r"[0-9a-f]{8}-[0-9a-f-]{27}"
+    user_data_limit = 64 * 1024
+    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    describe_error = staticmethod(_error)
+
+    def _all(self, path: str, key: str, **params) -> list[dict]:
+        return list(self.api.pages(path, key, _next, {"per_page": 100, **params}))
+
+    def validate(self) -> str:
+        account = self.api.request("GET", "/account")["account"]
+        return f"{account.get('name') or 'an account'} ({account.get('email')})"
+
+    def list_regions(self) -> list[Region]:
+        return [Region(r["id"], r.get("city", r["id"]), r.get("country", "")) for r in self._all("/regions", "regions")]
+
+    def list_sizes(self) -> list[Size]:
+        return [Size(p["id"], int(p["vcpu_count"]), p["ram"] / 1024, int(p["disk"]), float(p["monthly_cost"]), "USD",
+                     tuple(p.get("locations") or ()))
+                for p in self._all("/plans", "plans", type="vc2")]
+
+    def _os_id(self, image: str) -> int:
+        if image.isdigit():
+            return int(image)
+        systems = self._all("/os", "os")
+        for system in systems:
+            if system.get("name") == image:
+                return int(system["id"])
+        raise UsageError(f"Vultr has no image {image!r}",
+                         hint="use an OS name or id: " + ", ".join(s["name"] for s in systems[:8]))
+
+    def _ssh_key(self, public_key: str) -> str:
+        for key in self._all("/ssh-keys", "ssh_keys"):
+            if _same_key(key.get("ssh_key", ""), public_key):
+                return key["id"]
+        created = self.api.request("POST", "/ssh-keys", json={"name": key_name(public_key), "ssh_key": public_key})
+        return created["ssh_key"]["id"]
+
+    def create(self, request: ProvisionRequest) -> CloudServer:
+        body = {"region": request.region, "plan": request.size, "os_id": self._os_id(request.image),
+                "label": request.name, "hostname": request.name, "sshkey_id": [self._ssh_key(request.ssh_public_key)],
+                "tags": ["managed-by-nself", f"nself-request:{request.request_id}"]}
+        if request.user_data:
+            body["user_data"] = base64.b64encode(request.user_data.encode()).decode()
+        return self._server(self.api.request("POST", "/instances", json=body)["instance"])
+
+    def get(self, server_id: str) -> CloudServer | None:
+        body = self.api.request("GET", f"/instances/{server_id}", ok=(404,))
+        return self._server(body["instance"]) if body else None
+
+    def find(self, name: str) -> list[CloudServer]:
+        return [self._server(i) for i in self._all("/instances", "instances", label=name)]
+
+    def list(self) -> list[CloudServer]:
+        return [self._server(i) for i in self._all("/instances", "instances")]
+
+    def destroy(self, server_id: str) -> None:
+        self.api.request("DELETE", f"/instances/{server_id}", ok=(404,))
+
+    def reboot(self, server_id: str) -> None:
+        self.api.request("POST", f"/instances/{server_id}/reboot")
+
+    @staticmethod
+    def _server(data: dict) -> CloudServer:
+        if data.get("status") == "active":
+            status = "running" if data.get("power_status") == "running" else "stopped"
+        else:
+            status = {"pending": "starting", "suspended": "stopped", "resizing": "starting"}.get(data.get("status"),
+                                                                                               "unknown")
+        ipv4 = data.get("main_ip") if data.get("main_ip") not in (None, "", "0.0.0.0") else None
+        tags = data.get("tags") or []
+        labels = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in tags if ":" in t}
+        return CloudServer(data["id"], data.get("label", ""), status, ipv4, data.get("v6_main_ip") or None,
+                           data.get("region"), data.get("plan"), data.get("date_created"), labels)
+
+
+DRIVER = Vultr

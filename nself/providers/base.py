@@ -111,6 +111,13 @@ class Provider:
     def __init__(self, api):
         self.api = api             # nself.providers.http.Api
 
+    @staticmethod
+    def auth(values: dict[str, str]):
+        """How requests are authenticated with these credentials (most providers: a bearer token)."""
+        from nself.providers.http import bearer
+
+        return bearer(values["token"])
+
     def _unsupported(self, feature: str):
         raise NotSupported(f"{self.title} does not support {feature} in nself yet",
                            "features here: " + ", ".join(sorted(self.capabilities)))

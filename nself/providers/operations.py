@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from nself.errors import Exit, NselfError, UsageError
 from nself.providers import credentials, registry
 from nself.providers.base import NORMALISED, CloudServer, Provider, ProvisionRequest, Size, choose_size
-from nself.providers.http import Api, ProviderError, api_url, bearer
+from nself.providers.http import Api, ProviderError, api_url
 
 
 def connect(name: str, *, log: Callable[[str], None] = lambda t: None,
@@ -23,7 +23,7 @@ def connect(name: str, *, log: Callable[[str], None] = lambda t: None,
     if values is None:
         values, _ = credentials.resolve(registry.info(name))
     secrets(list(values.values()))
-    api = Api(name, api_url(name, driver.base_url), auth=bearer(values["token"]), secrets=list(values.values()),
+    api = Api(name, api_url(name, driver.base_url), auth=driver.auth(values), secrets=list(values.values()),
               describe_error=driver.describe_error, log=log, sleep=sleep)
     return driver(api)
 

@@ -65,7 +65,7 @@ PROVIDERS: dict[str, Info] = {i.name: i for i in (
                                   ("secret", ("KAMATERA_API_SECRET",))), website="kamatera.com"),
     Info("ssdnodes", "SSD Nodes", _token("SSDNODES_API_KEY"), website="ssdnodes.com"),
     Info("exoscale", "Exoscale", (("api_key", ("EXOSCALE_API_KEY",)), ("api_secret", ("EXOSCALE_API_SECRET",))),
-         managed_k8s="SKS", website="exoscale.com"),
+         module="exoscale", managed_k8s="SKS", website="exoscale.com"),
     Info("alibaba", "Alibaba Cloud ECS", (("access_key", ("ALIBABA_CLOUD_ACCESS_KEY_ID",)),
                                           ("secret_key", ("ALIBABA_CLOUD_ACCESS_KEY_SECRET",))),
          managed_k8s="ACK", website="alibabacloud.com"),

@@ -36,7 +36,8 @@ class Contract:
         relative = path[len(self.prefix):] if self.prefix and path.startswith(self.prefix) else path
         with (spec / "paths").open() as paths:
             templates = list(paths)
-        for template in sorted(templates, key=lambda t: t.count("{")):   # literal segments win
+        # Literal text wins: /instance/{id}:reboot before /instance/{id}.
+        for template in sorted(templates, key=lambda t: (t.count("{"), -len(re.sub(r"\{[^}]*\}", "", t)))):
             pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
             if re.match(pattern, relative):
                 item = spec / "paths" / template

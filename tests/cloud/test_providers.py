@@ -2,6 +2,7 @@
 request checked against the provider's OpenAPI description (specs/)."""
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -15,8 +16,9 @@ CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, 
     ("digitalocean", "fra1", "s-2vcpu-4gb"),
     ("linode", "eu-central", "g6-standard-2"),
     ("vultr", "fra", "vc2-2c-4gb"),
+    ("exoscale", "ch-gva-2", "standard.medium"),
 ]
-CREATE = r"/(servers|droplets|instances)$"     # the create endpoint of each
+CREATE = r"/(servers|droplets|instances|instance)$"     # the create endpoint of each
 
 
 @pytest.fixture
@@ -66,7 +68,9 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
     r = nself(["cloud.servers.reboot", "web1", "--yes", "--json"], cwd=project, env=env)
     assert r.code == 0, r.err
     assert r.json()["via"] == f"{provider} API"
-    assert len(fake.calls("POST", rf"/{result['id']}/(actions|reboot)")) == 1
+    bare_id = result["id"].split("/")[-1]                  # Exoscale ids carry their zone
+    assert len([c for c in fake.requests if c["method"] in ("POST", "PUT") and bare_id in c["path"]
+                and re.search(r"(actions|reboot)$", c["path"])]) == 1
 
     r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
     assert r.code == 0, r.err
@@ -192,7 +196,8 @@ def test_unsupported_providers_say_so(nself, project):
     assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
-    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr"}
+    assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
+                                                                      "exoscale"}
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -212,7 +217,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     assert yaml.safe_load(path.read_text()) == {"hetzner": {"token": fake.token}}
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
-                                                      "vultr": False}
+                                                      "vultr": False, "exoscale": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err
@@ -268,3 +273,30 @@ def test_the_contract_check_can_fail():
     assert contract.check_request("GET", "/v1/servers", {}, None, {})                      # no token
     assert contract.check_request("PATCH", "/v1/nowhere", {}, None, auth)
     assert json.dumps(contract.check_request("GET", "/v1/servers/abc", {}, None, auth))   # id must be an integer
+
+
+@pytest.mark.parametrize("method,url,body", [
+    ("GET", "https://api-ch-gva-2.exoscale.com/v2/zone", b""),
+    ("POST", "https://api-de-fra-1.exoscale.com/v2/instance", b'{"name": "web1", "disk-size": 50}'),
+    ("GET", "https://api-ch-gva-2.exoscale.com/v2/template?visibility=public&family=ubuntu", b""),
+    ("PUT", "https://api-ch-gva-2.exoscale.com/v2/instance/3fd91e25-9f6f-4e75-9b39-5671b95d34b5:reboot", b""),
+])
+def test_exoscale_signatures_match_exoscales_own_signer(method, url, body):
+    import requests
+    from exoscale_auth import ExoscaleV2Auth
+
+    from nself.providers.signers import Exo2Signer
+
+    request = requests.Request(method, url).prepare()
+    request.body = body or None
+    ExoscaleV2Auth("EXOkey", "secret-value")._sign_request(request, 1_900_000_000)
+    assert Exo2Signer("EXOkey", "secret-value").header(method, url, body, 1_900_000_000) == \
+        request.headers["Authorization"]
+
+
+def test_a_wrong_exoscale_secret_is_refused(nself, project, cloud_fake):
+    fake = cloud_fake("exoscale", SPECS)
+    r = nself(["cloud.providers.sizes", "exoscale"], cwd=project,
+              env={**fake.env(), "EXOSCALE_API_SECRET": "not-the-secret-777"})
+    assert r.code == 8 and "401" in r.err and "not-the-secret-777" not in r.out + r.err
+    assert nself(["cloud.providers.sizes", "exoscale"], cwd=project, env=fake.env()).code == 0

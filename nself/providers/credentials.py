@@ -38,20 +38,23 @@ def _read() -> dict:
 
 
 def resolve(entry: Info) -> tuple[dict[str, str], str]:
-    """The credentials and where they came from ('env' or the file path)."""
+    """The credentials and where they came from ('environment' or the file path); the
+    provider's main set of fields first, then its alternative (UpCloud: a token, or a user)."""
     override = os.environ.get(f"NSELF_{entry.name.upper()}_TOKEN")
-    values = {}
-    for fieldname, names in entry.credentials:
-        found = next((os.environ[n] for n in names if os.environ.get(n)), None)
-        if fieldname == "token" and override:
-            found = override
-        if found:
-            values[fieldname] = found
-    if len(values) == len(entry.credentials):
-        return values, "environment"
+    for fields in entry.credential_sets():
+        values = {}
+        for fieldname, names in fields:
+            found = next((os.environ[n] for n in names if os.environ.get(n)), None)
+            if fieldname == "token" and override:
+                found = override
+            if found:
+                values[fieldname] = found
+        if len(values) == len(fields):
+            return values, "environment"
     stored = {k: str(v) for k, v in (_read().get(entry.name) or {}).items()}
-    if all(f in stored for f, _ in entry.credentials):
-        return {f: stored[f] for f, _ in entry.credentials}, str(path())
+    for fields in entry.credential_sets():
+        if all(f in stored for f, _ in fields):
+            return {f: stored[f] for f, _ in fields}, str(path())
     raise ConfigError(f"no credentials for {entry.title}",
                       hint=f"set {' and '.join(entry.env_names())} or run `nself cloud.providers.init {entry.name}`")
 

@@ -18,6 +18,7 @@ class Info:
     module: str | None = None      # nself.providers.<module> implements it
     managed_k8s: str | None = None  # the provider's managed Kubernetes, if it has one
     website: str = ""
+    alternative: tuple[tuple[str, tuple[str, ...]], ...] = ()   # another accepted set of fields
 
     @property
     def implemented(self) -> bool:
@@ -25,6 +26,9 @@ class Info:
 
     def env_names(self) -> list[str]:
         return [env for _, names in self.credentials for env in names]
+
+    def credential_sets(self) -> list[tuple[tuple[str, tuple[str, ...]], ...]]:
+        return [self.credentials, *([self.alternative] if self.alternative else [])]
 
 
 def _token(*names: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -53,7 +57,8 @@ PROVIDERS: dict[str, Info] = {i.name: i for i in (
          managed_k8s="Kapsule", website="scaleway.com"),
     Info("oracle", "Oracle Cloud", _token("OCI_CLI_KEY_FILE"), managed_k8s="OKE", website="oracle.com/cloud"),
     Info("ibm", "IBM Cloud", _token("IBMCLOUD_API_KEY"), managed_k8s="IKS", website="cloud.ibm.com"),
-    Info("upcloud", "UpCloud", _token("UPCLOUD_TOKEN"), managed_k8s="UKS", website="upcloud.com"),
+    Info("upcloud", "UpCloud", _token("UPCLOUD_TOKEN"), module="upcloud", managed_k8s="UKS", website="upcloud.com",
+         alternative=(("username", ("UPCLOUD_USERNAME",)), ("password", ("UPCLOUD_PASSWORD",)))),
     Info("contabo", "Contabo", (("client_id", ("CNTB_OAUTH2_CLIENT_ID",)),
                                 ("client_secret", ("CNTB_OAUTH2_CLIENT_SECRET",)),
                                 ("user", ("CNTB_OAUTH2_USER",)), ("password", ("CNTB_OAUTH2_PASS",))),

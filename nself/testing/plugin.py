@@ -52,7 +52,7 @@ def cloud_fake():
     from nself.testing import clouds
 
     fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake,
-             "vultr": clouds.VultrFake, "exoscale": clouds.ExoscaleFake}
+             "vultr": clouds.VultrFake, "exoscale": clouds.ExoscaleFake, "upcloud": clouds.UpCloudFake}
     started = []
 
     def make(name: str, specs):

@@ -17,8 +17,9 @@ CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, 
     ("linode", "eu-central", "g6-standard-2"),
     ("vultr", "fra", "vc2-2c-4gb"),
     ("exoscale", "ch-gva-2", "standard.medium"),
+    ("upcloud", "fi-hel2", "2xCPU-4GB"),
 ]
-CREATE = r"/(servers|droplets|instances|instance)$"     # the create endpoint of each
+CREATE = r"/(servers|droplets|instances|instance|server)$"     # the create endpoint of each
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
     assert r.json()["via"] == f"{provider} API"
     bare_id = result["id"].split("/")[-1]                  # Exoscale ids carry their zone
     assert len([c for c in fake.requests if c["method"] in ("POST", "PUT") and bare_id in c["path"]
-                and re.search(r"(actions|reboot)$", c["path"])]) == 1
+                and re.search(r"(actions|reboot|restart)$", c["path"])]) == 1
 
     r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
     assert r.code == 0, r.err
@@ -197,7 +198,7 @@ def test_unsupported_providers_say_so(nself, project):
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
-                                                                      "exoscale"}
+                                                                      "exoscale", "upcloud"}
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -217,7 +218,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     assert yaml.safe_load(path.read_text()) == {"hetzner": {"token": fake.token}}
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
-                                                      "vultr": False, "exoscale": False}
+                                                      "vultr": False, "exoscale": False, "upcloud": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err
@@ -300,3 +301,24 @@ def test_a_wrong_exoscale_secret_is_refused(nself, project, cloud_fake):
               env={**fake.env(), "EXOSCALE_API_SECRET": "not-the-secret-777"})
     assert r.code == 8 and "401" in r.err and "not-the-secret-777" not in r.out + r.err
     assert nself(["cloud.providers.sizes", "exoscale"], cwd=project, env=fake.env()).code == 0
+
+
+def test_upcloud_fake_answers_what_upclouds_own_sdk_understands(nself, project, cloud_fake, key):
+    from upcloud_api import CloudManager, Server, Storage, login_user_block
+
+    fake = cloud_fake("upcloud", SPECS)
+    sdk = CloudManager(token=fake.token)
+    sdk.api.api_root = fake.url
+    assert "fi-hel2" in {z["id"] for z in sdk.get_zones()["zones"]["zone"]}
+    assert "2xCPU-4GB" in {p["name"] for p in sdk.get_server_plans()["plans"]["plan"]}
+    r = nself(["cloud.provision", "upcloud", "--name", "web1", "--region", "fi-hel2", "--ssh-key", str(key),
+               "--yes", "--json"], cwd=project, env=fake.env())
+    assert r.code == 0, r.err
+    server = sdk.get_server(r.json()["id"])
+    assert (server.title, server.zone, server.state) == ("web1", "fi-hel2", "started")
+    # The SDK's own create body must pass the fake's field check, as it passes the real API.
+    made = sdk.create_server(Server(plan="1xCPU-1GB", hostname="sdk.example.com", zone="de-fra1", title="sdk",
+                                    storage_devices=[Storage(os="01000000-0000-4000-8000-000030240200", size=25)],
+                                    login_user=login_user_block("root", [open(f"{key}.pub").read()], False)))
+    assert made.uuid in fake.servers and fake.violations == []
+    assert len(sdk.get_servers()) == 2

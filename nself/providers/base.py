@@ -111,6 +111,11 @@ class Provider:
     def __init__(self, api):
         self.api = api             # nself.providers.http.Api
 
+    @classmethod
+    def configure(cls, api, values: dict[str, str]) -> Provider:
+        """The driver for these credentials (Scaleway also needs the project id from them)."""
+        return cls(api)
+
     @staticmethod
     def auth(values: dict[str, str]):
         """How requests are authenticated with these credentials (most providers: a bearer token)."""
@@ -134,6 +139,11 @@ class Provider:
 
     def create(self, request: ProvisionRequest) -> CloudServer:
         raise NotImplementedError
+
+    def complete(self, request: ProvisionRequest, server: CloudServer) -> CloudServer:
+        """Steps after the create call (Scaleway: user data, power on); also run on a server
+        found after a create whose answer was lost."""
+        return server
 
     def get(self, server_id: str) -> CloudServer | None:
         raise NotImplementedError

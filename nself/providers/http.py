@@ -69,14 +69,17 @@ class Api:
         return text
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                ok: tuple[int, ...] = ()) -> Any:
+                text: str | None = None, ok: tuple[int, ...] = ()) -> Any:
         """The decoded JSON body (None when empty). Statuses in `ok` count as success (e.g. 404
-        on a delete that already happened)."""
+        on a delete that already happened). `text` sends a plain-text body instead of JSON."""
         url = self.base_url + path
         for attempt in range(self.retries + 1):
             self.log(f"{self.provider}: {method} {path}" + (f" {params}" if params else ""))
             try:
-                response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+                response = self.session.request(
+                    method, url, params=params, json=json, timeout=self.timeout,
+                    data=None if text is None else text.encode(),
+                    headers=None if text is None else {"Content-Type": "text/plain"})
             except requests.RequestException as exc:
                 if method in _SAFE_METHODS and attempt < self.retries:
                     self.sleep(self.backoff * (2 ** attempt))

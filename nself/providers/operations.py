@@ -25,7 +25,7 @@ def connect(name: str, *, log: Callable[[str], None] = lambda t: None,
     secrets(list(values.values()))
     api = Api(name, api_url(name, driver.base_url), auth=driver.auth(values), secrets=list(values.values()),
               describe_error=driver.describe_error, log=log, sleep=sleep)
-    return driver(api)
+    return driver.configure(api, values)
 
 
 def resolve_size(provider: Provider, size: str, region: str | None) -> Size:
@@ -72,7 +72,7 @@ def create(provider: Provider, request: ProvisionRequest, log: Callable[[str], N
             mine = [s for s in provider.find(request.name) if s.labels.get("nself-request") == request.request_id]
             if mine:
                 log(f"{provider.name}: the create went through after all ({mine[0].id})")
-                return mine[0]
+                return provider.complete(request, mine[0])
             if attempt == 2:
                 raise
             log(f"{provider.name}: create failed ({exc.message}); no server was made, trying again")

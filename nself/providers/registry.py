@@ -54,7 +54,7 @@ PROVIDERS: dict[str, Info] = {i.name: i for i in (
                              ("consumer_key", ("OVH_CONSUMER_KEY",))), managed_k8s="OVH Managed Kubernetes",
          website="ovhcloud.com"),
     Info("scaleway", "Scaleway", (("secret_key", ("SCW_SECRET_KEY",)), ("project_id", ("SCW_DEFAULT_PROJECT_ID",))),
-         managed_k8s="Kapsule", website="scaleway.com"),
+         module="scaleway", managed_k8s="Kapsule", website="scaleway.com"),
     Info("oracle", "Oracle Cloud", _token("OCI_CLI_KEY_FILE"), managed_k8s="OKE", website="oracle.com/cloud"),
     Info("ibm", "IBM Cloud", _token("IBMCLOUD_API_KEY"), managed_k8s="IKS", website="cloud.ibm.com"),
     Info("upcloud", "UpCloud", _token("UPCLOUD_TOKEN"), module="upcloud", managed_k8s="UKS", website="upcloud.com",

@@ -843,3 +843,134 @@ class UpCloudFake(FakeCloud):
         record.update(_polls=0, _ip="127.0.0.1")
         self.servers[server_id] = record
         return 202, {"server": _public(record)}
+
+
+class ScalewayFake(FakeCloud):
+    """Servers are created stopped and run only after `poweron`; `terminate` needs a running
+    server; objects start from the description's shapes."""
+    name = "scaleway"
+    token_env = "SCW_SECRET_KEY"
+    prefix = ""
+    project = "11111111-2222-4333-8444-555555555555"
+    # type, cpus, ram GiB, min volume GB, monthly EUR
+    types = [("STARDUST1-S", 1, 1, 10, 0.15), ("DEV1-S", 2, 2, 20, 6.42), ("DEV1-M", 3, 4, 40, 13.14),
+             ("DEV1-L", 4, 8, 80, 27.74), ("GP1-XS", 4, 16, 150, 65.7)]
+    images = [("ubuntu-noble", "Ubuntu 24.04 Noble Numbat"), ("debian-bookworm", "Debian Bookworm")]
+
+    def __init__(self, specs: Path, **kwargs):
+        # The description is a 2022 copy: its zone enum predates nl-ams-3, pl-waw-2 and pl-waw-3,
+        # which Scaleway runs today; and like Hetzner's it puts `nullable` beside `allOf`
+        # (public_ip is null until the server has an address).
+        super().__init__(Contract(specs / "scaleway" / "instance.v1.openapi.yml", "https://api.scaleway.com",
+                                  tolerate=(r"^'(nl-ams-3|pl-waw-2|pl-waw-3)' is not one of ",
+                                            r"^None for not nullable$", r"^None is not of type 'object'$")),
+                         **kwargs)
+        from nself.testing.openapi import response_example
+
+        self._server_shape = response_example(self.contract, "GET", "/instance/v1/zones/fr-par-1/servers/x")["server"]
+        self._image_ids = {name: str(uuid.uuid5(uuid.NAMESPACE_URL, name)) for _, name in self.images}
+        self.user_data: dict[str, str] = {}
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "SCW_DEFAULT_PROJECT_ID": self.project}
+
+    def authorized(self, method, raw_path, header, body) -> bool:
+        return True    # checked in route(): Scaleway authenticates with X-Auth-Token, not Authorization
+
+    def error(self, status, code, message):
+        kinds = {400: "invalid_arguments", 401: "denied_authentication", 404: "unknown_resource",
+                 409: "resource_conflict", 429: "quotas_exceeded"}
+        return status, {"type": kinds.get(status, code), "message": message}
+
+    def _serve(self, method, raw_path, headers, raw_body):
+        if headers.get("X-Auth-Token") != self.token:
+            return (*self.error(401, "denied_authentication", "authentication is denied"), {})
+        if method == "PATCH" and "/user_data/" in raw_path:      # plain text, not JSON
+            with self.lock:
+                self.requests.append({"method": method, "path": urlparse(raw_path).path, "query": {},
+                                      "body": raw_body.decode(), "at": time.monotonic(), "authorization": None})
+                server_id = raw_path.split("/servers/")[1].split("/")[0]
+                if server_id not in self.servers:
+                    return (*self.error(404, "unknown_resource", "server not found"), {})
+                self.user_data[server_id] = raw_body.decode()
+            return 204, None, {}
+        return super()._serve(method, raw_path, headers, raw_body)
+
+    def _view(self, server):
+        if server["state"] == "starting" and server["_polls"] >= self.boot_polls:
+            server.update(state="running", public_ip={"id": str(uuid.uuid4()), "address": server["_ip"],
+                                                      "dynamic": True})
+        return _public(server)
+
+    def route(self, method, path, query, body):
+        match = re.fullmatch(r"/instance/v1/zones/([a-z]{2}-[a-z]{3}-\d)(/.*)", path)
+        if not match:
+            return self.error(404, "unknown_resource", f"{path} not found")
+        zone, rest = match[1], match[2]
+        if method == "GET" and rest == "/products/servers":
+            items = [(n, {"monthly_price": price, "hourly_price": round(price / 730, 4), "ncpus": cpus,
+                          "ram": ram * 2 ** 30, "arch": "x86_64", "alt_names": [], "baremetal": False,
+                          "volumes_constraint": {"min_size": disk * 10 ** 9, "max_size": disk * 10 ** 10}})
+                     for n, cpus, ram, disk, price in self.types]
+            chunk, _, _ = self.page(items, query)
+            return 200, {"servers": dict(chunk), "total_count": len(items)}
+        if method == "GET" and rest == "/images":
+            found = [{"id": self._image_ids[name], "name": name, "arch": "x86_64", "public": True, "zone": zone}
+                     for _, name in self.images if query.get("name") in (None, name)]
+            return 200, {"images": found, "total_count": len(found)}
+        if rest == "/servers" and method == "POST":
+            return self._create(zone, body)
+        if rest == "/servers" and method == "GET":
+            found = [s for s in self.servers.values() if s["zone"] == zone and query.get("name") in (None, s["name"])]
+            for server in found:
+                self.tick(server)
+            chunk, _, _ = self.page([self._view(s) for s in found], query)
+            return 200, {"servers": chunk, "total_count": len(found)}
+        volume = re.fullmatch(r"/volumes/([0-9a-f-]{36})", rest)
+        if volume and method == "DELETE":
+            return 204, None
+        server_match = re.fullmatch(r"/servers/([0-9a-f-]{36})(/action)?", rest)
+        if not server_match:
+            return self.error(404, "unknown_resource", f"{rest} not found")
+        server = self.servers.get(server_match[1])
+        if server is None or server["zone"] != zone:
+            return self.error(404, "unknown_resource", f'"{server_match[1]}" not found')
+        if method == "GET" and not server_match[2]:
+            self.tick(server)
+            return 200, {"server": self._view(server)}
+        if method == "DELETE" and not server_match[2]:
+            if server["state"] != "stopped":
+                return self.error(400, "invalid_request_error", "server should be stopped")
+            del self.servers[server_match[1]]
+            return 204, None
+        if method == "POST" and server_match[2]:
+            action = body.get("action")
+            allowed = {"poweron": "stopped", "terminate": "running", "reboot": "running", "poweroff": "running"}
+            if server["state"] != allowed.get(action):
+                return self.error(400, "precondition_failed", f"action {action} not allowed in state {server['state']}")
+            if action == "terminate":
+                del self.servers[server_match[1]]
+            elif action == "poweron":
+                server.update(state="starting", _polls=0)
+            return 200, {"task": {"id": str(uuid.uuid4()), "description": action, "status": "pending",
+                                  "href_from": f"/servers/{server_match[1]}/action", "progress": 0}}
+        return self.error(405, "method_not_allowed", f"{method} {rest}")
+
+    def _create(self, zone, body):
+        kind = next((t for t in self.types if t[0] == body.get("commercial_type")), None)
+        if kind is None:
+            return self.error(400, "invalid_arguments", "commercial_type is not valid")
+        if body.get("image") not in self._image_ids.values():
+            return self.error(404, "unknown_resource", f"image {body.get('image')!r} not found")
+        if body.get("project") != self.project:
+            return self.error(403, "permissions_denied", "the project is not yours")
+        server_id = str(uuid.uuid4())
+        server = {**json.loads(json.dumps(self._server_shape)), "id": server_id, "name": body["name"],
+                  "commercial_type": kind[0], "state": "stopped", "zone": zone, "project": self.project,
+                  "tags": body.get("tags") or [], "creation_date": _now(), "modification_date": _now(),
+                  "public_ip": None, "ipv6": {"address": "2001:bc8:1::1", "gateway": "2001:bc8:1::", "netmask": "64"},
+                  "volumes": {"0": {"id": str(uuid.uuid4()), "name": f"{body['name']}-vol", "size": kind[3] * 10 ** 9,
+                                    "volume_type": "l_ssd", "state": "available", "zone": zone}},
+                  "_polls": 0, "_ip": "127.0.0.1"}
+        self.servers[server_id] = server
+        return 201, {"server": _public(server)}

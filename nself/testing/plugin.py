@@ -52,7 +52,8 @@ def cloud_fake():
     from nself.testing import clouds
 
     fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake,
-             "vultr": clouds.VultrFake, "exoscale": clouds.ExoscaleFake, "upcloud": clouds.UpCloudFake}
+             "vultr": clouds.VultrFake, "exoscale": clouds.ExoscaleFake, "upcloud": clouds.UpCloudFake,
+             "scaleway": clouds.ScalewayFake}
     started = []
 
     def make(name: str, specs):

@@ -18,6 +18,7 @@ CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, 
     ("vultr", "fra", "vc2-2c-4gb"),
     ("exoscale", "ch-gva-2", "standard.medium"),
     ("upcloud", "fi-hel2", "2xCPU-4GB"),
+    ("scaleway", "fr-par-1", "DEV1-M"),
 ]
 CREATE = r"/(servers|droplets|instances|instance|server)$"     # the create endpoint of each
 
@@ -66,12 +67,16 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
     r = nself(["cloud.servers.exec", "--json", "--", "echo", "hello"], cwd=project, env=env)
     assert r.code == 0 and r.json()[0]["stdout"] == "hello\n"
 
+    bare_id = result["id"].split("/")[-1]                  # Exoscale and Scaleway ids carry their zone
+
+    def actions():
+        return [c for c in fake.requests if c["method"] in ("POST", "PUT") and bare_id in c["path"]
+                and re.search(r"(action|actions|reboot|restart)$", c["path"])]
+    before = len(actions())                                # Scaleway's power-on is an action too
     r = nself(["cloud.servers.reboot", "web1", "--yes", "--json"], cwd=project, env=env)
     assert r.code == 0, r.err
     assert r.json()["via"] == f"{provider} API"
-    bare_id = result["id"].split("/")[-1]                  # Exoscale ids carry their zone
-    assert len([c for c in fake.requests if c["method"] in ("POST", "PUT") and bare_id in c["path"]
-                and re.search(r"(actions|reboot|restart)$", c["path"])]) == 1
+    assert len(actions()) == before + 1
 
     r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
     assert r.code == 0, r.err
@@ -185,7 +190,7 @@ def test_pagination_reads_every_page(nself, project, cloud_fake):
 
 
 def test_unsupported_providers_say_so(nself, project):
-    r = nself(["cloud.provision", "scaleway", "--name", "web1", "--region", "fr-par-1"], cwd=project)
+    r = nself(["cloud.provision", "ionos", "--name", "web1", "--region", "de/fra"], cwd=project)
     assert r.code == 8
     assert "cannot provision servers through nself yet" in r.err and "cloud.servers.add" in r.err
     assert "hetzner" in r.err
@@ -198,7 +203,7 @@ def test_unsupported_providers_say_so(nself, project):
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
-                                                                      "exoscale", "upcloud"}
+                                                                      "exoscale", "upcloud", "scaleway"}
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -218,7 +223,8 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     assert yaml.safe_load(path.read_text()) == {"hetzner": {"token": fake.token}}
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
-                                                      "vultr": False, "exoscale": False, "upcloud": False}
+                                                      "vultr": False, "exoscale": False, "upcloud": False,
+                                                      "scaleway": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err

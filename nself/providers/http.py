@@ -147,3 +147,10 @@ def bearer(token: str) -> Callable[[requests.PreparedRequest], requests.Prepared
         request.headers["Authorization"] = f"Bearer {token}"
         return request
     return sign
+
+
+def token_or_basic(values: dict[str, str]):
+    """An API token when there is one, else the account's user and password (UpCloud, IONOS)."""
+    if "token" in values:
+        return bearer(values["token"])
+    return requests.auth.HTTPBasicAuth(values["username"], values["password"])

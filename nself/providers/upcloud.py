@@ -8,7 +8,7 @@ import time
 
 from nself.errors import UsageError
 from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
-from nself.providers.http import ProviderError
+from nself.providers.http import ProviderError, token_or_basic
 
 _STATUS = {"started": "running", "stopped": "stopped", "maintenance": "starting", "error": "unknown"}
 _HOURS_PER_MONTH = 672      # UpCloud caps monthly billing at 28 days of hourly use
@@ -29,15 +29,7 @@ class UpCloud(Provider):
     capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
     describe_error = staticmethod(_error)
 
-    @staticmethod
-    def auth(values: dict[str, str]):
-        import requests
-
-        from nself.providers.http import bearer
-
-        if "token" in values:
-            return bearer(values["token"])
-        return requests.auth.HTTPBasicAuth(values["username"], values["password"])
+    auth = staticmethod(token_or_basic)
 
     def validate(self) -> str:
         account = self.api.request("GET", "/account")["account"]

@@ -974,3 +974,112 @@ class ScalewayFake(FakeCloud):
                   "_polls": 0, "_ip": "127.0.0.1"}
         self.servers[server_id] = server
         return 201, {"server": _public(server)}
+
+
+class IonosFake(FakeCloud):
+    """Datacenters, LANs and servers become AVAILABLE a few reads after they are created (IONOS
+    provisions asynchronously); a server needs its datacenter and a LAN that exists there."""
+    name = "ionos"
+    token_env = "IONOS_TOKEN"
+    prefix = "/cloudapi/v6"
+    locations = [("de/fra", "frankfurt"), ("de/txl", "berlin"), ("us/las", "lasvegas")]
+
+    def __init__(self, specs: Path, **kwargs):
+        # The description declares every `type` field (a string enum: "server", "lan", …) as
+        # `type: object` beside its allOf, which no answer of the real API satisfies.
+        super().__init__(Contract(specs / "ionos" / "openapi.yaml", "https://api.ionos.com", "/cloudapi/v6",
+                                  tolerate=(r"^'[a-z-]+' is not of type 'object'$",)), **kwargs)
+        self.datacenters: dict[str, dict] = {}
+
+    def error(self, status, code, message):
+        return status, {"httpStatus": status, "messages": [{"errorCode": str(status), "message": message}]}
+
+    @staticmethod
+    def _meta(state: str) -> dict:
+        return {"state": state, "createdDate": _now(), "lastModifiedDate": _now(), "etag": uuid.uuid4().hex}
+
+    def _settle(self, thing: dict) -> dict:
+        thing["_polls"] = thing.get("_polls", 0) + 1
+        if thing["metadata"]["state"] == "BUSY" and thing["_polls"] >= self.boot_polls:
+            thing["metadata"]["state"] = "AVAILABLE"
+            if thing.get("type") == "server":
+                thing["properties"]["vmState"] = "RUNNING"
+                nic = thing["entities"]["nics"]["items"][0]
+                nic["properties"]["ips"] = [thing["_ip"]]
+        return {k: v for k, v in thing.items() if not k.startswith("_")}
+
+    def _collection(self, kind: str, href: str, items: list) -> tuple[int, dict]:
+        return 200, {"id": kind, "type": "collection", "href": href, "items": items}
+
+    def route(self, method, path, query, body):
+        if method == "GET" and path == "/locations":
+            return self._collection("locations", "/locations", [
+                {"id": i, "type": "location", "href": f"/locations/{i}",
+                 "properties": {"name": n, "features": ["SSD"], "imageAliases": ["ubuntu:latest"]}}
+                for i, n in self.locations])
+        if path == "/datacenters":
+            if method == "POST":
+                props = body["properties"]
+                if props.get("location") not in {i for i, _ in self.locations}:
+                    return self.error(422, "invalid", f"location {props.get('location')} does not exist")
+                dc_id = str(uuid.uuid4())
+                self.datacenters[dc_id] = {"id": dc_id, "type": "datacenter", "href": f"/datacenters/{dc_id}",
+                                           "metadata": self._meta("BUSY"), "properties": dict(props),
+                                           "lans": {}}
+                return 202, {k: v for k, v in self.datacenters[dc_id].items() if k != "lans"}
+            return self._collection("datacenters", "/datacenters",
+                                    [{k: v for k, v in self._settle(dc).items() if k != "lans"}
+                                     for dc in self.datacenters.values()])
+        match = re.fullmatch(r"/datacenters/([0-9a-f-]{36})(?:/(lans|servers)(?:/([0-9a-f-]{36}|\d+))?"
+                             r"(/reboot)?)?", path)
+        if not match or match[1] not in self.datacenters:
+            return self.error(404, "not_found", "Resource does not exist")
+        dc = self.datacenters[match[1]]
+        if match[2] is None:
+            return 200, {k: v for k, v in self._settle(dc).items() if k != "lans"}
+        if match[2] == "lans":
+            if method == "POST":
+                lan_id = str(len(dc["lans"]) + 1)
+                dc["lans"][lan_id] = {"id": lan_id, "type": "lan", "href": f"{path}/{lan_id}",
+                                      "metadata": self._meta("BUSY"), "properties": dict(body["properties"])}
+                return 202, _public(dc["lans"][lan_id])
+            if match[3]:
+                lan = dc["lans"].get(match[3])
+                return (200, self._settle(lan)) if lan else self.error(404, "not_found", "LAN does not exist")
+            return self._collection("lans", path, [self._settle(lan) for lan in dc["lans"].values()])
+        if method == "POST" and not match[3]:
+            return self._create(dc, path, body)
+        if not match[3]:
+            found = [s for s in self.servers.values() if s["_dc"] == dc["id"]]
+            return self._collection("servers", path, [self._settle(s) for s in found])
+        server = self.servers.get(match[3])
+        if server is None or server["_dc"] != dc["id"]:
+            return self.error(404, "not_found", "Resource does not exist")
+        if method == "GET":
+            return 200, self._settle(server)
+        if method == "DELETE":
+            del self.servers[match[3]]
+            return 202, None
+        if method == "POST" and match[4]:
+            return 202, None
+        return self.error(405, "method_not_allowed", f"{method} {path}")
+
+    def _create(self, dc, path, body):
+        if dc["metadata"]["state"] != "AVAILABLE":
+            return self.error(422, "busy", "the datacenter is still being provisioned")
+        nics = body.get("entities", {}).get("nics", {}).get("items") or []
+        if any(str(n["properties"]["lan"]) not in dc["lans"] for n in nics):
+            return self.error(422, "invalid", "the LAN does not exist in this datacenter")
+        server_id = str(uuid.uuid4())
+        volumes = [{"id": str(uuid.uuid4()), "type": "volume", "href": f"/volumes/{i}",
+                    "properties": {k: v for k, v in v["properties"].items() if k not in ("sshKeys", "userData")}}
+                   for i, v in enumerate(body.get("entities", {}).get("volumes", {}).get("items") or [])]
+        server = {"id": server_id, "type": "server", "href": f"{path}/{server_id}", "metadata": self._meta("BUSY"),
+                  "properties": {**body["properties"], "vmState": "SHUTOFF", "type": "ENTERPRISE"},
+                  "entities": {"volumes": {"id": f"{server_id}/volumes", "type": "collection", "items": volumes},
+                               "nics": {"id": f"{server_id}/nics", "type": "collection", "items": [
+                                   {"id": str(uuid.uuid4()), "type": "nic",
+                                    "properties": {**n["properties"], "ips": []}} for n in nics]}},
+                  "_dc": dc["id"], "_ip": "127.0.0.1", "_polls": 0}
+        self.servers[server_id] = server
+        return 202, _public(server)

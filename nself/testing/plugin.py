@@ -53,7 +53,7 @@ def cloud_fake():
 
     fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake,
              "vultr": clouds.VultrFake, "exoscale": clouds.ExoscaleFake, "upcloud": clouds.UpCloudFake,
-             "scaleway": clouds.ScalewayFake}
+             "scaleway": clouds.ScalewayFake, "ionos": clouds.IonosFake}
     started = []
 
     def make(name: str, specs):

@@ -19,6 +19,7 @@ CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, 
     ("exoscale", "ch-gva-2", "standard.medium"),
     ("upcloud", "fi-hel2", "2xCPU-4GB"),
     ("scaleway", "fr-par-1", "DEV1-M"),
+    ("ionos", "de/fra", "2c-4gb"),
 ]
 CREATE = r"/(servers|droplets|instances|instance|server)$"     # the create endpoint of each
 
@@ -190,7 +191,7 @@ def test_pagination_reads_every_page(nself, project, cloud_fake):
 
 
 def test_unsupported_providers_say_so(nself, project):
-    r = nself(["cloud.provision", "ionos", "--name", "web1", "--region", "de/fra"], cwd=project)
+    r = nself(["cloud.provision", "ovh", "--name", "web1", "--region", "gra"], cwd=project)
     assert r.code == 8
     assert "cannot provision servers through nself yet" in r.err and "cloud.servers.add" in r.err
     assert "hetzner" in r.err
@@ -203,7 +204,8 @@ def test_unsupported_providers_say_so(nself, project):
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
-                                                                      "exoscale", "upcloud", "scaleway"}
+                                                                      "exoscale", "upcloud", "scaleway",
+                                                                      "ionos"}
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -224,7 +226,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
                                                       "vultr": False, "exoscale": False, "upcloud": False,
-                                                      "scaleway": False}
+                                                      "scaleway": False, "ionos": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err
@@ -328,3 +330,15 @@ def test_upcloud_fake_answers_what_upclouds_own_sdk_understands(nself, project, 
                                     login_user=login_user_block("root", [open(f"{key}.pub").read()], False)))
     assert made.uuid in fake.servers and fake.violations == []
     assert len(sdk.get_servers()) == 2
+
+
+def test_ionos_datacenter_and_lan_are_made_once_and_reused(nself, project, cloud_fake, key):
+    fake = cloud_fake("ionos", SPECS)
+    for name in ("web1", "web2"):
+        r = nself(["cloud.provision", "ionos", "--name", name, "--region", "de/fra", "--ssh-key", str(key),
+                   "--yes"], cwd=project, env=fake.env())
+        assert r.code == 0, r.err
+    assert len(fake.calls("POST", r"/datacenters$")) == 1 and len(fake.calls("POST", r"/lans$")) == 1
+    created = fake.calls("POST", r"/servers$")
+    assert [c["body"]["entities"]["nics"]["items"][0]["properties"]["lan"] for c in created] == [1, 1]
+    assert len(fake.servers) == 2 and fake.violations == []

@@ -146,3 +146,27 @@ def _b64_file(name: str) -> str:
     except OSError as exc:
         raise NselfError(f"cannot read the certificate authority {name}: {exc.strerror}",
                          code=Exit.CONFIG, hint="pass the path of the cluster's CA certificate") from None
+
+
+def entries(text: str, context: str, host: str | None = None) -> dict:
+    """A kubeconfig's first cluster and user, renamed to `context`; with `host`, a loopback
+    server address is pointed at it (k3s writes 127.0.0.1)."""
+    config = yaml.safe_load(text) or {}
+    cluster = config["clusters"][0]["cluster"]
+    if host:
+        for local in ("127.0.0.1", "localhost", "0.0.0.0"):
+            cluster["server"] = cluster["server"].replace(f"//{local}:", f"//{host}:")
+    return {"cluster": {"name": context, "cluster": cluster},
+            "user": {"name": context, "user": config["users"][0]["user"]},
+            "context": {"name": context, "context": {"cluster": context, "user": context}}}
+
+
+def merge(file: Path, found: dict, use_it: bool = True) -> None:
+    """Put a cluster, user and context (from `entries`) into the kubeconfig, replacing any of the
+    same name, and make it current."""
+    config = load(file, create=True)
+    for key, entry in (("clusters", found["cluster"]), ("users", found["user"]), ("contexts", found["context"])):
+        config[key] = [e for e in config[key] if e["name"] != entry["name"]] + [entry]
+    if use_it or not config.get("current-context"):
+        config["current-context"] = found["context"]["name"]
+    save(file, config)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shlex
 
-import yaml
 
 NODE_TOKEN = "/var/lib/rancher/k3s/server/node-token"
 KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
@@ -31,25 +30,7 @@ def install_command(installer: str, role: str, *, version: str | None = None, se
 
 
 def kubeconfig_for(text: str, host: str, context: str) -> dict:
-    """k3s.yaml with the server address rewritten and everything renamed to `context`."""
-    config = yaml.safe_load(text) or {}
-    cluster = config["clusters"][0]["cluster"]
-    server = cluster["server"]
-    for local in ("127.0.0.1", "localhost", "0.0.0.0"):
-        server = server.replace(f"//{local}:", f"//{host}:")
-    cluster["server"] = server
-    return {"cluster": {"name": context, "cluster": cluster},
-            "user": {"name": context, "user": config["users"][0]["user"]},
-            "context": {"name": context, "context": {"cluster": context, "user": context}}}
-
-
-def merge_kubeconfig(path, entries: dict, use_it: bool = True) -> None:
+    """k3s.yaml with the server address (it says 127.0.0.1) pointed at the host, renamed to `context`."""
     from nself.k8s import kubeconfig
 
-    config = kubeconfig.load(path, create=True)
-    for key, entry in (("clusters", entries["cluster"]), ("users", entries["user"]),
-                       ("contexts", entries["context"])):
-        config[key] = [e for e in config[key] if e["name"] != entry["name"]] + [entry]
-    if use_it or not config.get("current-context"):
-        config["current-context"] = entries["context"]["name"]
-    kubeconfig.save(path, config)
+    return kubeconfig.entries(text, context, host=host)

@@ -664,7 +664,7 @@ def kubeconfig(c, host, context=None, kubeconfig=None):
     text = _remote_run(root, target, servers, [f"cat {k3s.KUBECONFIG}"])[0]
     entries = k3s.kubeconfig_for(text, target.host, name)
     out.add_secrets([v for v in entries["user"]["user"].values() if isinstance(v, str)])
-    k3s.merge_kubeconfig(kc.path(kubeconfig), entries)
+    kc.merge(kc.path(kubeconfig), entries)
     out.emit({"context": name, "server": entries["cluster"]["cluster"]["server"]},
              render=lambda d: out.say(f"context {name} → {d['server']} (now current)"))
 

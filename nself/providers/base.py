@@ -64,6 +64,29 @@ class CloudServer:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    status: str                    # normalised: starting, running, deleting, error, unknown
+    region: str | None = None
+    version: str | None = None
+    endpoint: str | None = None
+    nodes: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClusterRequest:
+    name: str
+    region: str
+    version: str                   # "latest" or one of k8s_versions()
+    size: str                      # the provider's size id for the nodes
+    nodes: int
+
+
+@dataclass(frozen=True)
 class ProvisionRequest:
     name: str
     region: str
@@ -156,3 +179,23 @@ class Provider:
 
     def reboot(self, server_id: str) -> None:
         self._unsupported("reboot")
+
+    # Managed Kubernetes ("k8s" in capabilities)
+    def k8s_versions(self) -> list[str]:
+        """Newest first."""
+        self._unsupported("managed Kubernetes")
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        self._unsupported("managed Kubernetes")
+
+    def k8s_list(self) -> list[Cluster]:
+        self._unsupported("managed Kubernetes")
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        self._unsupported("managed Kubernetes")
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        self._unsupported("managed Kubernetes")
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        self._unsupported("managed Kubernetes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import Cluster, ClusterRequest, CloudServer, Provider, ProvisionRequest, Region, Size
 from nself.providers.keys import key_name, md5_fingerprint
 
 _STATUS = {"new": "starting", "active": "running", "off": "stopped", "archive": "stopped"}
@@ -32,7 +32,8 @@ class DigitalOcean(Provider):
     base_url = "https://api.digitalocean.com/v2"
     image = "ubuntu-24-04-x64"
     user_data_limit = 64 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot",
+                              "k8s"})
     describe_error = staticmethod(_error)
 
     def _all(self, path: str, key: str, **params) -> list[dict]:
@@ -82,6 +83,38 @@ class DigitalOcean(Provider):
 
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/droplets/{server_id}/actions", json={"type": "reboot"})
+
+    # DOKS
+    def k8s_versions(self) -> list[str]:
+        options = self.api.request("GET", "/kubernetes/options")["options"]
+        return [v["slug"] for v in options.get("versions") or []]
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        body = {"name": request.name, "region": request.region, "version": request.version,
+                "node_pools": [{"size": request.size, "name": f"{request.name}-pool", "count": request.nodes}],
+                "tags": ["managed-by-nself"]}
+        return self._cluster(self.api.request("POST", "/kubernetes/clusters", json=body)["kubernetes_cluster"])
+
+    def k8s_list(self) -> list[Cluster]:
+        return [self._cluster(c) for c in self._all("/kubernetes/clusters", "kubernetes_clusters")]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        body = self.api.request("GET", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
+        return self._cluster(body["kubernetes_cluster"]) if body else None
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        self.api.request("DELETE", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        return self.api.request("GET", f"/kubernetes/clusters/{cluster_id}/kubeconfig", raw=True)
+
+    @staticmethod
+    def _cluster(data: dict) -> Cluster:
+        state = (data.get("status") or {}).get("state")
+        status = {"running": "running", "provisioning": "starting", "degraded": "running", "error": "error",
+                  "deleting": "deleting", "invalid": "error"}.get(state, "unknown")
+        return Cluster(data["id"], data["name"], status, data.get("region"), data.get("version"),
+                       data.get("endpoint") or None, sum(p.get("count", 0) for p in data.get("node_pools") or []))
 
     @staticmethod
     def _server(data: dict) -> CloudServer:

@@ -69,9 +69,10 @@ class Api:
         return text
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                text: str | None = None, ok: tuple[int, ...] = ()) -> Any:
-        """The decoded JSON body (None when empty). Statuses in `ok` count as success (e.g. 404
-        on a delete that already happened). `text` sends a plain-text body instead of JSON."""
+                text: str | None = None, ok: tuple[int, ...] = (), raw: bool = False) -> Any:
+        """The decoded JSON body (None when empty; with `raw`, the text as it came: a kubeconfig).
+        Statuses in `ok` count as success (e.g. 404 on a delete that already happened). `text`
+        sends a plain-text body instead of JSON."""
         url = self.base_url + path
         for attempt in range(self.retries + 1):
             self.log(f"{self.provider}: {method} {path}" + (f" {params}" if params else ""))
@@ -97,6 +98,8 @@ class Api:
             if status < 400 or status in ok:
                 if not response.content or status in ok and status >= 400:
                     return None
+                if raw:
+                    return response.text
                 try:
                     return response.json()
                 except ValueError:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from nself.errors import Exit, NselfError, UsageError
 from nself.providers import credentials, registry
-from nself.providers.base import NORMALISED, CloudServer, Provider, ProvisionRequest, Size, choose_size
+from nself.providers.base import NORMALISED, CloudServer, Cluster, Provider, ProvisionRequest, Size, choose_size
 from nself.providers.http import Api, ProviderError, api_url
 
 
@@ -82,24 +82,38 @@ def create(provider: Provider, request: ProvisionRequest, log: Callable[[str], N
 
 def wait_running(provider: Provider, server: CloudServer, timeout: float,
                  progress: Callable[[str], None]) -> CloudServer:
+    return _wait(lambda: provider.get(server.id), lambda s: s.status == "running" and bool(s.ipv4),
+                 f"{provider.title} server {server.id}", timeout, progress,
+                 "see cloud.servers.list --refresh later; it was not destroyed")
+
+
+def wait_cluster(provider: Provider, cluster: Cluster, timeout: float, progress: Callable[[str], None]) -> Cluster:
+    return _wait(lambda: provider.k8s_get(cluster.id), lambda c: c.status == "running",
+                 f"{provider.title} cluster {cluster.id}", timeout, progress,
+                 f"see cloud.k8s.list {provider.name} later; it was not deleted")
+
+
+def _wait(get, ready, what: str, timeout: float, progress: Callable[[str], None], later: str):
     """Poll, soon at first and then less often (0.5 s growing to 5 s): most servers boot in
     seconds, some take minutes, and every poll counts against the rate limit."""
     deadline = time.monotonic() + timeout
     interval = 0.5
     last = None
     while True:
-        current = provider.get(server.id)
+        current = get()
         if current is None:
-            raise NselfError(f"{provider.title} server {server.id} disappeared while starting",
-                             code=Exit.PROVIDER, hint="see the provider's console")
+            raise NselfError(f"{what} disappeared while starting", code=Exit.PROVIDER,
+                             hint="see the provider's console")
         if current.status != last:
             progress(f"{current.name}: {current.status}")
             last = current.status
-        if current.status == "running" and current.ipv4:
+        if ready(current):
             return current
+        if current.status == "error":
+            raise NselfError(f"{what} failed to start", code=Exit.PROVIDER, hint="see the provider's console")
         if time.monotonic() > deadline:
             raise NselfError(f"{current.name} is still {current.status} after {timeout:.0f}s", code=Exit.TIMEOUT,
-                             hint="see cloud.servers.list --refresh later; it was not destroyed")
+                             hint=later)
         time.sleep(interval)
         interval = min(interval * 1.5, 5.0)
 
@@ -117,6 +131,20 @@ def resolve_id(provider: Provider, name_or_id: str) -> CloudServer:
         raise NselfError(f"{provider.title} has no server {name_or_id!r}", code=Exit.PROVIDER,
                          hint="see cloud.servers.list --refresh")
     return found
+
+
+def resolve_cluster(provider: Provider, name_or_id: str) -> Cluster:
+    """A cluster by id, or by name when exactly one has it (ambiguous names list the ids)."""
+    clusters = provider.k8s_list()
+    named = [c for c in clusters if c.name == name_or_id]
+    if len(named) > 1:
+        raise UsageError(f"{len(named)} {provider.title} clusters are named {name_or_id!r}",
+                         hint="pass the id: " + ", ".join(f"{c.id} ({c.region})" for c in named))
+    found = named or [c for c in clusters if c.id == name_or_id]
+    if not found:
+        raise NselfError(f"{provider.title} has no cluster {name_or_id!r}", code=Exit.PROVIDER,
+                         hint=f"see cloud.k8s.list {provider.name}")
+    return found[0]
 
 
 def live_sizes(names: list[str], normalised: str, connect_one: Callable[[str], Provider]) -> list[dict]:

@@ -533,39 +533,130 @@ def estimate(c):
 
 # --- managed Kubernetes ------------------------------------------------------------------
 
-def _managed_k8s(c, provider: str, action: str):
+def _k8s_provider(c, name: str):
+    """The driver, when nself drives this provider's managed Kubernetes; otherwise exit 8 saying
+    what works instead."""
     from nself.providers import registry
     from nself.providers.base import NotSupported
 
-    entry = registry.info(provider)
+    entry = registry.info(name)
+    if entry.implemented and "k8s" in registry.driver_class(name).capabilities:
+        return _provider(c, name)
     what = (f"{entry.title} has no managed Kubernetes" if not entry.managed_k8s
-            else f"{action} of {entry.managed_k8s} ({entry.title}) is not built in nself yet")
+            else f"{entry.managed_k8s} ({entry.title}) is not built in nself yet")
     raise NotSupported(what, "run k3s on your own servers: nself cloud.provision … then "
-                             "nself k8s.k3s.install --host NAME and k8s.k3s.kubeconfig --host NAME")
+                             "nself k8s.k3s.install --host NAME and k8s.k3s.kubeconfig --host NAME; "
+                             "managed Kubernetes in nself: " + ", ".join(
+                                 n for n in registry.implemented() if "k8s" in registry.driver_class(n).capabilities))
 
 
-@task(name="create", positional=["provider"], help={"provider": "provider name"})
-def k8s_create(c, provider):
-    """Create a managed Kubernetes cluster (not built yet: says so)."""
-    _managed_k8s(c, provider, "creating a cluster")
+def _merge_kubeconfig(c, provider, cluster, context, kubeconfig) -> str:
+    from nself.k8s import kubeconfig as kc
+
+    name = context or f"{provider.name}-{cluster.name}"
+    entries = kc.entries(provider.k8s_kubeconfig(cluster.id), name)
+    runtime.output(c).add_secrets(v for v in entries["user"]["user"].values() if isinstance(v, str))
+    kc.merge(kc.path(kubeconfig), entries)
+    return name
 
 
-@task(name="delete", positional=["provider"], help={"provider": "provider name"})
-def k8s_delete(c, provider):
-    """Delete a managed Kubernetes cluster (not built yet: says so)."""
-    _managed_k8s(c, provider, "deleting a cluster")
+@task(name="versions", positional=["provider"], help={"provider": "provider name"})
+def k8s_versions(c, provider):
+    """List the Kubernetes versions a provider offers, newest first."""
+    out = runtime.output(c)
+    versions = _k8s_provider(c, provider).k8s_versions()
+    out.emit(versions, render=lambda d: [out.say(v) for v in d])
 
 
-@task(name="kubeconfig", positional=["provider"], help={"provider": "provider name"})
-def k8s_kubeconfig(c, provider):
-    """Fetch a managed cluster's kubeconfig (not built yet: says so)."""
-    _managed_k8s(c, provider, "fetching the kubeconfig")
+@task(name="list", positional=["provider"], help={"provider": "provider name"})
+def k8s_list(c, provider):
+    """List a provider's managed Kubernetes clusters."""
+    out = runtime.output(c)
+    rows = [k.to_dict() for k in _k8s_provider(c, provider).k8s_list()]
+    out.emit(rows, render=lambda d: out.table(["id", "name", "status", "region", "version", "nodes"],
+             [[r["id"], r["name"], r["status"], r["region"], r["version"], r["nodes"]] for r in d]))
+
+
+@task(name="create", positional=["provider"], help={
+    "provider": "provider name", "name": "cluster name", "region": "region id",
+    "size": "node size: tiny … xlarge, or the provider's size id", "nodes": "how many nodes",
+    "version": "Kubernetes version (cloud.k8s.versions), or latest",
+    "context": "kubeconfig context name (default: <provider>-<name>)", "kubeconfig": "kubeconfig file to merge into",
+    "timeout": "seconds to wait until it runs"})
+def k8s_create(c, provider, name, region, size="medium", nodes=3, version="latest", context=None, kubeconfig=None,
+               timeout=1800):
+    """Create a managed Kubernetes cluster and merge its kubeconfig.
+
+    Waits until it runs; the context is <provider>-<name>. Asks unless --yes."""
+    from nself.errors import UsageError
+    from nself.providers import operations
+    from nself.providers.base import ClusterRequest
+
+    out = runtime.output(c)
+    driver = _k8s_provider(c, provider)
+    operations.check_name(driver, name)
+    operations.check_region(driver, region)
+    chosen = operations.resolve_size(driver, size, region)
+    versions = driver.k8s_versions()
+    if version != "latest" and version not in versions:
+        raise UsageError(f"{driver.title} offers no Kubernetes {version!r}",
+                         hint="versions: " + ", ".join(versions[:6]) + ", or latest")
+    request = ClusterRequest(name, region, version, chosen.id, int(nodes))
+    price = "" if chosen.monthly is None else f", nodes {chosen.monthly * int(nodes):.2f} {chosen.currency}/month"
+    summary = f"{name}: {driver.title} Kubernetes {version} in {region}, {nodes} × {chosen.id}{price}"
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [request.__dict__]}, render=lambda d: out.say("would create " + summary))
+        return
+    if not runtime.confirm(c, f"Create {summary}?"):
+        out.say("left as it is")
+        return
+    created = driver.k8s_create(request)
+    running = operations.wait_cluster(driver, created, float(timeout), out.say)
+    context_name = _merge_kubeconfig(c, driver, running, context, kubeconfig)
+    out.emit({**running.to_dict(), "context": context_name},
+             render=lambda d: out.say(f"{name} is running; context {context_name} (now current)"))
+
+
+@task(name="delete", positional=["provider", "name"], help={"provider": "provider name",
+                                                           "name": "cluster name or id"})
+def k8s_delete(c, provider, name):
+    """Delete a managed Kubernetes cluster (asks unless --yes)."""
+    from nself.providers import operations
+
+    out = runtime.output(c)
+    driver = _k8s_provider(c, provider)
+    cluster = operations.resolve_cluster(driver, name)
+    if runtime.options(c).dry_run:
+        out.emit({"plan": [{"delete": cluster.id, "name": cluster.name, "provider": provider}]},
+                 render=lambda d: out.say(f"would delete {driver.title} cluster {cluster.name} ({cluster.id})"))
+        return
+    if not runtime.confirm(c, f"Delete {driver.title} cluster {cluster.name} ({cluster.id}) and its nodes?"):
+        out.say("left as it is")
+        return
+    driver.k8s_delete(cluster.id)
+    out.emit({"deleted": cluster.id, "name": cluster.name, "provider": provider},
+             render=lambda d: out.say(f"deleted {cluster.name}"))
+
+
+@task(name="kubeconfig", positional=["provider", "name"], help={
+    "provider": "provider name", "name": "cluster name or id",
+    "context": "context name (default: <provider>-<name>)", "kubeconfig": "kubeconfig file to merge into"})
+def k8s_kubeconfig(c, provider, name, context=None, kubeconfig=None):
+    """Fetch a managed cluster's kubeconfig and merge it as a context."""
+    from nself.providers import operations
+
+    out = runtime.output(c)
+    driver = _k8s_provider(c, provider)
+    cluster = operations.resolve_cluster(driver, name)
+    context_name = _merge_kubeconfig(c, driver, cluster, context, kubeconfig)
+    out.emit({"context": context_name, "cluster": cluster.id},
+             render=lambda d: out.say(f"context {context_name} (now current)"))
 
 
 servers_ns = Collection("servers", add, remove, list_servers, status, exec, ssh, logs, reboot, destroy)
 providers_ns = Collection("providers", providers_list, init, providers_status, regions, sizes)
 providers_ns.add_task(remove_provider, name="remove")
 costs_ns = Collection("costs", compare, estimate)
-k8s_ns = Collection("k8s", k8s_create, k8s_delete, k8s_kubeconfig)
+k8s_ns = Collection("k8s", k8s_versions, k8s_list, k8s_create, k8s_delete, k8s_kubeconfig)
 ns = Collection("cloud", servers_ns, providers_ns, costs_ns, k8s_ns, provision)
 ns.configure({"cloud": {}})

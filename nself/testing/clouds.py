@@ -44,7 +44,12 @@ class FakeCloud:
         self.violations: list[str] = []
         self.faults: list[dict] = []
         self.servers: dict[str, dict] = {}
+        self.clusters: dict[str, dict] = {}
         self.keys: list[dict] = []
+        # What a cluster's kubeconfig endpoint answers; a test points it at its own API server.
+        self.kubeconfig = ("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "
+                           "'https://127.0.0.1:6443'}\nusers:\n- name: u\n  user: {token: fake-cluster-token}\n"
+                           "contexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n")
         self.ids = itertools.count(1001)
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -122,7 +127,8 @@ class FakeCloud:
                 return (*self.error(fault["status"], "fault", f"injected {fault['status']}"), extra)
             status, answer = self.route(method, relative, query, body)
             if self.contract is not None and status < 400:
-                self.violations.extend(self.contract.check_response(method, path, query, status, answer))
+                self.violations.extend(self.contract.check_response(method, path, query, status,
+                                                                    None if isinstance(answer, str) else answer))
             return status, answer, {}
 
     def _handler(self):
@@ -134,12 +140,13 @@ class FakeCloud:
                 length = int(self.headers.get("Content-Length") or 0)
                 status, answer, extra = fake._serve(self.command, self.path, dict(self.headers),
                                                     self.rfile.read(length) if length else b"")
-                data = b"" if answer is None else json.dumps(answer).encode()
+                text = isinstance(answer, str)          # a kubeconfig, as YAML
+                data = b"" if answer is None else answer.encode() if text else json.dumps(answer).encode()
                 self.send_response(status)
                 for key, value in extra.items():
                     self.send_header(key, value)
                 if data:
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", "application/yaml" if text else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -353,6 +360,8 @@ class DigitalOceanFake(FakeCloud):
                 self.keys.append(key)
                 return 201, {"ssh_key": key}
             return self._listing("ssh_keys", list(self.keys), query, path)
+        if path.startswith("/kubernetes/"):
+            return self._kubernetes(method, path, query, body)
         if path == "/droplets" and method == "POST":
             return self._create(body)
         if path == "/droplets" and method == "GET":
@@ -376,6 +385,58 @@ class DigitalOceanFake(FakeCloud):
                                         "started_at": _now(), "completed_at": None, "resource_id": int(match[1]),
                                         "resource_type": "droplet", "region_slug": droplet["region"]["slug"]}}
         return self.error(404, "not_found", "The resource you were accessing could not be found.")
+
+    versions = ["1.31.1-do.4", "1.30.5-do.5"]
+
+    def _kubernetes(self, method, path, query, body):
+        if method == "GET" and path == "/kubernetes/options":
+            return 200, {"options": {"regions": [{"name": n, "slug": r} for r, n in self.regions],
+                                     "versions": [{"slug": v, "kubernetes_version": v.split("-")[0],
+                                                   "supported_features": []} for v in self.versions],
+                                     "sizes": [{"name": s[0], "slug": s[0]} for s in self.sizes]}}
+        if path == "/kubernetes/clusters" and method == "POST":
+            if body.get("region") not in {r[0] for r in self.regions}:
+                return self.error(422, "unprocessable_entity", "invalid region")
+            if body.get("version") not in ("latest", *self.versions):
+                return self.error(422, "unprocessable_entity", "invalid version")
+            cluster_id = str(uuid.uuid4())
+            cluster = {"id": cluster_id, "name": body["name"], "region": body["region"],
+                       "version": self.versions[0] if body["version"] == "latest" else body["version"],
+                       "cluster_subnet": "10.244.0.0/16", "service_subnet": "10.245.0.0/16",
+                       "vpc_uuid": str(uuid.uuid4()), "ipv4": "", "endpoint": "", "tags": body.get("tags") or [],
+                       "node_pools": [{"id": str(uuid.uuid4()), "name": p["name"], "size": p["size"],
+                                       "count": p["count"], "tags": [], "labels": None, "taints": [],
+                                       "auto_scale": False, "min_nodes": 0, "max_nodes": 0, "nodes": []}
+                                      for p in body["node_pools"]],
+                       "maintenance_policy": {"start_time": "00:00", "day": "any"}, "auto_upgrade": False,
+                       "status": {"state": "provisioning", "message": "provisioning"}, "created_at": _now(),
+                       "updated_at": _now(), "surge_upgrade": False, "registry_enabled": False, "ha": False,
+                       "_polls": 0}
+            self.clusters[cluster_id] = cluster
+            return 201, {"kubernetes_cluster": _public(cluster)}
+        if path == "/kubernetes/clusters" and method == "GET":
+            for cluster in self.clusters.values():
+                self._tick_cluster(cluster)
+            return self._listing("kubernetes_clusters", [_public(k) for k in self.clusters.values()], query, path)
+        match = re.fullmatch(r"/kubernetes/clusters/([0-9a-f-]{36})(/kubeconfig)?", path)
+        cluster = self.clusters.get(match[1]) if match else None
+        if cluster is None:
+            return self.error(404, "not_found", "The resource you were accessing could not be found.")
+        if method == "GET" and match[2]:
+            return 200, self.kubeconfig
+        if method == "GET":
+            self._tick_cluster(cluster)
+            return 200, {"kubernetes_cluster": _public(cluster)}
+        if method == "DELETE":
+            del self.clusters[match[1]]
+            return 204, None
+        return self.error(405, "method_not_allowed", f"{method} {path}")
+
+    def _tick_cluster(self, cluster):
+        cluster["_polls"] += 1
+        if cluster["status"]["state"] == "provisioning" and cluster["_polls"] >= self.boot_polls:
+            cluster["status"] = {"state": "running", "message": "running"}
+            cluster["endpoint"] = f"https://{cluster['id']}.k8s.ondigitalocean.com"
 
     def _create(self, body):
         if body.get("region") not in {r[0] for r in self.regions}:

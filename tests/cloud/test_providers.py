@@ -197,9 +197,9 @@ def test_unsupported_providers_say_so(nself, project):
     assert "hetzner" in r.err
     r = nself(["cloud.provision", "nimbus", "--name", "web1", "--region", "x"], cwd=project)
     assert r.code == 8 and "unknown provider 'nimbus'" in r.err
-    r = nself(["cloud.k8s.create", "digitalocean"], cwd=project)
-    assert r.code == 8 and "DOKS" in r.err and "k8s.k3s.install" in r.err
-    r = nself(["cloud.k8s.create", "hetzner"], cwd=project)
+    r = nself(["cloud.k8s.create", "scaleway", "--name", "k", "--region", "fr-par-1"], cwd=project)
+    assert r.code == 8 and "Kapsule" in r.err and "k8s.k3s.install" in r.err and "digitalocean" in r.err
+    r = nself(["cloud.k8s.create", "hetzner", "--name", "k", "--region", "fsn1"], cwd=project)
     assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
     assert len(rows) == 26
@@ -342,3 +342,30 @@ def test_ionos_datacenter_and_lan_are_made_once_and_reused(nself, project, cloud
     created = fake.calls("POST", r"/servers$")
     assert [c["body"]["entities"]["nics"]["items"][0]["properties"]["lan"] for c in created] == [1, 1]
     assert len(fake.servers) == 2 and fake.violations == []
+
+
+def test_doks_create_gives_a_working_context(nself, project, cloud_fake, kube_api, tmp_path):
+    """The cluster's kubeconfig points at a real test API server: after create, nself's own
+    k8s tasks work through the new context."""
+    fake = cloud_fake("digitalocean", SPECS)
+    fake.kubeconfig = (tmp_path / "kube" / "config").read_text()        # kube_api's kubeconfig
+    kubeconfig = tmp_path / "merged"
+    env = {**fake.env(), "KUBECONFIG": str(kubeconfig)}
+    r = nself(["cloud.k8s.create", "digitalocean", "--name", "prod", "--region", "fra1", "--size", "small",
+               "--nodes", "2", "--yes", "--json"], cwd=project, env=env)
+    assert r.code == 0, r.err
+    result = r.json()
+    assert (result["status"], result["context"], result["nodes"]) == ("running", "digitalocean-prod", 2)
+    posted = fake.calls("POST", "/kubernetes/clusters$")[0]["body"]
+    assert posted["node_pools"][0]["size"] == "s-1vcpu-1gb" and posted["version"] == "latest"
+    config = yaml.safe_load(kubeconfig.read_text())
+    assert config["current-context"] == "digitalocean-prod"
+    assert "test-token" not in r.out + r.err
+    assert nself(["k8s.context.list", "--json"], cwd=project, env=env).code == 0
+    r = nself(["k8s.pods", "--json"], cwd=project, env=env)
+    assert r.code == 0, r.err                                           # through the new context
+    r = nself(["cloud.k8s.create", "digitalocean", "--name", "p2", "--region", "fra1", "--version", "1.2.3"],
+              cwd=project, env=env)
+    assert r.code == 2 and "1.31.1-do.4" in r.err
+    assert nself(["cloud.k8s.delete", "digitalocean", "prod", "--yes"], cwd=project, env=env).code == 0
+    assert fake.clusters == {} and fake.violations == []

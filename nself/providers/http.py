@@ -89,7 +89,8 @@ class Api:
                                     hint=f"check your network, or {_env_hint(self.provider)}",
                                     ambiguous=method not in _SAFE_METHODS) from None
             status = response.status_code
-            if status in _RETRY_STATUS and attempt < self.retries and (method in _SAFE_METHODS or status == 429):
+            if status in _RETRY_STATUS and status not in ok and attempt < self.retries and \
+                    (method in _SAFE_METHODS or status == 429):
                 # A 429 means the request was refused, so even a create is safe to repeat.
                 wait = _retry_after(response, attempt, self.backoff)
                 self.log(f"{self.provider}: {status}, retrying in {wait:.1f}s")

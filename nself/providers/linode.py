@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import Cluster, ClusterRequest, CloudServer, Provider, ProvisionRequest, Region, Size
 
 _STATUS = {"provisioning": "starting", "booting": "starting", "running": "running", "offline": "stopped",
            "shutting_down": "stopped", "deleting": "deleting", "rebooting": "starting", "migrating": "starting"}
@@ -31,14 +31,15 @@ class Linode(Provider):
     image = "linode/ubuntu24.04"
     user_data_limit = 16 * 1024        # before base64, as the API documents for metadata
     name_rule = (r"[a-zA-Z][a-zA-Z0-9-_.]{1,62}[a-zA-Z0-9]", "3-64 characters, starting with a letter")
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot",
+                              "k8s"})
     describe_error = staticmethod(_error)
 
     def _all(self, path: str) -> list[dict]:
         return list(self.api.pages(path, "data", _next, {"page_size": 100}))
 
     def _one_page(self, path: str) -> list[dict]:
-        """Regions and types come whole: the API takes no page parameters there."""
+        """Regions, types and LKE clusters come whole: the API takes no page parameters there."""
         return self.api.request("GET", path).get("data") or []
 
     def validate(self) -> str:
@@ -77,6 +78,40 @@ class Linode(Provider):
 
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/linode/instances/{server_id}/reboot", json={})
+
+    # LKE: the description has no cluster status; a cluster is running once its kubeconfig is
+    # served (the API answers 503 until then).
+    def k8s_versions(self) -> list[str]:
+        versions = [v["id"] for v in self.api.request("GET", "/lke/versions").get("data") or []]
+        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        version = self.k8s_versions()[0] if request.version == "latest" else request.version
+        body = {"label": request.name, "region": request.region, "k8s_version": version,
+                "node_pools": [{"type": request.size, "count": request.nodes}], "tags": ["managed-by-nself"]}
+        return self._cluster(self.api.request("POST", "/lke/clusters", json=body), request.nodes)
+
+    def k8s_list(self) -> list[Cluster]:
+        return [self._cluster(c) for c in self._one_page("/lke/clusters")]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        body = self.api.request("GET", f"/lke/clusters/{cluster_id}", ok=(404,))
+        if body is None:
+            return None
+        ready = self.api.request("GET", f"/lke/clusters/{cluster_id}/kubeconfig", ok=(503,)) is not None
+        return self._cluster(body, status="running" if ready else "starting")
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        self.api.request("DELETE", f"/lke/clusters/{cluster_id}", ok=(404,))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        return base64.b64decode(self.api.request("GET", f"/lke/clusters/{cluster_id}/kubeconfig")["kubeconfig"]
+                                ).decode()
+
+    @staticmethod
+    def _cluster(data: dict, nodes: int | None = None, status: str = "unknown") -> Cluster:
+        return Cluster(str(data["id"]), data["label"], status, data.get("region"), data.get("k8s_version"),
+                       None, nodes)
 
     @staticmethod
     def _server(data: dict) -> CloudServer:

@@ -11,6 +11,7 @@ description does not allow is answered 400 and recorded in `violations`, which t
 """
 from __future__ import annotations
 
+import base64
 import datetime
 import itertools
 import json
@@ -521,6 +522,8 @@ class LinodeFake(FakeCloud):
             return self._listing([self._from("type", id=i, label=i, vcpus=cpu, memory=mem, disk=disk, **{
                 "class": kind, "price": {"hourly": round(price / 730, 3), "monthly": price}})
                 for i, kind, cpu, mem, disk, price in self.types], query)
+        if path.startswith("/lke/"):
+            return self._lke(method, path, query, body)
         if path == "/linode/instances" and method == "POST":
             return self._create(body)
         if path == "/linode/instances" and method == "GET":
@@ -541,6 +544,40 @@ class LinodeFake(FakeCloud):
             if method == "POST" and match[2]:
                 return 200, {}
         return self.error(404, "not_found", "Not found")
+
+    lke_versions = ["1.31", "1.30"]
+
+    def _lke(self, method, path, query, body):
+        if method == "GET" and path == "/lke/versions":
+            return self._listing([{"id": v} for v in self.lke_versions], query)
+        if path == "/lke/clusters" and method == "POST":
+            if body.get("k8s_version") not in self.lke_versions:
+                return 400, {"errors": [{"field": "k8s_version", "reason": "not a supported version"}]}
+            if body.get("region") not in {r[0] for r in self.regions}:
+                return 400, {"errors": [{"field": "region", "reason": "region is not valid"}]}
+            cluster_id = str(next(self.ids))
+            self.clusters[cluster_id] = {"id": int(cluster_id), "label": body["label"], "region": body["region"],
+                                         "k8s_version": body["k8s_version"], "tags": body.get("tags") or [],
+                                         "created": _now().rstrip("Z"), "updated": _now().rstrip("Z"),
+                                         "control_plane": {"high_availability": False}, "_polls": 0}
+            return 200, _public(self.clusters[cluster_id])
+        if path == "/lke/clusters" and method == "GET":
+            return self._listing([_public(k) for k in self.clusters.values()], query)
+        match = re.fullmatch(r"/lke/clusters/(\d+)(/kubeconfig)?", path)
+        cluster = self.clusters.get(match[1]) if match else None
+        if cluster is None:
+            return self.error(404, "not_found", "Not found")
+        if method == "GET" and match[2]:
+            cluster["_polls"] += 1
+            if cluster["_polls"] < self.boot_polls:
+                return self.error(503, "unavailable", "Cluster kubeconfig is not yet available.")
+            return 200, {"kubeconfig": base64.b64encode(self.kubeconfig.encode()).decode()}
+        if method == "GET":
+            return 200, _public(cluster)
+        if method == "DELETE":
+            del self.clusters[match[1]]
+            return 200, {}
+        return self.error(405, "method_not_allowed", f"{method} {path}")
 
     def _create(self, body):
         if body.get("region") not in {r[0] for r in self.regions}:

@@ -344,28 +344,32 @@ def test_ionos_datacenter_and_lan_are_made_once_and_reused(nself, project, cloud
     assert len(fake.servers) == 2 and fake.violations == []
 
 
-def test_doks_create_gives_a_working_context(nself, project, cloud_fake, kube_api, tmp_path):
+@pytest.mark.parametrize("provider,region,small,newest,size_key,create_path", [
+    ("digitalocean", "fra1", "s-1vcpu-1gb", "1.31.1-do.4", "size", "/kubernetes/clusters$"),
+    ("linode", "eu-central", "g6-nanode-1", "1.31", "type", "/lke/clusters$"),
+])
+def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud_fake, kube_api, tmp_path, provider,
+                                                           region, small, newest, size_key, create_path):
     """The cluster's kubeconfig points at a real test API server: after create, nself's own
     k8s tasks work through the new context."""
-    fake = cloud_fake("digitalocean", SPECS)
+    fake = cloud_fake(provider, SPECS)
     fake.kubeconfig = (tmp_path / "kube" / "config").read_text()        # kube_api's kubeconfig
     kubeconfig = tmp_path / "merged"
     env = {**fake.env(), "KUBECONFIG": str(kubeconfig)}
-    r = nself(["cloud.k8s.create", "digitalocean", "--name", "prod", "--region", "fra1", "--size", "small",
+    r = nself(["cloud.k8s.create", provider, "--name", "prod", "--region", region, "--size", "small",
                "--nodes", "2", "--yes", "--json"], cwd=project, env=env)
     assert r.code == 0, r.err
     result = r.json()
-    assert (result["status"], result["context"], result["nodes"]) == ("running", "digitalocean-prod", 2)
-    posted = fake.calls("POST", "/kubernetes/clusters$")[0]["body"]
-    assert posted["node_pools"][0]["size"] == "s-1vcpu-1gb" and posted["version"] == "latest"
-    config = yaml.safe_load(kubeconfig.read_text())
-    assert config["current-context"] == "digitalocean-prod"
+    assert (result["status"], result["context"]) == ("running", f"{provider}-prod")
+    posted = fake.calls("POST", create_path)[0]["body"]
+    assert posted["node_pools"][0][size_key] == small and posted["node_pools"][0]["count"] == 2
+    assert yaml.safe_load(kubeconfig.read_text())["current-context"] == f"{provider}-prod"
     assert "test-token" not in r.out + r.err
-    assert nself(["k8s.context.list", "--json"], cwd=project, env=env).code == 0
     r = nself(["k8s.pods", "--json"], cwd=project, env=env)
     assert r.code == 0, r.err                                           # through the new context
-    r = nself(["cloud.k8s.create", "digitalocean", "--name", "p2", "--region", "fra1", "--version", "1.2.3"],
+    r = nself(["cloud.k8s.create", provider, "--name", "prod2", "--region", region, "--version", "1.2.3"],
               cwd=project, env=env)
-    assert r.code == 2 and "1.31.1-do.4" in r.err
-    assert nself(["cloud.k8s.delete", "digitalocean", "prod", "--yes"], cwd=project, env=env).code == 0
+    assert r.code == 2 and newest in r.err
+    assert [c["name"] for c in nself(["cloud.k8s.list", provider, "--json"], cwd=project, env=env).json()] == ["prod"]
+    assert nself(["cloud.k8s.delete", provider, "prod", "--yes"], cwd=project, env=env).code == 0
     assert fake.clusters == {} and fake.violations == []

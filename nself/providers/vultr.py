@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 from nself.errors import UsageError
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import Cluster, ClusterRequest, CloudServer, Provider, ProvisionRequest, Region, Size
 from nself.providers.keys import key_name
 
 
@@ -30,7 +30,8 @@ class Vultr(Provider):
     image = "Ubuntu 24.04 LTS x64"
     id_pattern = r"[0-9a-f]{8}-[0-9a-f-]{27}"
     user_data_limit = 64 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot",
+                              "k8s"})
     describe_error = staticmethod(_error)
 
     def _all(self, path: str, key: str, **params) -> list[dict]:
@@ -88,6 +89,39 @@ class Vultr(Provider):
 
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/instances/{server_id}/reboot")
+
+    # VKE
+    def k8s_versions(self) -> list[str]:
+        return list(self.api.request("GET", "/kubernetes/versions").get("versions") or [])
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        version = self.k8s_versions()[0] if request.version == "latest" else request.version
+        body = {"label": request.name, "region": request.region, "version": version,
+                "node_pools": [{"node_quantity": request.nodes, "label": f"{request.name}-pool",
+                                "plan": request.size}]}
+        return self._cluster(self.api.request("POST", "/kubernetes/clusters", json=body)["vke_cluster"])
+
+    def k8s_list(self) -> list[Cluster]:
+        # The VKE list takes no paging parameters (its description lists none).
+        return [self._cluster(c) for c in self.api.request("GET", "/kubernetes/clusters").get("vke_clusters") or []]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        body = self.api.request("GET", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
+        return self._cluster(body["vke_cluster"]) if body else None
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        self.api.request("DELETE", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        config = self.api.request("GET", f"/kubernetes/clusters/{cluster_id}/config")["kube_config"]
+        return base64.b64decode(config).decode()
+
+    @staticmethod
+    def _cluster(data: dict) -> Cluster:
+        status = {"active": "running", "pending": "starting"}.get(data.get("status"), "unknown")
+        nodes = sum(p.get("node_quantity", 0) for p in data.get("node_pools") or [])
+        return Cluster(data["id"], data.get("label", ""), status, data.get("region"), data.get("version"),
+                       data.get("endpoint") or None, nodes)
 
     @staticmethod
     def _server(data: dict) -> CloudServer:

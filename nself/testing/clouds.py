@@ -666,6 +666,8 @@ class VultrFake(FakeCloud):
                 self.keys.append(key)
                 return 201, {"ssh_key": key}
             return self._listing("ssh_keys", list(self.keys), query)
+        if path.startswith("/kubernetes/"):
+            return self._vke(method, path, query, body)
         if path == "/instances" and method == "POST":
             return self._create(body)
         if path == "/instances" and method == "GET":
@@ -687,6 +689,47 @@ class VultrFake(FakeCloud):
             if method == "POST" and match[2]:
                 return 204, None
         return self.error(404, "not_found", "Not found")
+
+    vke_versions = ["v1.31.2+1", "v1.30.6+1"]
+
+    def _vke(self, method, path, query, body):
+        if method == "GET" and path == "/kubernetes/versions":
+            return 200, {"versions": list(self.vke_versions)}
+        if path == "/kubernetes/clusters" and method == "POST":
+            if body.get("version") not in self.vke_versions:
+                return self.error(400, "invalid", "Invalid Kubernetes version.")
+            if body.get("region") not in {r[0] for r in self.regions}:
+                return self.error(400, "invalid", "Invalid region.")
+            cluster_id = str(uuid.uuid4())
+            self.clusters[cluster_id] = {
+                "id": cluster_id, "firewall_group_id": "", "label": body.get("label", ""), "date_created": _now(),
+                "cluster_subnet": "10.244.0.0/16", "service_subnet": "10.96.0.0/12", "ip": "", "endpoint": "",
+                "version": body["version"], "region": body["region"], "status": "pending",
+                "ha_controlplanes": False,
+                "node_pools": [{"id": str(uuid.uuid4()), "date_created": _now(), "date_updated": _now(),
+                                "label": p["label"], "plan": p["plan"], "status": "pending",
+                                "node_quantity": p["node_quantity"], "min_nodes": p["node_quantity"],
+                                "max_nodes": p["node_quantity"], "auto_scaler": False, "tag": "", "nodes": []}
+                               for p in body.get("node_pools") or []], "_polls": 0}
+            return 201, {"vke_cluster": _public(self.clusters[cluster_id])}
+        if path == "/kubernetes/clusters" and method == "GET":
+            return 200, {"vke_clusters": [_public(k) for k in self.clusters.values()],
+                         "meta": {"total": len(self.clusters), "links": {"next": "", "prev": ""}}}
+        match = re.fullmatch(r"/kubernetes/clusters/([0-9a-f-]{36})(/config)?", path)
+        cluster = self.clusters.get(match[1]) if match else None
+        if cluster is None:
+            return self.error(404, "not_found", "Invalid vke-id.")
+        if method == "GET" and match[2]:
+            return 200, {"kube_config": base64.b64encode(self.kubeconfig.encode()).decode()}
+        if method == "GET":
+            cluster["_polls"] += 1
+            if cluster["status"] == "pending" and cluster["_polls"] >= self.boot_polls:
+                cluster.update(status="active", endpoint=f"{cluster['id']}.vultr-k8s.com", ip="127.0.0.1")
+            return 200, {"vke_cluster": _public(cluster)}
+        if method == "DELETE":
+            del self.clusters[match[1]]
+            return 204, None
+        return self.error(405, "method_not_allowed", f"{method} {path}")
 
     def _create(self, body):
         if body.get("region") not in {r[0] for r in self.regions}:

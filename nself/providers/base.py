@@ -18,6 +18,15 @@ NORMALISED = {
 }
 
 
+# What every implemented driver does; managed Kubernetes adds "k8s".
+SERVERS = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+
+
+def labels_from_tags(tags: list[str]) -> dict[str, str]:
+    """`key:value` tags (providers without labels) as labels; other tags are left out."""
+    return dict(t.split(":", 1) for t in tags if ":" in t and "=" not in t)
+
+
 @dataclass(frozen=True)
 class Region:
     id: str

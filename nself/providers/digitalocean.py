@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from nself.providers.base import Cluster, ClusterRequest, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
+                                  Size, labels_from_tags)
 from nself.providers.keys import key_name, md5_fingerprint
 
 _STATUS = {"new": "starting", "active": "running", "off": "stopped", "archive": "stopped"}
@@ -32,8 +33,7 @@ class DigitalOcean(Provider):
     base_url = "https://api.digitalocean.com/v2"
     image = "ubuntu-24-04-x64"
     user_data_limit = 64 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot",
-                              "k8s"})
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     def _all(self, path: str, key: str, **params) -> list[dict]:
@@ -123,8 +123,7 @@ class DigitalOcean(Provider):
         def public(family: str) -> str | None:
             return next((n["ip_address"] for n in networks.get(family) or [] if n.get("type") == "public"), None)
 
-        tags = data.get("tags") or []
-        labels = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in tags if ":" in t}
+        labels = labels_from_tags(data.get("tags") or [])
         return CloudServer(str(data["id"]), data["name"], _STATUS.get(data.get("status"), "unknown"),
                            public("v4"), public("v6"), (data.get("region") or {}).get("slug"),
                            data.get("size_slug"), data.get("created_at"), labels)

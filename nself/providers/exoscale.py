@@ -11,7 +11,7 @@ import os
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
 from nself.providers.http import ProviderError
 from nself.providers.keys import key_name
 from nself.providers.signers import Exo2Signer
@@ -34,7 +34,7 @@ class Exoscale(Provider):
     id_pattern = r"[a-z]{2}-[a-z]{3}-\d/[0-9a-f-]{36}"
     user_data_limit = 24 * 1024      # 32 KiB after base64
     disk_gb = 50
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = SERVERS
     describe_error = staticmethod(_error)
 
     @staticmethod

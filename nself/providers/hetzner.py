@@ -2,7 +2,7 @@
 SSH keys registered by name, user data up to 32 KiB, prices in EUR per location."""
 from __future__ import annotations
 
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
 from nself.providers.keys import key_name, md5_fingerprint
 
 _STATUS = {"initializing": "starting", "starting": "starting", "running": "running", "off": "stopped",
@@ -25,7 +25,7 @@ class Hetzner(Provider):
     base_url = "https://api.hetzner.cloud/v1"
     image = "ubuntu-24.04"
     user_data_limit = 32 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = SERVERS
     describe_error = staticmethod(_error)
 
     def _all(self, path: str, key: str, **params) -> list[dict]:

@@ -10,7 +10,7 @@ import re
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
 from nself.providers.http import ProviderError, token_or_basic
 
 _SIZES = [(1, 1), (1, 2), (2, 4), (2, 8), (4, 8), (4, 16), (8, 16), (8, 32), (16, 32), (16, 64)]
@@ -35,7 +35,7 @@ class Ionos(Provider):
     id_pattern = r"[0-9a-f-]{36}/[0-9a-f-]{36}"
     user_data_limit = 64 * 1024
     disk_gb = 20
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = SERVERS
     describe_error = staticmethod(_error)
 
     auth = staticmethod(token_or_basic)

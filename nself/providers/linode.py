@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import secrets
 
-from nself.providers.base import Cluster, ClusterRequest, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
+                                  Size, labels_from_tags)
 
 _STATUS = {"provisioning": "starting", "booting": "starting", "running": "running", "offline": "stopped",
            "shutting_down": "stopped", "deleting": "deleting", "rebooting": "starting", "migrating": "starting"}
@@ -31,8 +32,7 @@ class Linode(Provider):
     image = "linode/ubuntu24.04"
     user_data_limit = 16 * 1024        # before base64, as the API documents for metadata
     name_rule = (r"[a-zA-Z][a-zA-Z0-9-_.]{1,62}[a-zA-Z0-9]", "3-64 characters, starting with a letter")
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot",
-                              "k8s"})
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     def _all(self, path: str) -> list[dict]:
@@ -117,8 +117,7 @@ class Linode(Provider):
     def _server(data: dict) -> CloudServer:
         # Linode's private addresses are 192.168.128.0/17; every other ipv4 entry is public.
         public = [ip for ip in data.get("ipv4") or [] if not ip.startswith("192.168.")]
-        tags = data.get("tags") or []
-        labels = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in tags if ":" in t}
+        labels = labels_from_tags(data.get("tags") or [])
         return CloudServer(str(data["id"]), data["label"], _STATUS.get(data.get("status"), "unknown"),
                            public[0] if public else None, (data.get("ipv6") or "").split("/")[0] or None,
                            data.get("region"), data.get("type"), data.get("created"), labels)

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from nself.providers.base import NotSupported, Provider
 
-CORE = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
-
 
 @dataclass(frozen=True)
 class Info:

@@ -8,7 +8,7 @@ Scaleway has no endpoint listing zones; the zones are those it documents. Server
 from __future__ import annotations
 
 from nself.errors import UsageError
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, labels_from_tags, CloudServer, Provider, ProvisionRequest, Region, Size
 
 ZONES = {"fr-par-1": "Paris 1", "fr-par-2": "Paris 2", "fr-par-3": "Paris 3", "nl-ams-1": "Amsterdam 1",
          "nl-ams-2": "Amsterdam 2", "nl-ams-3": "Amsterdam 3", "pl-waw-1": "Warsaw 1", "pl-waw-2": "Warsaw 2",
@@ -33,7 +33,7 @@ class Scaleway(Provider):
     image = "Ubuntu 24.04 Noble Numbat"
     id_pattern = r"[a-z]{2}-[a-z]{3}-\d/[0-9a-f-]{36}"
     user_data_limit = 1024 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = SERVERS
     describe_error = staticmethod(_error)
 
     def __init__(self, api, project: str = ""):
@@ -150,8 +150,7 @@ class Scaleway(Provider):
 
     @staticmethod
     def _server(zone: str, data: dict) -> CloudServer:
-        tags = data.get("tags") or []
-        labels = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in tags if ":" in t and "=" not in t}
+        labels = labels_from_tags(data.get("tags") or [])
         ipv6 = (data.get("ipv6") or {}).get("address")
         return CloudServer(f"{zone}/{data['id']}", data.get("name", ""), _STATUS.get(data.get("state"), "unknown"),
                            (data.get("public_ip") or {}).get("address"), ipv6, zone, data.get("commercial_type"),

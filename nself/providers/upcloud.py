@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
 from nself.providers.http import ProviderError, token_or_basic
 
 _STATUS = {"started": "running", "stopped": "stopped", "maintenance": "starting", "error": "unknown"}
@@ -26,7 +26,7 @@ class UpCloud(Provider):
     image = "Ubuntu Server 24.04 LTS (Noble Numbat)"
     id_pattern = r"[0-9a-f]{8}-[0-9a-f-]{27}"
     user_data_limit = 64 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+    capabilities = SERVERS
     describe_error = staticmethod(_error)
 
     auth = staticmethod(token_or_basic)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 
 from nself.errors import UsageError
-from nself.providers.base import Cluster, ClusterRequest, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
+                                  Size, labels_from_tags)
 from nself.providers.keys import key_name
 
 
@@ -30,8 +31,7 @@ class Vultr(Provider):
     image = "Ubuntu 24.04 LTS x64"
     id_pattern = r"[0-9a-f]{8}-[0-9a-f-]{27}"
     user_data_limit = 64 * 1024
-    capabilities = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot",
-                              "k8s"})
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     def _all(self, path: str, key: str, **params) -> list[dict]:
@@ -131,8 +131,7 @@ class Vultr(Provider):
             status = {"pending": "starting", "suspended": "stopped", "resizing": "starting"}.get(data.get("status"),
                                                                                                "unknown")
         ipv4 = data.get("main_ip") if data.get("main_ip") not in (None, "", "0.0.0.0") else None
-        tags = data.get("tags") or []
-        labels = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in tags if ":" in t}
+        labels = labels_from_tags(data.get("tags") or [])
         return CloudServer(data["id"], data.get("label", ""), status, ipv4, data.get("v6_main_ip") or None,
                            data.get("region"), data.get("plan"), data.get("date_created"), labels)
 

@@ -11,7 +11,7 @@ import os
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region, Size
 from nself.providers.http import ProviderError
 from nself.providers.keys import key_name
 from nself.providers.signers import Exo2Signer
@@ -34,7 +34,7 @@ class Exoscale(Provider):
     id_pattern = r"[a-z]{2}-[a-z]{3}-\d/[0-9a-f-]{36}"
     user_data_limit = 24 * 1024      # 32 KiB after base64
     disk_gb = 50
-    capabilities = SERVERS
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     @staticmethod
@@ -131,6 +131,61 @@ class Exoscale(Provider):
         zone, uuid = server_id.split("/", 1)
         api = self._in(zone)
         self._wait(api, api.request("PUT", f"/instance/{uuid}:reboot"))
+
+    # SKS: a cluster (control plane) and one node pool; ids are `<zone>/<uuid>` like servers.
+    def k8s_versions(self) -> list[str]:
+        return list(self._in(_HOME_ZONE).request("GET", "/sks-cluster-version").get("sks-cluster-versions") or [])
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        api = self._in(request.region)
+        kind = next((t for t in self._types() if f"{t['family']}.{t['size']}" == request.size), None)
+        if kind is None:
+            raise UsageError(f"Exoscale has no instance type {request.size!r}",
+                             hint="see cloud.providers.sizes exoscale")
+        version = self.k8s_versions()[0] if request.version == "latest" else request.version
+        operation = self._wait(api, api.request("POST", "/sks-cluster", json={
+            "name": request.name, "level": "starter", "version": version, "cni": "calico",
+            "labels": {"managed-by": "nself"}}))
+        cluster_id = operation["reference"]["id"]
+        self._wait(api, api.request("POST", f"/sks-cluster/{cluster_id}/nodepool", json={
+            "name": f"{request.name}-pool", "size": request.nodes, "disk-size": self.disk_gb,
+            "instance-type": {"id": kind["id"]}}))
+        return self.k8s_get(f"{request.region}/{cluster_id}")
+
+    def k8s_list(self) -> list[Cluster]:
+        zones = [_HOME_ZONE] if os.environ.get("NSELF_EXOSCALE_API_URL") else list(ZONES)
+        return [self._cluster(zone, c) for zone in zones
+                for c in self._in(zone).request("GET", "/sks-cluster").get("sks-clusters") or []]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        zone, uuid = cluster_id.split("/", 1)
+        body = self._in(zone).request("GET", f"/sks-cluster/{uuid}", ok=(404,))
+        return self._cluster(zone, body) if body else None
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        """Node pools first: Exoscale refuses to delete a cluster that still has them."""
+        zone, uuid = cluster_id.split("/", 1)
+        api = self._in(zone)
+        body = api.request("GET", f"/sks-cluster/{uuid}", ok=(404,))
+        if body is None:
+            return
+        for pool in body.get("nodepools") or []:
+            self._wait(api, api.request("DELETE", f"/sks-cluster/{uuid}/nodepool/{pool['id']}"))
+        self._wait(api, api.request("DELETE", f"/sks-cluster/{uuid}"))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        zone, uuid = cluster_id.split("/", 1)
+        body = self._in(zone).request("POST", f"/sks-cluster-kubeconfig/{uuid}",
+                                      json={"user": "nself-admin", "groups": ["system:masters"]})
+        return base64.b64decode(body["kubeconfig"]).decode()
+
+    @staticmethod
+    def _cluster(zone: str, data: dict) -> Cluster:
+        status = {"running": "running", "creating": "starting", "deleting": "deleting", "error": "error"}.get(
+            data.get("state"), "starting" if data.get("state") in ("upgrading", "updating") else "unknown")
+        nodes = sum(p.get("size", 0) for p in data.get("nodepools") or [])
+        return Cluster(f"{zone}/{data['id']}", data.get("name", ""), status, zone, data.get("version"),
+                       data.get("endpoint"), nodes)
 
     @staticmethod
     def _server(zone: str, data: dict) -> CloudServer:

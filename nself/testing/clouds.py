@@ -835,6 +835,8 @@ class ExoscaleFake(FakeCloud):
         if match and method == "GET":
             found = self.operations.get(match[1])
             return (200, found) if found else self.error(404, "not_found", "operation not found")
+        if path.startswith("/sks-"):
+            return self._sks(method, path, body)
         if path == "/instance" and method == "POST":
             return self._create(body)
         if path == "/instance" and method == "GET":
@@ -855,6 +857,53 @@ class ExoscaleFake(FakeCloud):
             if method == "PUT" and match[2]:
                 return 200, self._operation(match[1], "pending")
         return self.error(404, "not_found", f"{method} {path} not found")
+
+    sks_versions = ["1.31.2", "1.30.6"]
+
+    def _sks(self, method, path, body):
+        if method == "GET" and path == "/sks-cluster-version":
+            return 200, {"sks-cluster-versions": list(self.sks_versions)}
+        if path == "/sks-cluster" and method == "POST":
+            if body.get("version") not in self.sks_versions:
+                return self.error(400, "invalid", "invalid version")
+            cluster_id = str(uuid.uuid4())
+            self.clusters[cluster_id] = {"id": cluster_id, "name": body["name"], "level": body["level"],
+                                         "version": body["version"], "cni": body.get("cni", "calico"),
+                                         "state": "creating", "created-at": _now(), "nodepools": [],
+                                         "labels": body.get("labels") or {},
+                                         "endpoint": f"https://{cluster_id}.sks-ch-gva-2.exo.io", "_polls": 0}
+            return 200, self._operation(cluster_id)
+        if path == "/sks-cluster" and method == "GET":
+            return 200, {"sks-clusters": [_public(c) for c in self.clusters.values()]}
+        match = re.fullmatch(r"/sks-cluster(-kubeconfig)?/([0-9a-f-]{36})(?:/nodepool(?:/([0-9a-f-]{36}))?)?",
+                             path)
+        cluster = self.clusters.get(match[2]) if match else None
+        if cluster is None:
+            return self.error(404, "not_found", "SKS cluster not found")
+        if match[1]:
+            return 200, {"kubeconfig": base64.b64encode(self.kubeconfig.encode()).decode()}
+        if path.endswith("/nodepool") and method == "POST":
+            if body["instance-type"]["id"] not in self._type_ids.values():
+                return self.error(400, "invalid", "invalid instance-type")
+            pool_id = str(uuid.uuid4())
+            cluster["nodepools"].append({"id": pool_id, "name": body["name"], "size": body["size"],
+                                         "disk-size": body["disk-size"], "state": "running",
+                                         "instance-type": body["instance-type"], "created-at": _now()})
+            return 200, self._operation(pool_id)
+        if match[3] and method == "DELETE":
+            cluster["nodepools"] = [p for p in cluster["nodepools"] if p["id"] != match[3]]
+            return 200, self._operation(match[3])
+        if method == "GET":
+            cluster["_polls"] += 1
+            if cluster["state"] == "creating" and cluster["_polls"] >= self.boot_polls:
+                cluster["state"] = "running"
+            return 200, _public(cluster)
+        if method == "DELETE":
+            if cluster["nodepools"]:
+                return self.error(409, "conflict", "the cluster still has node pools")
+            del self.clusters[match[2]]
+            return 200, self._operation(match[2])
+        return self.error(405, "method_not_allowed", f"{method} {path}")
 
     def _create(self, body):
         kind = next((t for t in self.types if self._type_ids[t[0]] == body["instance-type"]["id"]), None)

@@ -10,7 +10,7 @@ import re
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region, Size
 from nself.providers.http import ProviderError, token_or_basic
 
 _SIZES = [(1, 1), (1, 2), (2, 4), (2, 8), (4, 8), (4, 16), (8, 16), (8, 32), (16, 32), (16, 64)]
@@ -35,7 +35,7 @@ class Ionos(Provider):
     id_pattern = r"[0-9a-f-]{36}/[0-9a-f-]{36}"
     user_data_limit = 64 * 1024
     disk_gb = 20
-    capabilities = SERVERS
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     auth = staticmethod(token_or_basic)
@@ -54,7 +54,7 @@ class Ionos(Provider):
     def _await_available(self, path: str, what: str) -> dict:
         for _ in range(300):
             body = self.api.request("GET", path, params={"depth": 1})
-            if (body.get("metadata") or {}).get("state") == "AVAILABLE":
+            if (body.get("metadata") or {}).get("state") in ("AVAILABLE", "ACTIVE"):
                 return body
             time.sleep(1)
         raise ProviderError(f"ionos: {what} is not AVAILABLE after 300 s")
@@ -122,6 +122,47 @@ class Ionos(Provider):
     def reboot(self, server_id: str) -> None:
         dc, server = server_id.split("/", 1)
         self.api.request("POST", f"/datacenters/{dc}/servers/{server}/reboot")
+
+    # Managed Kubernetes: the cluster, then a node pool in nself's datacenter of that location.
+    def k8s_versions(self) -> list[str]:
+        versions = self.api.request("GET", "/k8s/versions") or []
+        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        match = _SIZE.match(request.size)
+        if not match:
+            raise UsageError(f"IONOS sizes are <cores>c-<ram>gb, not {request.size!r}", hint="e.g. --size 2c-4gb")
+        version = self.k8s_versions()[0] if request.version == "latest" else request.version
+        dc = self._datacenter(request.region)
+        cluster = self.api.request("POST", "/k8s", json={"properties": {"name": request.name, "k8sVersion": version}})
+        self._await_available(f"/k8s/{cluster['id']}", f"cluster {cluster['id']}")
+        self.api.request("POST", f"/k8s/{cluster['id']}/nodepools", json={"properties": {
+            "name": f"{request.name}-pool", "datacenterId": dc, "nodeCount": request.nodes,
+            "cpuFamily": "INTEL_SKYLAKE", "coresCount": int(match[1]), "ramSize": int(match[2]) * 1024,
+            "availabilityZone": "AUTO", "storageType": "SSD", "storageSize": self.disk_gb}})
+        return self._cluster(cluster, request.region)
+
+    def k8s_list(self) -> list[Cluster]:
+        return [self._cluster(c) for c in self.api.request("GET", "/k8s", params={"depth": 1}).get("items") or []]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        body = self.api.request("GET", f"/k8s/{cluster_id}", params={"depth": 1}, ok=(404,))
+        return self._cluster(body) if body else None
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        self.api.request("DELETE", f"/k8s/{cluster_id}", ok=(404,))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        return self.api.request("GET", f"/k8s/{cluster_id}/kubeconfig", raw=True)
+
+    @staticmethod
+    def _cluster(data: dict, region: str | None = None) -> Cluster:
+        props = data.get("properties") or {}
+        state = (data.get("metadata") or {}).get("state")
+        status = {"ACTIVE": "running", "DEPLOYING": "starting", "BUSY": "starting", "DESTROYING": "deleting",
+                  "FAILED": "error"}.get(state, "unknown")
+        return Cluster(data["id"], props.get("name", ""), status, props.get("location") or region,
+                       props.get("k8sVersion"), None, None)
 
     @staticmethod
     def _server(dc: str, data: dict) -> CloudServer:

@@ -1207,6 +1207,8 @@ class IonosFake(FakeCloud):
                 {"id": i, "type": "location", "href": f"/locations/{i}",
                  "properties": {"name": n, "features": ["SSD"], "imageAliases": ["ubuntu:latest"]}}
                 for i, n in self.locations])
+        if path.startswith("/k8s"):
+            return self._k8s(method, path, body)
         if path == "/datacenters":
             if method == "POST":
                 props = body["properties"]
@@ -1251,6 +1253,46 @@ class IonosFake(FakeCloud):
             del self.servers[match[3]]
             return 202, None
         if method == "POST" and match[4]:
+            return 202, None
+        return self.error(405, "method_not_allowed", f"{method} {path}")
+
+    k8s_versions = ["1.30.5", "1.31.2"]
+
+    def _k8s(self, method, path, body):
+        if method == "GET" and path == "/k8s/versions":
+            return 200, list(self.k8s_versions)
+        if path == "/k8s" and method == "POST":
+            if body["properties"].get("k8sVersion") not in self.k8s_versions:
+                return self.error(422, "invalid", "unsupported k8sVersion")
+            cluster_id = str(uuid.uuid4())
+            self.clusters[cluster_id] = {"id": cluster_id, "type": "k8s", "href": f"/k8s/{cluster_id}",
+                                         "metadata": self._meta("BUSY"), "properties": dict(body["properties"]),
+                                         "_pools": []}
+            return 202, {k: v for k, v in self.clusters[cluster_id].items() if not k.startswith("_")}
+        if path == "/k8s" and method == "GET":
+            return self._collection("k8s", "/k8s", [self._settle(c) for c in self.clusters.values()])
+        match = re.fullmatch(r"/k8s/([0-9a-f-]{36})(/kubeconfig|/nodepools)?", path)
+        cluster = self.clusters.get(match[1]) if match else None
+        if cluster is None:
+            return self.error(404, "not_found", "Resource does not exist")
+        if match[2] == "/kubeconfig":
+            return 200, self.kubeconfig
+        if match[2] == "/nodepools" and method == "POST":
+            props = body["properties"]
+            if props.get("datacenterId") not in self.datacenters:
+                return self.error(422, "invalid", "the datacenter does not exist")
+            if cluster["metadata"]["state"] != "AVAILABLE":
+                return self.error(422, "busy", "the cluster is still being provisioned")
+            cluster["_pools"].append(props)
+            return 202, {"id": str(uuid.uuid4()), "type": "nodepool", "href": f"{path}/x",
+                         "metadata": self._meta("BUSY"), "properties": props}
+        if method == "GET":
+            view = self._settle(cluster)
+            if view["metadata"]["state"] == "AVAILABLE":       # clusters say ACTIVE when ready
+                view["metadata"]["state"] = "ACTIVE"
+            return 200, view
+        if method == "DELETE":
+            del self.clusters[match[1]]
             return 202, None
         return self.error(405, "method_not_allowed", f"{method} {path}")
 

@@ -349,6 +349,7 @@ def test_ionos_datacenter_and_lan_are_made_once_and_reused(nself, project, cloud
     ("linode", "eu-central", "g6-nanode-1", "1.31", "type", "/lke/clusters$"),
     ("vultr", "fra", "vc2-1c-1gb", "v1.31.2+1", "plan", "/kubernetes/clusters$"),
     ("exoscale", "ch-gva-2", "standard.tiny", "1.31.2", "instance-type", "/nodepool$"),
+    ("ionos", "de/fra", "1c-1gb", "1.31.2", "coresCount", "/nodepools$"),
 ])
 def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud_fake, kube_api, tmp_path, provider,
                                                            region, small, newest, size_key, create_path):
@@ -364,10 +365,12 @@ def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud
     result = r.json()
     assert (result["status"], result["context"]) == ("running", f"{provider}-prod")
     posted = fake.calls("POST", create_path)[0]["body"]
-    pool = posted["node_pools"][0] if "node_pools" in posted else posted        # SKS: the pool is its own call
+    # SKS and IONOS: the node pool is its own call
+    pool = posted["node_pools"][0] if "node_pools" in posted else posted.get("properties", posted)
     chosen = pool[size_key]["id"] if isinstance(pool[size_key], dict) else pool[size_key]
-    assert chosen == getattr(fake, "_type_ids", {}).get(small.split(".")[-1], small)
-    assert pool.get("count", pool.get("node_quantity", pool.get("size"))) == 2
+    expected = {"exoscale": getattr(fake, "_type_ids", {}).get(small.split(".")[-1]), "ionos": 1}.get(provider, small)
+    assert chosen == expected
+    assert pool.get("count", pool.get("node_quantity", pool.get("size", pool.get("nodeCount")))) == 2
     assert yaml.safe_load(kubeconfig.read_text())["current-context"] == f"{provider}-prod"
     assert "test-token" not in r.out + r.err
     r = nself(["k8s.pods", "--json"], cwd=project, env=env)

@@ -1281,7 +1281,7 @@ class IonosFake(FakeCloud):
             props = body["properties"]
             if props.get("datacenterId") not in self.datacenters:
                 return self.error(422, "invalid", "the datacenter does not exist")
-            if cluster["metadata"]["state"] != "AVAILABLE":
+            if cluster["metadata"]["state"] == "BUSY":
                 return self.error(422, "busy", "the cluster is still being provisioned")
             cluster["_pools"].append(props)
             return 202, {"id": str(uuid.uuid4()), "type": "nodepool", "href": f"{path}/x",

@@ -59,10 +59,6 @@ def resolve(entry: Info) -> tuple[dict[str, str], str]:
                       hint=f"set {' and '.join(entry.env_names())} or run `nself cloud.providers.init {entry.name}`")
 
 
-def stored_names() -> list[str]:
-    return sorted(_read())
-
-
 def save(name: str, values: dict[str, str] | None) -> Path:
     """Write (or with None remove) one provider's entry; the file is created 0600 atomically."""
     from nself.remote.inventory import write_atomic

@@ -296,16 +296,19 @@ def _provider(c, name):
 @task(name="list", default=True)
 def providers_list(c):
     """List the 26 providers: what nself drives, credentials, managed k8s."""
-    import os
-
+    from nself.errors import ConfigError
     from nself.providers import credentials, registry
 
     out = runtime.output(c)
-    stored = set(credentials.stored_names())
-    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented,
-             "credentials": "environment" if all(any(os.environ.get(e) for e in names) for _, names in i.credentials)
-             else "file" if i.name in stored else "", "managed_k8s": i.managed_k8s or ""}
-            for i in registry.PROVIDERS.values()]
+
+    def found(entry) -> str:
+        try:
+            return "environment" if credentials.resolve(entry)[1] == "environment" else "file"
+        except ConfigError:          # none; a file others can read still stops here (exit 7)
+            return ""
+
+    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented, "credentials": found(i),
+             "managed_k8s": i.managed_k8s or ""} for i in registry.PROVIDERS.values()]
     out.emit(rows, render=lambda d: out.table(
         ["provider", "title", "provision", "credentials", "managed k8s"],
         [[r["provider"], r["title"], "yes" if r["implemented"] else "not yet", r["credentials"], r["managed_k8s"]]

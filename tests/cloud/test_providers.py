@@ -201,7 +201,9 @@ def test_unsupported_providers_say_so(nself, project):
     assert r.code == 8 and "Kapsule" in r.err and "k8s.k3s.install" in r.err and "digitalocean" in r.err
     r = nself(["cloud.k8s.create", "hetzner", "--name", "k", "--region", "fsn1"], cwd=project)
     assert r.code == 8 and "has no managed Kubernetes" in r.err
-    rows = nself(["cloud.providers.list", "--json"], cwd=project).json()
+    rows = nself(["cloud.providers.list", "--json"], cwd=project,
+                 env={"UPCLOUD_USERNAME": "ops", "UPCLOUD_PASSWORD": "pw-123"}).json()   # the alternative set
+    assert {r["provider"]: r["credentials"] for r in rows}["upcloud"] == "environment"
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
                                                                       "exoscale", "upcloud", "scaleway",

@@ -7,8 +7,11 @@ Scaleway has no endpoint listing zones; the zones are those it documents. Server
 `<zone>/<uuid>`."""
 from __future__ import annotations
 
+import base64
+
 from nself.errors import UsageError
-from nself.providers.base import SERVERS, labels_from_tags, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
+                                  Size, labels_from_tags)
 
 ZONES = {"fr-par-1": "Paris 1", "fr-par-2": "Paris 2", "fr-par-3": "Paris 3", "nl-ams-1": "Amsterdam 1",
          "nl-ams-2": "Amsterdam 2", "nl-ams-3": "Amsterdam 3", "pl-waw-1": "Warsaw 1", "pl-waw-2": "Warsaw 2",
@@ -33,7 +36,7 @@ class Scaleway(Provider):
     image = "Ubuntu 24.04 Noble Numbat"
     id_pattern = r"[a-z]{2}-[a-z]{3}-\d/[0-9a-f-]{36}"
     user_data_limit = 1024 * 1024
-    capabilities = SERVERS
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     def __init__(self, api, project: str = ""):
@@ -147,6 +150,52 @@ class Scaleway(Provider):
     def reboot(self, server_id: str) -> None:
         zone, uuid = server_id.split("/", 1)
         self.api.request("POST", f"{self._zone(zone)}/servers/{uuid}/action", json={"action": "reboot"})
+
+    # Kapsule: regional (a zone's region: fr-par-1 → fr-par); ids are `<region>/<uuid>`.
+    @staticmethod
+    def _k8s(region: str) -> str:
+        return f"/k8s/v1/regions/{region}"
+
+    def k8s_versions(self, region: str = "fr-par") -> list[str]:
+        versions = [v["name"] for v in self.api.request("GET", f"{self._k8s(region)}/versions").get("versions") or []]
+        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        self._zone(request.region)
+        region = request.region.rsplit("-", 1)[0]
+        version = self.k8s_versions(region)[0] if request.version == "latest" else request.version
+        body = {"project_id": self.project, "type": "kapsule", "name": request.name, "version": version,
+                "cni": "cilium", "tags": ["managed-by-nself"],
+                "pools": [{"name": f"{request.name}-pool", "node_type": request.size, "size": request.nodes,
+                           "zone": request.region, "autoscaling": False, "autohealing": True}]}
+        return self._cluster(region, self.api.request("POST", f"{self._k8s(region)}/clusters", json=body))
+
+    def k8s_list(self) -> list[Cluster]:
+        regions = sorted({zone.rsplit("-", 1)[0] for zone in ZONES})
+        return [self._cluster(region, c) for region in regions
+                for c in self._pages(f"{self._k8s(region)}/clusters", "clusters", project_id=self.project)]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        region, uuid = cluster_id.split("/", 1)
+        body = self.api.request("GET", f"{self._k8s(region)}/clusters/{uuid}", ok=(404,))
+        return self._cluster(region, body) if body else None
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        region, uuid = cluster_id.split("/", 1)
+        self.api.request("DELETE", f"{self._k8s(region)}/clusters/{uuid}",
+                         params={"with_additional_resources": "true"}, ok=(404,))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        region, uuid = cluster_id.split("/", 1)
+        body = self.api.request("GET", f"{self._k8s(region)}/clusters/{uuid}/kubeconfig")
+        return base64.b64decode(body["content"]).decode()
+
+    @staticmethod
+    def _cluster(region: str, data: dict) -> Cluster:
+        status = {"ready": "running", "creating": "starting", "pool_required": "starting", "updating": "starting",
+                  "deleting": "deleting", "error": "error"}.get(data.get("status"), "unknown")
+        return Cluster(f"{region}/{data['id']}", data.get("name", ""), status, region, data.get("version"),
+                       data.get("cluster_url"), None)
 
     @staticmethod
     def _server(zone: str, data: dict) -> CloudServer:

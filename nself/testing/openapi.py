@@ -24,7 +24,10 @@ class Contract:
     """`host` is the spec's server (scheme + host); `prefix` the path part of its server URL
     that the spec's paths leave out (Hetzner: /v1)."""
 
-    def __init__(self, spec_path: Path, host: str, prefix: str = "", tolerate: tuple[str, ...] = ()):
+    def __init__(self, spec_path: Path, host: str, prefix: str = "", tolerate: tuple[str, ...] = (),
+                 scope: str = ""):
+        # Only paths matching `scope` are described by this file (Scaleway: /instance/ only).
+        self.scope = re.compile(scope)
         self.spec_path = str(spec_path)
         self.host = host
         self.prefix = prefix

@@ -197,8 +197,8 @@ def test_unsupported_providers_say_so(nself, project):
     assert "hetzner" in r.err
     r = nself(["cloud.provision", "nimbus", "--name", "web1", "--region", "x"], cwd=project)
     assert r.code == 8 and "unknown provider 'nimbus'" in r.err
-    r = nself(["cloud.k8s.create", "scaleway", "--name", "k", "--region", "fr-par-1"], cwd=project)
-    assert r.code == 8 and "Kapsule" in r.err and "k8s.k3s.install" in r.err and "digitalocean" in r.err
+    r = nself(["cloud.k8s.create", "upcloud", "--name", "k", "--region", "fi-hel2"], cwd=project)
+    assert r.code == 8 and "UKS" in r.err and "k8s.k3s.install" in r.err and "digitalocean" in r.err
     r = nself(["cloud.k8s.create", "hetzner", "--name", "k", "--region", "fsn1"], cwd=project)
     assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project,
@@ -352,6 +352,7 @@ def test_ionos_datacenter_and_lan_are_made_once_and_reused(nself, project, cloud
     ("vultr", "fra", "vc2-1c-1gb", "v1.31.2+1", "plan", "/kubernetes/clusters$"),
     ("exoscale", "ch-gva-2", "standard.tiny", "1.31.2", "instance-type", "/nodepool$"),
     ("ionos", "de/fra", "1c-1gb", "1.31.2", "coresCount", "/nodepools$"),
+    ("scaleway", "fr-par-1", "STARDUST1-S", "1.31.2", "node_type", "/k8s/v1/regions/fr-par/clusters$"),
 ])
 def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud_fake, kube_api, tmp_path, provider,
                                                            region, small, newest, size_key, create_path):
@@ -368,11 +369,12 @@ def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud
     assert (result["status"], result["context"]) == ("running", f"{provider}-prod")
     posted = fake.calls("POST", create_path)[0]["body"]
     # SKS and IONOS: the node pool is its own call
-    pool = posted["node_pools"][0] if "node_pools" in posted else posted.get("properties", posted)
+    pools = posted.get("node_pools") or posted.get("pools")
+    pool = pools[0] if pools else posted.get("properties", posted)
     chosen = pool[size_key]["id"] if isinstance(pool[size_key], dict) else pool[size_key]
     expected = {"exoscale": getattr(fake, "_type_ids", {}).get(small.split(".")[-1]), "ionos": 1}.get(provider, small)
     assert chosen == expected
-    assert pool.get("count", pool.get("node_quantity", pool.get("size", pool.get("nodeCount")))) == 2
+    assert next(pool[k] for k in ("count", "node_quantity", "size", "nodeCount") if k in pool) == 2
     assert yaml.safe_load(kubeconfig.read_text())["current-context"] == f"{provider}-prod"
     assert "test-token" not in r.out + r.err
     r = nself(["k8s.pods", "--json"], cwd=project, env=env)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region, Size
 from nself.providers.http import ProviderError, token_or_basic
 
 _STATUS = {"started": "running", "stopped": "stopped", "maintenance": "starting", "error": "unknown"}
@@ -26,7 +26,7 @@ class UpCloud(Provider):
     image = "Ubuntu Server 24.04 LTS (Noble Numbat)"
     id_pattern = r"[0-9a-f]{8}-[0-9a-f-]{27}"
     user_data_limit = 64 * 1024
-    capabilities = SERVERS
+    capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
 
     auth = staticmethod(token_or_basic)
@@ -109,6 +109,53 @@ class UpCloud(Provider):
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/server/{server_id}/restart",
                          json={"restart_server": {"stop_type": "soft", "timeout": "60", "timeout_action": "destroy"}})
+
+    # UKS: clusters live on a private network in their zone; nself keeps one per zone.
+    _UKS_CIDR = "172.16.1.0/24"
+
+    def k8s_versions(self) -> list[str]:
+        versions = [v["version"] for v in self.api.request("GET", "/kubernetes/versions") or []]
+        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+
+    def _uks_network(self, zone: str) -> str:
+        name = f"nself-uks-{zone}"
+        networks = self.api.request("GET", "/network", params={"zone": zone})["networks"]["network"]
+        for network in networks:
+            if network.get("name") == name:
+                return network["uuid"]
+        created = self.api.request("POST", "/network", json={"network": {
+            "name": name, "zone": zone,
+            "ip_networks": {"ip_network": [{"address": self._UKS_CIDR, "dhcp": "yes", "family": "IPv4"}]}}})
+        return created["network"]["uuid"]
+
+    def k8s_create(self, request: ClusterRequest) -> Cluster:
+        body = {"name": request.name, "zone": request.region, "network": self._uks_network(request.region),
+                "network_cidr": self._UKS_CIDR,
+                "node_groups": [{"name": f"{request.name}-pool", "count": request.nodes, "plan": request.size}],
+                "labels": [{"key": "managed-by", "value": "nself"}]}
+        if request.version != "latest":
+            body["version"] = request.version
+        return self._cluster(self.api.request("POST", "/kubernetes", json=body))
+
+    def k8s_list(self) -> list[Cluster]:
+        return [self._cluster(c) for c in self.api.request("GET", "/kubernetes") or []]
+
+    def k8s_get(self, cluster_id: str) -> Cluster | None:
+        body = self.api.request("GET", f"/kubernetes/{cluster_id}", ok=(404,))
+        return self._cluster(body) if body else None
+
+    def k8s_delete(self, cluster_id: str) -> None:
+        self.api.request("DELETE", f"/kubernetes/{cluster_id}", ok=(404,))
+
+    def k8s_kubeconfig(self, cluster_id: str) -> str:
+        return self.api.request("GET", f"/kubernetes/{cluster_id}/kubeconfig")["kubeconfig"]
+
+    @staticmethod
+    def _cluster(data: dict) -> Cluster:
+        status = {"running": "running", "pending": "starting", "terminating": "deleting",
+                  "failed": "error"}.get(data.get("state"), "unknown")
+        return Cluster(data["uuid"], data.get("name", ""), status, data.get("zone"), data.get("version"), None,
+                       sum(g.get("count", 0) for g in data.get("node_groups") or []))
 
     @staticmethod
     def _server(data: dict) -> CloudServer:

@@ -953,6 +953,7 @@ class UpCloudFake(FakeCloud):
         self.plans = recorded["getplans"][0]
         self.prices = recorded["getpricezones"][0]
         self.server_template = recorded["createmodifydeleteserver"][0]["server"]
+        self.networks: dict[str, dict] = {}
         for secret in ("password", "remote_access_password"):
             self.server_template.pop(secret, None)
 
@@ -967,6 +968,7 @@ class UpCloudFake(FakeCloud):
         return _public(server)
 
     def route(self, method, path, query, body):
+        path = path.rstrip("/") or "/"      # UpCloud takes /network/?zone=… as well (its SDK sends that)
         if method == "GET" and path == "/account":
             return 200, {"account": {"username": "ops", "credits": 10000}}
         if method == "GET" and path == "/zone":
@@ -979,6 +981,8 @@ class UpCloudFake(FakeCloud):
             return 200, {"storages": {"storage": [{"uuid": u, "title": t, "access": "public", "type": "template",
                                                    "state": "online", "size": 4, "zone": "fi-hel1"}
                                                   for u, t in self.templates]}}
+        if path.startswith(("/kubernetes", "/network")):
+            return self._uks(method, path, query, body)
         if path == "/server" and method == "POST":
             return self._create((body or {}).get("server") or {})
         if path == "/server" and method == "GET":
@@ -1005,6 +1009,60 @@ class UpCloudFake(FakeCloud):
             if server["state"] != "stopped":
                 return self.error(400, "server_state_illegal", "The server is not stopped.")
             del self.servers[match[1]]
+            return 204, None
+        return self.error(405, "method_not_allowed", f"{method} {path}")
+
+    uks_versions = ["1.30", "1.31"]
+    uks_fields = {"name", "zone", "network", "network_cidr", "node_groups", "version", "plan", "labels",
+                  "private_node_groups", "control_plane_ip_filter", "storage_encryption"}
+    node_group_fields = {"name", "count", "plan", "ssh_keys", "labels", "taints", "kubelet_args", "storage",
+                         "anti_affinity", "utility_network_access", "custom_plan", "storage_encryption"}
+
+    def _uks(self, method, path, query, body):
+        if path == "/network" and method == "GET":
+            found = [n for n in self.networks.values() if query.get("zone") in (None, n["zone"])]
+            return 200, {"networks": {"network": found}}
+        if path == "/network" and method == "POST":
+            network = {**body["network"], "uuid": str(uuid.uuid4()), "type": "private", "servers": {"server": []}}
+            self.networks[network["uuid"]] = network
+            return 201, {"network": network}
+        match = re.fullmatch(r"/network/([0-9a-f-]{36})", path)
+        if match:
+            found = self.networks.get(match[1])
+            return (200, {"network": found}) if found else self.error(404, "network_not_found", "no network")
+        if path == "/kubernetes/versions":
+            return 200, [{"id": v, "version": v} for v in self.uks_versions]
+        if path == "/kubernetes" and method == "POST":
+            problems = [f"unknown field {k!r}" for k in body if k not in self.uks_fields]
+            problems += [f"node_groups[]: unknown field {k!r}" for g in body.get("node_groups") or [] for k in g
+                         if k not in self.node_group_fields]
+            problems += [f"{k} is required" for k in ("name", "zone", "network", "node_groups") if k not in body]
+            if problems:
+                self.violations.extend(f"POST /kubernetes: {p}" for p in problems)
+                return self.error(400, "invalid_request", "; ".join(problems))
+            if body["network"] not in self.networks:
+                return self.error(400, "network_not_found", "The network does not exist.")
+            cluster_id = str(uuid.uuid4())
+            self.clusters[cluster_id] = {"uuid": cluster_id, "name": body["name"], "zone": body["zone"],
+                                         "network": body["network"], "network_cidr": body.get("network_cidr"),
+                                         "node_groups": body["node_groups"], "state": "pending",
+                                         "version": body.get("version", self.uks_versions[-1]), "_polls": 0}
+            return 201, _public(self.clusters[cluster_id])
+        if path == "/kubernetes" and method == "GET":
+            return 200, [_public(c) for c in self.clusters.values()]
+        match = re.fullmatch(r"/kubernetes/([0-9a-f-]{36})(/kubeconfig)?", path)
+        cluster = self.clusters.get(match[1]) if match else None
+        if cluster is None:
+            return self.error(404, "cluster_not_found", "The cluster does not exist.")
+        if match[2]:
+            return 200, {"kubeconfig": self.kubeconfig}
+        if method == "GET":
+            cluster["_polls"] += 1
+            if cluster["state"] == "pending" and cluster["_polls"] >= self.boot_polls:
+                cluster["state"] = "running"
+            return 200, _public(cluster)
+        if method == "DELETE":
+            del self.clusters[match[1]]
             return 204, None
         return self.error(405, "method_not_allowed", f"{method} {path}")
 

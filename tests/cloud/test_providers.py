@@ -197,8 +197,9 @@ def test_unsupported_providers_say_so(nself, project):
     assert "hetzner" in r.err
     r = nself(["cloud.provision", "nimbus", "--name", "web1", "--region", "x"], cwd=project)
     assert r.code == 8 and "unknown provider 'nimbus'" in r.err
-    r = nself(["cloud.k8s.create", "upcloud", "--name", "k", "--region", "fi-hel2"], cwd=project)
-    assert r.code == 8 and "UKS" in r.err and "k8s.k3s.install" in r.err and "digitalocean" in r.err
+    r = nself(["cloud.k8s.create", "contabo", "--name", "k", "--region", "EU"], cwd=project)
+    assert r.code == 8 and "has no managed Kubernetes" in r.err and "k8s.k3s.install" in r.err
+    assert "digitalocean" in r.err
     r = nself(["cloud.k8s.create", "hetzner", "--name", "k", "--region", "fsn1"], cwd=project)
     assert r.code == 8 and "has no managed Kubernetes" in r.err
     rows = nself(["cloud.providers.list", "--json"], cwd=project,
@@ -353,6 +354,7 @@ def test_ionos_datacenter_and_lan_are_made_once_and_reused(nself, project, cloud
     ("exoscale", "ch-gva-2", "standard.tiny", "1.31.2", "instance-type", "/nodepool$"),
     ("ionos", "de/fra", "1c-1gb", "1.31.2", "coresCount", "/nodepools$"),
     ("scaleway", "fr-par-1", "STARDUST1-S", "1.31.2", "node_type", "/k8s/v1/regions/fr-par/clusters$"),
+    ("upcloud", "fi-hel2", "1xCPU-1GB", "1.31", "plan", "/kubernetes$"),
 ])
 def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud_fake, kube_api, tmp_path, provider,
                                                            region, small, newest, size_key, create_path):
@@ -369,7 +371,7 @@ def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud
     assert (result["status"], result["context"]) == ("running", f"{provider}-prod")
     posted = fake.calls("POST", create_path)[0]["body"]
     # SKS and IONOS: the node pool is its own call
-    pools = posted.get("node_pools") or posted.get("pools")
+    pools = posted.get("node_pools") or posted.get("pools") or posted.get("node_groups")
     pool = pools[0] if pools else posted.get("properties", posted)
     chosen = pool[size_key]["id"] if isinstance(pool[size_key], dict) else pool[size_key]
     expected = {"exoscale": getattr(fake, "_type_ids", {}).get(small.split(".")[-1]), "ionos": 1}.get(provider, small)
@@ -385,3 +387,20 @@ def test_managed_kubernetes_create_gives_a_working_context(nself, project, cloud
     assert [c["name"] for c in nself(["cloud.k8s.list", provider, "--json"], cwd=project, env=env).json()] == ["prod"]
     assert nself(["cloud.k8s.delete", provider, "prod", "--yes"], cwd=project, env=env).code == 0
     assert fake.clusters == {} and fake.violations == []
+
+
+def test_uks_network_is_one_upclouds_sdk_reads(nself, project, cloud_fake, tmp_path):
+    from upcloud_api import CloudManager
+
+    fake = cloud_fake("upcloud", SPECS)
+    env = {**fake.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")}
+    for name in ("k8s-a", "k8s-b"):
+        r = nself(["cloud.k8s.create", "upcloud", "--name", name, "--region", "fi-hel2", "--yes"], cwd=project,
+                  env=env)
+        assert r.code == 0, r.err
+    assert len(fake.calls("POST", "^/1.3/network$")) == 1                 # one private network per zone
+    sdk = CloudManager(token=fake.token)
+    sdk.api.api_root = fake.url
+    networks = sdk.get_networks(zone="fi-hel2")
+    assert [(n.name, n.ip_networks[0].address) for n in networks] == [("nself-uks-fi-hel2", "172.16.1.0/24")]
+    assert fake.violations == []

@@ -3,6 +3,7 @@ class per provider. Lifecycle orchestration (wait, inventory, idempotent retry) 
 `operations`, so a provider module only speaks its API."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 from nself.errors import Exit, NselfError
@@ -20,6 +21,11 @@ NORMALISED = {
 
 # What every implemented driver does; managed Kubernetes adds "k8s".
 SERVERS = frozenset({"validate", "regions", "sizes", "provision", "status", "list", "destroy", "reboot"})
+
+
+def newest_first(versions: list[str]) -> list[str]:
+    """Kubernetes versions by their numbers, newest first ("1.31.2" before "1.30.6")."""
+    return sorted(versions, key=lambda v: [int(x) for x in re.findall(r"\d+", v)], reverse=True)
 
 
 def labels_from_tags(tags: list[str]) -> dict[str, str]:

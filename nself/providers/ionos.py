@@ -10,7 +10,8 @@ import re
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
+                                  Size, newest_first)
 from nself.providers.http import ProviderError, token_or_basic
 
 _SIZES = [(1, 1), (1, 2), (2, 4), (2, 8), (4, 8), (4, 16), (8, 16), (8, 32), (16, 32), (16, 64)]
@@ -126,7 +127,7 @@ class Ionos(Provider):
     # Managed Kubernetes: the cluster, then a node pool in nself's datacenter of that location.
     def k8s_versions(self) -> list[str]:
         versions = self.api.request("GET", "/k8s/versions") or []
-        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+        return newest_first(versions)
 
     def k8s_create(self, request: ClusterRequest) -> Cluster:
         match = _SIZE.match(request.size)

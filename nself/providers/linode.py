@@ -7,7 +7,7 @@ import base64
 import secrets
 
 from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
-                                  Size, labels_from_tags)
+                                  Size, labels_from_tags, newest_first)
 
 _STATUS = {"provisioning": "starting", "booting": "starting", "running": "running", "offline": "stopped",
            "shutting_down": "stopped", "deleting": "deleting", "rebooting": "starting", "migrating": "starting"}
@@ -83,7 +83,7 @@ class Linode(Provider):
     # served (the API answers 503 until then).
     def k8s_versions(self) -> list[str]:
         versions = [v["id"] for v in self.api.request("GET", "/lke/versions").get("data") or []]
-        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+        return newest_first(versions)
 
     def k8s_create(self, request: ClusterRequest) -> Cluster:
         version = self.k8s_versions()[0] if request.version == "latest" else request.version

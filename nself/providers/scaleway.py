@@ -11,7 +11,7 @@ import base64
 
 from nself.errors import UsageError
 from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
-                                  Size, labels_from_tags)
+                                  Size, labels_from_tags, newest_first)
 
 ZONES = {"fr-par-1": "Paris 1", "fr-par-2": "Paris 2", "fr-par-3": "Paris 3", "nl-ams-1": "Amsterdam 1",
          "nl-ams-2": "Amsterdam 2", "nl-ams-3": "Amsterdam 3", "pl-waw-1": "Warsaw 1", "pl-waw-2": "Warsaw 2",
@@ -158,7 +158,7 @@ class Scaleway(Provider):
 
     def k8s_versions(self, region: str = "fr-par") -> list[str]:
         versions = [v["name"] for v in self.api.request("GET", f"{self._k8s(region)}/versions").get("versions") or []]
-        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+        return newest_first(versions)
 
     def k8s_create(self, request: ClusterRequest) -> Cluster:
         self._zone(request.region)

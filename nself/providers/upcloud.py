@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 
 from nself.errors import UsageError
-from nself.providers.base import SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
+                                  Size, newest_first)
 from nself.providers.http import ProviderError, token_or_basic
 
 _STATUS = {"started": "running", "stopped": "stopped", "maintenance": "starting", "error": "unknown"}
@@ -115,7 +116,7 @@ class UpCloud(Provider):
 
     def k8s_versions(self) -> list[str]:
         versions = [v["version"] for v in self.api.request("GET", "/kubernetes/versions") or []]
-        return sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()], reverse=True)
+        return newest_first(versions)
 
     def _uks_network(self, zone: str) -> str:
         name = f"nself-uks-{zone}"

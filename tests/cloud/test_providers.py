@@ -404,3 +404,18 @@ def test_uks_network_is_one_upclouds_sdk_reads(nself, project, cloud_fake, tmp_p
     networks = sdk.get_networks(zone="fi-hel2")
     assert [(n.name, n.ip_networks[0].address) for n in networks] == [("nself-uks-fi-hel2", "172.16.1.0/24")]
     assert fake.violations == []
+
+
+def test_a_server_that_never_answers_ssh_stays_in_the_inventory(nself, project, cloud_fake, key):
+    import socket
+
+    fake = cloud_fake("hetzner", SPECS)
+    with socket.socket() as probe:                    # a closed loopback port: nothing answers there
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    r = nself(["cloud.provision", "hetzner", "--name", "web1", "--region", "fsn1", "--ssh-key", str(key),
+               "--port", str(closed), "--trust-new", "--timeout", "4", "--yes"], cwd=project, env=fake.env())
+    assert r.code == 10 and "does not answer SSH" in r.err
+    entry = inventory(project)["web1"]                 # made and paid for: never forgotten
+    assert entry["provider"] == "hetzner" and entry["id"] in {str(i) for i in fake.servers}
+    assert entry["host"] == "127.0.0.1" and not (project / ".nself/known_hosts").exists()

@@ -419,3 +419,17 @@ def test_a_server_that_never_answers_ssh_stays_in_the_inventory(nself, project, 
     entry = inventory(project)["web1"]                 # made and paid for: never forgotten
     assert entry["provider"] == "hetzner" and entry["id"] in {str(i) for i in fake.servers}
     assert entry["host"] == "127.0.0.1" and not (project / ".nself/known_hosts").exists()
+
+
+def test_refresh_follows_new_addresses_and_reports_gone_servers(nself, project, cloud_fake, key):
+    fake = cloud_fake("hetzner", SPECS)
+    for name in ("web1", "web2"):
+        assert nself(["cloud.provision", "hetzner", "--name", name, "--region", "fsn1", "--ssh-key", str(key),
+                      "--yes"], cwd=project, env=fake.env()).code == 0
+    ids = {n: e["id"] for n, e in inventory(project).items()}
+    fake.servers[ids["web1"]]["public_net"]["ipv4"]["ip"] = "127.0.0.9"      # the provider moved it
+    del fake.servers[ids["web2"]]                                              # destroyed elsewhere
+    rows = nself(["cloud.servers.list", "--refresh", "--json"], cwd=project, env=fake.env()).json()
+    assert {r["name"]: (r["host"], r["state"]) for r in rows} == {"web1": ("127.0.0.9", "running"),
+                                                                   "web2": ("127.0.0.1", "gone")}
+    assert inventory(project)["web1"]["host"] == "127.0.0.9" and fake.violations == []

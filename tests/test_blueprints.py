@@ -44,6 +44,17 @@ def test_new_project_files_and_secrets(demo):
     assert {".env.local", ".env.secrets", ".nself/cache/", ".nself/state/"} <= set(gitignore)
 
 
+def test_plain_inv_reports_errors_with_their_exit_code(demo):
+    """Under `inv` (Invoke's own Program) a refusal ends like under nself: the message with its
+    fix on stderr, the documented exit code, no traceback."""
+    for args, code, words in ((["cloud.servers.remove", "nope"], 2, "no server named 'nope'"),
+                              (["cloud.k8s.create", "hetzner", "--name", "abc", "--region", "fsn1"], 8,
+                               "has no managed Kubernetes")):
+        r = console(["inv", *args], demo)
+        assert r.returncode == code, r.stderr
+        assert words in r.stderr and "To fix:" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_two_projects_get_different_secrets(tmp_path, nself):
     for name in ("one", "two"):
         assert nself(["new", name, "--no-input"], cwd=tmp_path).code == 0

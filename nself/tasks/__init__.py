@@ -30,7 +30,36 @@ def namespace(*, include=None) -> Collection:
     for name in chosen:
         ns.add_collection(copy.deepcopy(collections[name]))
     ns.configure(project_config())
+    _exit_cleanly_under_inv(ns)
     return ns
+
+
+def _exit_cleanly_under_inv(ns: Collection) -> None:
+    """Under `nself`, the Program reports an NselfError (text or --json) with its exit code.
+    Plain `inv` knows only Invoke's `Exit`: without this, it would print a traceback and exit
+    1. So, for tasks run by another Program, the error becomes an Exit with the same text and code."""
+    import functools
+
+    from invoke.exceptions import Exit
+
+    from nself.cli import NselfConfig
+    from nself.errors import NselfError
+
+    def wrap(body):
+        @functools.wraps(body)
+        def run(c, *args, **kwargs):
+            try:
+                return body(c, *args, **kwargs)
+            except NselfError as exc:
+                if isinstance(c.config, NselfConfig):
+                    raise
+                raise Exit(f"error: {exc}", code=exc.code) from None
+        return run
+
+    for task in ns.tasks.values():
+        task.body = wrap(task.body)
+    for sub in ns.collections.values():
+        _exit_cleanly_under_inv(sub)
 
 
 def project_config() -> dict:

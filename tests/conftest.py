@@ -1,12 +1,14 @@
 """Shared fixtures: the read-only shared fixtures, project copies, the CLI in-process."""
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
 import shutil
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+import threading
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,3 +152,22 @@ def validate_objects():
 
 
 pytest_plugins = ["nself.testing.plugin"]
+
+
+@contextmanager
+def serve_folder(folder: Path):
+    """A static HTTP server for `folder` on 127.0.0.1 (chart repositories, installer scripts);
+    yields its base URL."""
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, directory=str(folder), **kw)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()

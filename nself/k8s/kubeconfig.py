@@ -7,13 +7,13 @@ Credentials are never printed: listings show names, clusters, users and namespac
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from nself.errors import Exit, NselfError
+from nself.files import write_atomic
 
 
 def path(explicit: str | None = None) -> Path:
@@ -122,20 +122,8 @@ def save(file: Path, config: dict) -> None:
     text = yaml.safe_dump(config, sort_keys=False)
     if file.is_file():
         backup = file.with_name(file.name + ".nself-backup")
-        _write(backup, file.read_bytes())
-    _write(file, text.encode())
-
-
-def _write(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomic(backup, file.read_bytes(), mode=0o600)
+    write_atomic(file, text.encode(), mode=0o600)
 
 
 def _b64_file(name: str) -> str:

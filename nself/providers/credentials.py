@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from nself.errors import ConfigError, Exit, NselfError
+from nself.files import write_atomic
 from nself.providers.registry import Info
 
 
@@ -61,8 +62,6 @@ def resolve(entry: Info) -> tuple[dict[str, str], str]:
 
 def save(name: str, values: dict[str, str] | None) -> Path:
     """Write (or with None remove) one provider's entry; the file is created 0600 atomically."""
-    from nself.remote.inventory import write_atomic
-
     data = _read()
     if values is None:
         data.pop(name, None)

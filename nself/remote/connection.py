@@ -12,7 +12,8 @@ import socket
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
-from nself.remote.inventory import KNOWN_HOSTS, Server, write_atomic
+from nself.files import write_atomic
+from nself.remote.inventory import KNOWN_HOSTS, Server
 
 CONNECT_TIMEOUT = 10
 

@@ -4,15 +4,14 @@
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
 from nself.errors import Exit, NselfError, UsageError
+from nself.files import write_atomic
 
 INVENTORY = Path(".nself") / "servers.yml"
 KNOWN_HOSTS = Path(".nself") / "known_hosts"
@@ -80,18 +79,6 @@ def save(root: Path, servers: dict[str, Server]) -> None:
     text = "# Servers of this project (nself cloud.servers.*). Commit it with known_hosts.\n" + \
         yaml.safe_dump({"servers": {n: s.to_dict() for n, s in sorted(servers.items())}}, sort_keys=False)
     write_atomic(path, text.encode())
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_name(name: str) -> str:

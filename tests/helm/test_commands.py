@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from nself.helm.binary import Helm
+from tests.conftest import serve_folder
 
 HELM = shutil.which("helm")
 REGISTRY = shutil.which("docker-registry")
@@ -133,17 +134,8 @@ def http_folder(tmp_path):
     folder = tmp_path / "repo"
     folder.mkdir()
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kw):
-            super().__init__(*args, directory=str(folder), **kw)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_folder(folder) as url:
+        yield folder, url
 
 
 def test_repo_add_update_list_remove(stack_chart, nself, helm_home, http_folder):

@@ -1,11 +1,11 @@
 """k3s install → join → kubeconfig over real sshd hosts in their own mount namespaces, with a
 recording installer served on 127.0.0.1 (the real k3s cannot be downloaded here)."""
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.conftest import serve_folder
 
 RECORDING_INSTALLER = r"""#!/bin/sh
 # Stands in for get.k3s.io: records what it was asked, and lays out what k3s would.
@@ -39,16 +39,8 @@ def installer(tmp_path):
     folder.mkdir()
     (folder / "install.sh").write_text(RECORDING_INSTALLER)
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kw):
-            super().__init__(*args, directory=str(folder), **kw)
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/install.sh"
-    server.shutdown()
+    with serve_folder(folder) as url:
+        yield f"{url}/install.sh"
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
+from nself.plan import Plan, Step, StepFailed, StepResult, shell
 from nself.remote.connection import connect, open_checked
 from nself.remote.inventory import Server
 
@@ -25,6 +26,7 @@ class HostResult:
     stderr: str = ""
     error: str | None = None
     error_code: int | None = None
+    steps: list[StepResult] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -61,30 +63,71 @@ class Prefixed:
             self.buffer = ""
 
 
-def run_command(root: Path, servers: list[Server], command: str, *, parallel: int = 8,
-                fail_fast: bool = False, echo: Callable[[str], None] | None = None,
-                inventory: dict[str, Server] | None = None, timeout: float | None = None) -> list[HostResult]:
-    width = max(len(s.name) for s in servers)
+class HostRunner:
+    """Runs a plan's steps on one server over one open connection: run steps through the
+    server's shell (with sudo when the inventory says so; stdin from the step's data), put
+    steps as atomic SFTP writes. Live output goes to `streams` (prefixed by host)."""
+
+    def __init__(self, connection, server: Server, streams: dict | None = None, timeout: float | None = None):
+        self.connection, self.server, self.streams, self.timeout = connection, server, streams or {}, timeout
+
+    def __call__(self, step: Step) -> StepResult:
+        import io
+
+        from nself.remote.files import put
+
+        started = time.monotonic()
+        if step.kind == "put":
+            data = step.data.encode() if isinstance(step.data, str) else step.data or b""
+            put(self.connection, data, step.spec["path"], mode=step.spec.get("mode", 0o644))
+            return StepResult(step, True, 0, duration=time.monotonic() - started)
+        if step.kind != "run":
+            raise NselfError(f"a {step.kind} step cannot run on a host: {step.summary}", code=Exit.GENERAL,
+                             hint="this is a bug in nself: please report it")
+        data = step.data.decode() if isinstance(step.data, bytes) else step.data
+        stdin = io.StringIO(data) if data is not None else False
+        run = self.connection.sudo if self.server.sudo else self.connection.run
+        result = run(step.command_line, hide=True, warn=True, in_stream=stdin,
+                     timeout=step.timeout or self.timeout, **self.streams)
+        for stream in self.streams.values():
+            stream.flush()
+        return StepResult(step, result.exited == 0, result.exited, result.stdout, result.stderr,
+                          time.monotonic() - started)
+
+
+def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *, parallel: int = 8,
+              fail_fast: bool = False, echo: Callable[[str], None] | None = None,
+              timeout: float | None = None) -> list[HostResult]:
+    """Run one plan per server (name → plan), at most `parallel` at once, each over its own
+    connection. A host's result carries the last step's output; a failed step ends that host's
+    plan with its exit code and message. The one SSH execution path of nself."""
+    chosen = [servers[name] for name in plans]
+    width = max((len(s.name) for s in chosen), default=0)
     stop = threading.Event()
 
     def one(server: Server) -> HostResult:
         started = time.monotonic()
         if stop.is_set():
             return HostResult(server.name, server.host, None, 0.0, error="skipped (an earlier host failed)")
+        streams = {}
+        if echo is not None:
+            streams = {"out_stream": Prefixed(server.name, echo, width),
+                       "err_stream": Prefixed(server.name, echo, width)}
         try:
-            connection = connect(root, server, inventory)
+            connection = connect(root, server, servers)
             open_checked(connection, server)
-            streams = {}
-            if echo is not None:
-                streams = {"out_stream": Prefixed(server.name, echo, width),
-                           "err_stream": Prefixed(server.name, echo, width)}
-            result = (connection.sudo if server.sudo else connection.run)(
-                command, hide=True, warn=True, in_stream=False, timeout=timeout, **streams)
-            for stream in streams.values():
-                stream.flush()
-            connection.close()
-            outcome = HostResult(server.name, server.host, result.exited, time.monotonic() - started,
-                                 result.stdout, result.stderr)
+            try:
+                results = plans[server.name].run(HostRunner(connection, server, streams, timeout))
+            finally:
+                connection.close()
+            last = results[-1] if results else None
+            outcome = HostResult(server.name, server.host, last.exit_code if last else 0,
+                                 time.monotonic() - started, last.stdout if last else "",
+                                 last.stderr if last else "", steps=results)
+        except StepFailed as exc:
+            failed = exc.result
+            outcome = HostResult(server.name, server.host, failed.exit_code, time.monotonic() - started,
+                                 failed.stdout, failed.stderr, error=exc.message, error_code=exc.code)
         except NselfError as exc:
             outcome = HostResult(server.name, server.host, None, time.monotonic() - started,
                                  error=exc.message, error_code=exc.code)
@@ -96,11 +139,21 @@ def run_command(root: Path, servers: list[Server], command: str, *, parallel: in
         return outcome
 
     results: list[HostResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(servers)))) as pool:
-        futures = [pool.submit(one, server) for server in servers]
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as pool:
+        futures = [pool.submit(one, server) for server in chosen]
         for future in as_completed(futures):
             results.append(future.result())
     return sorted(results, key=lambda r: r.name)
+
+
+def run_command(root: Path, servers: list[Server], command: str, *, parallel: int = 8,
+                fail_fast: bool = False, echo: Callable[[str], None] | None = None,
+                inventory: dict[str, Server] | None = None, timeout: float | None = None) -> list[HostResult]:
+    """One shell command on every server; a non-zero exit is the host's result, not an error."""
+    plans = {s.name: Plan(f"run on {s.name}", [shell("run the command", command, on=s.name, may_fail=True)])
+             for s in servers}
+    known = {**(inventory or {}), **{s.name: s for s in servers}}
+    return run_plans(root, plans, known, parallel=parallel, fail_fast=fail_fast, echo=echo, timeout=timeout)
 
 
 def failure(results: list[HostResult]) -> NselfError | None:

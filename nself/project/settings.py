@@ -39,6 +39,10 @@ _ENV_TARGET = {
         "pod_disruption_budget": {"type": "object"},
         "image_tag_policy": {"enum": ["compose", "pinned"]},
         "images": {"type": "object", "additionalProperties": {"type": "string"}},
+        # deploy target (docs/deploy.md): ssh hosts running compose, or a Kubernetes cluster
+        "target": {"enum": ["ssh", "k8s"]}, "runtime": {"enum": ["podman", "docker"]},
+        "path": {"type": "string", "pattern": "^/"}, "router": {"enum": ["nginx", "none"]},
+        "via": {"enum": ["kustomize", "helm"]},
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
@@ -90,6 +94,8 @@ SCHEMA: dict = {
                 "strategy": {"enum": ["rolling", "canary", "blue-green"]},
                 "canary": {"type": "object"}, "blue_green": {"type": "object"},
                 "keep_releases": {"type": "integer", "minimum": 1},
+                "registry": _STR, "timeout": {"type": "integer", "minimum": 1},
+                "webhook_secret_env": _STR,
             },
         },
         "servers": {"type": "object", "additionalProperties": {

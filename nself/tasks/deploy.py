@@ -184,7 +184,7 @@ def prod(c, release=None, timeout=None, service=None, parallel=8, keep_going=Fal
 
 @task(positional=["environment"], iterable=["service"],
       help={"environment": _ENV, "service": "only this service (repeatable)", "release": _RUN["release"]})
-def build(c, environment="", service=None, release=None):
+def build(c, environment, service=None, release=None):
     """Build the release's images with the target's runtime (and push them)."""
     from nself.plan import emit
 
@@ -202,7 +202,7 @@ def build(c, environment="", service=None, release=None):
 
 @task(positional=["environment"], help={"environment": _ENV, "diff": "show a per-object / per-file diff",
                                         "release": _RUN["release"]})
-def preview(c, environment="", diff=False, release=None):
+def preview(c, environment, diff=False, release=None):
     """Show what a deploy would change in an environment (changes nothing)."""
     driver = _driver(c, environment)
     options = _options(c, driver, release, None, (), 8, False, True)
@@ -213,7 +213,7 @@ def preview(c, environment="", diff=False, release=None):
 
 
 @task(positional=["environment"], help={"environment": _ENV})
-def status(c, environment=""):
+def status(c, environment):
     """Show the live release and the state of every host or workload."""
     driver = _driver(c, environment)
     out = runtime.output(c)
@@ -229,7 +229,7 @@ def _render_status(out, report: dict) -> None:
 
 
 @task(positional=["environment"], help={"environment": _ENV, "limit": "at most this many, newest last"})
-def history(c, environment="", limit=20):
+def history(c, environment, limit=20):
     """List the environment's deploys: who, from → to, result, duration."""
     from nself.deploy.core import read_local
     from nself.errors import NselfError
@@ -250,7 +250,7 @@ def history(c, environment="", limit=20):
 
 @task(positional=["environment"], help={"environment": _ENV, "service": "only this service",
                                         "follow": "keep streaming", "tail": "lines from the end (default 200)"})
-def logs(c, environment="", service=None, follow=False, tail=200):
+def logs(c, environment, service=None, follow=False, tail=200):
     """Show the logs of an environment's services."""
     _driver(c, environment).logs(service, follow, int(tail))
 
@@ -259,7 +259,7 @@ logs.optional_positionals = ("service",)
 
 
 @task(positional=["environment"], help={"environment": _ENV})
-def check(c, environment=""):
+def check(c, environment):
     """Check the health of every service in an environment (exit 1 when one is not healthy)."""
     from nself.errors import NselfError
 
@@ -277,7 +277,7 @@ def check(c, environment=""):
 
 
 @task(positional=["environment"], help={"environment": _ENV, "to": "the release to go back to (default: the previous)"})
-def rollback(c, environment="", to=None):
+def rollback(c, environment, to=None):
     """Put the previous release (or --to RELEASE) back in an environment."""
     from nself.deploy.core import rollback as run_rollback
 
@@ -291,12 +291,12 @@ def rollback(c, environment="", to=None):
     out.emit(record, render=lambda d: out.say(f"{d['env']}: {d.get('from')} → {d.get('to')} (rolled back)"))
 
 
-@task(positional=["source", "destination"], help={
+@task(help={
     "source": "environment whose release is promoted (default staging)",
     "destination": "environment that receives it (default production)",
     "skip_tests": "promote even if the source's last deploy is not healthy",
     **{k: _RUN[k] for k in ("timeout", "parallel", "keep_going")}})
-def promote(c, source="", destination="", skip_tests=False, timeout=None, parallel=8, keep_going=False):
+def promote(c, source=None, destination=None, skip_tests=False, timeout=None, parallel=8, keep_going=False):
     """Deploy the release running in one environment to the next (same image digests)."""
     from nself.deploy.core import DeployOptions, deploy
     from nself.deploy.promote import promoted_release
@@ -316,6 +316,9 @@ def promote(c, source="", destination="", skip_tests=False, timeout=None, parall
     out.say(f"promoting release {release.id} from {src} to {dest}")
     record = deploy(driver, options, echo=out.say)
     _summary(out, [record], [dest])
+
+
+promote.optional_positionals = ("source", "destination")
 
 
 @task(positional=["url"], help={"url": "where to POST the record (http or https)",
@@ -353,7 +356,7 @@ def webhook(c, url, environment=None, secret_env=None):
 
 
 @task(positional=["environment"], help={"environment": _ENV})
-def unlock(c, environment=""):
+def unlock(c, environment):
     """Remove a stale deploy lock from an environment (asks unless --yes)."""
     driver = _driver(c, environment)
     out = runtime.output(c)

@@ -30,18 +30,19 @@ from nself.sync.stream import on_machine, pipeline
 
 TRANSFER_TIMEOUT = 6 * 3600
 CHECK_TIMEOUT = 60
-_CHECKSUM = "coalesce(bit_xor((''x'' || substr(md5(t::text), 1, 16))::bit(64)::bigint), 0)"
+_CHECKSUM = "coalesce(bit_xor(($x$x$x$ || substr(md5(t::text), 1, 16))::bit(64)::bigint), 0)"
 
 
 def summary_sql(checksums: bool) -> str:
     """`schema.table|rows|checksum` for every ordinary table, in one query (query_to_xml runs
-    the per-table count); the checksum is order-independent: the xor of each row's md5."""
+    the per-table count); the checksum is order-independent: the xor of each row's md5.
+    Literals are dollar-quoted so the command line needs no nested quotes."""
     measure = f"count(*) as n, {_CHECKSUM if checksums else '0'} as s"
-    return ("select format('%s.%s', n.nspname, c.relname), (xpath('/row/n/text()', x))[1]::text, "
-            "(xpath('/row/s/text()', x))[1]::text from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            f"cross join lateral query_to_xml(format('select {measure} from %I.%I t', n.nspname, c.relname), "
-            "false, true, '') as x where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') "
-            "and n.nspname not like 'pg_toast%' order by 1")
+    return ("select format($a$%s.%s$a$, n.nspname, c.relname), (xpath($a$/row/n/text()$a$, x))[1]::text, "
+            "(xpath($a$/row/s/text()$a$, x))[1]::text from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            f"cross join lateral query_to_xml(format($q$select {measure} from %I.%I t$q$, n.nspname, c.relname), "
+            "false, true, $a$$a$) as x where c.relkind = $a$r$a$ and n.nspname not in ($a$pg_catalog$a$, "
+            "$a$information_schema$a$) and n.nspname not like $a$pg\\_toast%$a$ order by 1")
 
 
 def parse_summary(text: str) -> dict[str, list[int]]:
@@ -179,8 +180,8 @@ def transfer_step(root: Path, src: Database, dst: Database, options: DbOptions, 
 def check_columns_step(root: Path, src: Database, rules: Mapping[str, str], sync_id: str,
                        servers: Mapping[str, Server]) -> Step:
     """Refuse (exit 3) when a personal-looking column of the source has no rule."""
-    listing = ("select format('%s.%s.%s', table_schema, table_name, column_name) from information_schema.columns "
-               "where table_schema not in ('pg_catalog', 'information_schema')")
+    listing = ("select format($a$%s.%s.%s$a$, table_schema, table_name, column_name) from information_schema.columns"
+               " where table_schema not in ($a$pg_catalog$a$, $a$information_schema$a$)")
     query = on_machine(root, src.on, src.tool("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", src.name,
                                               "-c", listing, sync_id=sync_id), servers)
     check = shlex.join([sys.executable, "-m", "nself.sync.mask", "--check", "--rules", json.dumps(dict(rules))])

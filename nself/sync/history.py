@@ -32,12 +32,14 @@ def records(root: Path, env: str | None = None) -> list[dict]:
 
 
 def find(root: Path, env: str, sync_id: str | None) -> dict | None:
-    """The record to roll back to: `sync_id`, else the newest sync of `env` with a snapshot."""
-    for record in reversed(records(root, env)):
-        if record.get("snapshots") and (sync_id is None or record.get("id") == sync_id) \
-                and record.get("kind") != "rollback":
-            return record
-    return None
+    """What to roll back to: `sync_id`, else the newest sync of `env` with a snapshot; the
+    snapshots of every record with that id together (a sync.pull takes several)."""
+    done = [r for r in records(root, env) if r.get("snapshots") and r.get("kind") != "rollback"]
+    chosen = [r for r in done if r.get("id") == (sync_id or (done[-1]["id"] if done else None))]
+    if not chosen:
+        return None
+    snapshots = {kind: snap for record in chosen for kind, snap in record["snapshots"].items()}
+    return {**chosen[-1], "snapshots": snapshots}
 
 
 def now() -> str:
@@ -45,8 +47,9 @@ def now() -> str:
 
 
 def new_id() -> str:
-    """A sync id: UTC time to the second (sortable, a valid file name)."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    """A sync id: UTC time to the millisecond (sortable, a valid file name)."""
+    now = time.time()
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
 
 
 class LocalLock(Lock):

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
-from nself.plan import Step
+from nself.plan import Plan, Step
 from nself.remote.inventory import Server
+from nself.sync import config as configsync
 from nself.sync import db as dbsync
+from nself.sync import files as filesync
 from nself.sync import history
 from nself.sync.endpoints import Database
 from nself.sync.machines import Machines
@@ -39,38 +42,67 @@ def _steps(run, steps: list[Step], say) -> dict:
     return results
 
 
-def sync_db(ctx: Context, src: Database, dst: Database, options: dbsync.DbOptions) -> dict:
-    """Copy `src` into `dst` under `dst`'s lock; returns the audit record (also appended)."""
-    plan = dbsync.plan(ctx.root, src, dst, options, ctx.sync_id, ctx.servers)
-    record = {"id": ctx.sync_id, "kind": "db", "from": src.env, "env": dst.env, "who": history.who(),
-              "started": history.now(), "anonymized": options.rules is not None,
-              "tables": list(options.tables), "exclude_table_data": list(options.exclude_table_data)}
-    if options.rules is not None:
-        from nself.sync.mask import rules_hash
-
-        record["rules"] = rules_hash(options.rules)
+@contextmanager
+def recorded(ctx: Context, record: dict):
+    """One audit record per sync or rollback: its result (and error) and duration, appended
+    whatever happens."""
+    record.update(id=ctx.sync_id, who=history.who(), started=history.now())
     started = time.monotonic()
     try:
-        with history.held(ctx.lock, f"sync db from {src.env}"), \
-                Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
-            try:
-                results = _steps(run, plan.prepare, ctx.say)
-                record["snapshots"] = {"db": {"on": dst.on, "path": plan.snapshot,
-                                              "tables": dbsync.parse_summary(results[id(plan.measure)].stdout)}}
-                _transfer(run, plan, ctx.say)
-                results = _steps(run, plan.verify, ctx.say)
-                record["rows"] = _compare(*(dbsync.parse_summary(results[id(s)].stdout) for s in plan.verify),
-                                          options, ctx.say)
-            finally:
-                _cleanup(run, plan.cleanup)
+        yield record
         record["result"] = "ok"
-        return record
     except NselfError as exc:
         record.update(result="failed", error=exc.message)
         raise
     finally:
         record["duration"] = round(time.monotonic() - started, 3)
         history.append(ctx.root, record)
+
+
+def sync_db(ctx: Context, src: Database, dst: Database, options: dbsync.DbOptions) -> dict:
+    """Copy `src` into `dst` under `dst`'s lock; returns the audit record (also appended)."""
+    plan = dbsync.plan(ctx.root, src, dst, options, ctx.sync_id, ctx.servers)
+    record = {"kind": "db", "from": src.env, "env": dst.env, "anonymized": options.rules is not None,
+              "tables": list(options.tables), "exclude_table_data": list(options.exclude_table_data)}
+    if options.rules is not None:
+        from nself.sync.mask import rules_hash
+
+        record["rules"] = rules_hash(options.rules)
+    with recorded(ctx, record), history.held(ctx.lock, f"sync db from {src.env}"), \
+            Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
+        try:
+            results = _steps(run, plan.prepare, ctx.say)
+            record["snapshots"] = {"db": {"on": dst.on, "path": plan.snapshot,
+                                          "tables": dbsync.parse_summary(results[id(plan.measure)].stdout)}}
+            _transfer(run, plan, ctx.say)
+            results = _steps(run, plan.verify, ctx.say)
+            record["rows"] = _compare(*(dbsync.parse_summary(results[id(s)].stdout) for s in plan.verify),
+                                      options, ctx.say)
+        finally:
+            _cleanup(run, plan.cleanup)
+    return record
+
+
+def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, snapshot: Plan, transfer: Plan,
+               chosen: tuple[str, ...], delete: bool) -> dict:
+    """Run a files sync's plans (`files.plan`): the hard-linked snapshot of `dst`, then rsync."""
+    record = {"kind": "files", "from": src.env, "env": dst.env, "paths": list(chosen), "delete": delete}
+    with recorded(ctx, record), history.held(ctx.lock, f"sync files from {src.env}"), \
+            Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
+        _steps(run, snapshot.steps, ctx.say)
+        record["snapshots"] = {"files": {"on": dst.on, "path": dst.snapshot(ctx.sync_id), "paths": list(chosen)}}
+        results = _steps(run, transfer.steps, ctx.say)
+        record["transferred"] = sum(filesync.transferred(r.stdout) for r in results.values())
+    return record
+
+
+def sync_config(ctx: Context, src_env: str, dst_env: str, merge: Plan, snapshot: dict) -> dict:
+    """Write the merged env file (its previous content kept as the snapshot)."""
+    record = {"kind": "config", "from": src_env, "env": dst_env, "snapshots": {"config": snapshot}}
+    with recorded(ctx, record), history.held(ctx.lock, f"sync config from {src_env}"), \
+            Machines(ctx.root, [], ctx.servers) as run:
+        _steps(run, merge.steps, ctx.say)
+    return record
 
 
 def _transfer(run, plan: dbsync.DbPlan, say) -> None:
@@ -120,18 +152,16 @@ def _qualified(table: str) -> str:
     return table if "." in table else f"public.{table}"
 
 
-def rollback_db(ctx: Context, dst: Database, record: dict) -> dict:
+def rollback_db(ctx: Context, run, dst: Database, record: dict) -> dict:
     """Restore `record`'s snapshot into `dst`, then prove it: counts and checksums equal to
     those recorded when the snapshot was taken (exit 5 naming the tables that differ)."""
     snapshot = record["snapshots"]["db"]
     plan = dbsync.rollback_plan(dst, snapshot["path"], ctx.sync_id)
-    with history.held(ctx.lock, f"sync rollback to {record['id']}"), \
-            Machines(ctx.root, [dst.on], ctx.servers) as run:
-        try:
-            _steps(run, plan.prepare + plan.transfer, ctx.say)
-            results = _steps(run, plan.verify, ctx.say)
-        finally:
-            _cleanup(run, plan.cleanup)
+    try:
+        _steps(run, plan.prepare + plan.transfer, ctx.say)
+        results = _steps(run, plan.verify, ctx.say)
+    finally:
+        _cleanup(run, plan.cleanup)
     now = dbsync.parse_summary(results[id(plan.verify[0])].stdout)
     expected = snapshot["tables"]
     differ = sorted(t for t in set(now) | set(expected) if now.get(t) != expected.get(t))
@@ -143,14 +173,19 @@ def rollback_db(ctx: Context, dst: Database, record: dict) -> dict:
     return {"tables": len(now), "rows": sum(v[0] for v in now.values())}
 
 
-def rollback_plans(project, servers: Mapping[str, Server], record: dict, restore_id: str) -> list:
+def rollback_plans(project, servers: Mapping[str, Server], record: dict, restore_id: str) -> list[Plan]:
     """The plans that put `record`'s snapshots back (what `sync.rollback --dry-run` prints)."""
     from nself.sync import endpoints
 
-    plans = []
-    if "db" in record["snapshots"]:
-        dst = endpoints.resolve(project, servers)
-        plans.append(dbsync.rollback_plan(dst, record["snapshots"]["db"]["path"], restore_id).plan())
+    snapshots, plans = record["snapshots"], []
+    if "db" in snapshots:
+        plans.append(dbsync.rollback_plan(endpoints.resolve(project, servers), snapshots["db"]["path"],
+                                          restore_id).plan())
+    if "files" in snapshots:
+        plans.append(filesync.rollback_plan(filesync.resolve(project, servers), snapshots["files"]["path"],
+                                            snapshots["files"]["paths"]))
+    if "config" in snapshots:
+        plans.append(configsync.rollback_plan(project.root, snapshots["config"]))
     return plans
 
 
@@ -158,17 +193,19 @@ def rollback(ctx: Context, project, record: dict) -> dict:
     """Put back every snapshot `record` took (database, files, env files); one audit record."""
     from nself.sync import endpoints
 
-    entry = {"id": ctx.sync_id, "kind": "rollback", "env": project.env, "from": record["id"],
-             "who": history.who(), "started": history.now()}
-    started = time.monotonic()
-    try:
-        if "db" in record["snapshots"]:
-            entry["db"] = rollback_db(ctx, endpoints.resolve(project, ctx.servers), record)
-        entry["result"] = "ok"
-        return entry
-    except NselfError as exc:
-        entry.update(result="failed", error=exc.message)
-        raise
-    finally:
-        entry["duration"] = round(time.monotonic() - started, 3)
-        history.append(ctx.root, entry)
+    snapshots = record["snapshots"]
+    machines = [s["on"] for s in snapshots.values() if "on" in s]
+    entry = {"kind": "rollback", "env": project.env, "from": record["id"]}
+    with recorded(ctx, entry), history.held(ctx.lock, f"sync rollback to {record['id']}"), \
+            Machines(ctx.root, machines, ctx.servers) as run:
+        if "db" in snapshots:
+            entry["db"] = rollback_db(ctx, run, endpoints.resolve(project, ctx.servers), record)
+        if "files" in snapshots:
+            tree = filesync.resolve(project, ctx.servers)
+            _steps(run, filesync.rollback_plan(tree, snapshots["files"]["path"], snapshots["files"]["paths"]).steps,
+                   ctx.say)
+            entry["files"] = snapshots["files"]["paths"]
+        if "config" in snapshots:
+            _steps(run, configsync.rollback_plan(ctx.root, snapshots["config"]).steps, ctx.say)
+            entry["config"] = sorted(snapshots["config"])
+    return entry

@@ -93,6 +93,112 @@ def db(c, source, target, tables=None, exclude_table_data=None, anonymize=False,
         _render(c, record)
 
 
+def run_files(c, source: str, target: str, paths, exclude, delete: bool, sync_id: str | None = None):
+    from nself.plan import Plan, emit
+    from nself.sync import files as filesync
+    from nself.sync import history
+    from nself.sync.operations import sync_files
+
+    src_project, servers = _side(c, source)
+    dst_project, _ = _side(c, target)
+    chosen = filesync.paths(dst_project, paths)
+    settings = dst_project.settings
+    excludes = tuple((settings.section("sync", "exclude") if settings else None) or ()) + tuple(exclude or ())
+    src, dst = filesync.resolve(src_project, servers), filesync.resolve(dst_project, servers)
+    sync_id = sync_id or history.new_id()
+    snapshot, transfer = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers)
+    if runtime.options(c).dry_run:
+        emit(runtime.output(c), Plan(transfer.title, [*snapshot.steps, *transfer.steps]))
+        return None
+    return sync_files(_context(c, dst_project, servers, sync_id), src, dst, snapshot, transfer, chosen, delete)
+
+
+@task(positional=["source", "target"], iterable=["paths", "exclude"],
+      help={"source": _SRC, "target": _DST, "paths": "folders under the environment's root (default sync.files.paths)",
+            "exclude": "rsync patterns to skip, besides sync.exclude (repeatable)",
+            "delete": "delete target files the source lacks (off unless asked)", "force_production": _FORCE})
+def files(c, source, target, paths=None, exclude=None, delete=False, force_production=False):
+    """Copy files (sync.files.paths) with rsync, the target snapshotted first."""
+    _guard(c, _canonical(c, target), force_production)
+    record = run_files(c, source, target, paths, exclude, delete)
+    if record:
+        _render(c, record)
+
+
+@task(positional=["source", "target"],
+      help={"source": _SRC, "target": _DST, "include_secrets": "also copy secret values (the target keeps its own "
+                                                            "otherwise)", "force_production": _FORCE})
+def config(c, source, target, include_secrets=False, force_production=False):
+    """Diff env files (secrets masked), then merge the non-secret keys."""
+    from nself.plan import emit
+    from nself.sync import config as configsync
+    from nself.sync import history
+    from nself.sync.operations import sync_config
+
+    _guard(c, _canonical(c, target), force_production)
+    src_project, servers = _side(c, source)
+    dst_project, _ = _side(c, target)
+    changes = configsync.diff(src_project.variables, dst_project.variables)
+    out = runtime.output(c)
+    if not out.json_mode:
+        out.table(["key", "change", source, target], [ch.row() for ch in changes],
+                  title=f"env {src_project.env} → {dst_project.env}")
+    root, sync_id = dst_project.root, history.new_id()
+    file = configsync.target_file(root, dst_project.env, dst_project.variables.files)
+    merge, snapshot = configsync.plan(root, src_project.env, dst_project.env, changes, file,
+                                      file.read_text() if file.is_file() else None, include_secrets,
+                                      root / ".nself" / "state" / "snapshots" / "config" / sync_id)
+    rows = [dict(zip(["key", "change", "source", "target"], ch.row())) for ch in changes]
+    if runtime.options(c).dry_run:
+        if out.json_mode:
+            out.emit({"changes": rows, "plan": merge.to_json()})
+        else:
+            emit(out, merge)
+        return
+    record = sync_config(_context(c, dst_project, servers, sync_id), src_project.env, dst_project.env, merge,
+                         snapshot)
+    out.emit({**record, "changes": rows}, render=lambda r: out.say(
+        f"{merge.title}: {r['result']} (sync {r['id']}; `nself sync.rollback {r['env']}` puts it back)"))
+
+
+def _everything(c, source: str, target: str, force_production: bool) -> None:
+    """sync.pull / sync.push: the database (when the project has one) and the files (when
+    sync.files.paths is set), one sync id, one record each."""
+    from nself.errors import UsageError
+    from nself.sync import history
+
+    target_env = _canonical(c, target)
+    _guard(c, target_env, force_production)
+    project, _ = _side(c, target)
+    has_db = any((s.image or "").split("/")[-1].startswith(("postgres", "postgis")) or s.name == "postgres"
+                 for s in project.services.values()) or bool(project.settings.env_target(target_env).get("database"))
+    has_files = bool(project.settings.section("sync", "files", "paths")) if project.settings else False
+    if not has_db and not has_files:
+        raise UsageError("nothing to sync: no PostgreSQL service and no sync.files.paths",
+                         hint="add sync.files.paths to nself.yml, or use sync.db / sync.files")
+    sync_id = history.new_id()
+    if has_db:
+        record = run_db(c, source, target, lambda p: db_options(p, (), (), False, 1), sync_id)
+        if record:
+            _render(c, record)
+    if has_files:
+        record = run_files(c, source, target, None, None, False, sync_id)
+        if record:
+            _render(c, record)
+
+
+@task(positional=["environment"], help={"environment": _SRC})
+def pull(c, environment):
+    """Bring an environment's database and files here (local)."""
+    _everything(c, environment, "local", False)
+
+
+@task(positional=["environment"], help={"environment": _DST, "force_production": _FORCE})
+def push(c, environment, force_production=False):
+    """Send local's database and files to an environment."""
+    _everything(c, "local", environment, force_production)
+
+
 def _canonical(c, env: str) -> str:
     from nself.project import find_root, settings
     from nself.project.envfiles import canonical_env
@@ -180,5 +286,5 @@ def watch(c, source, target, files=False, db=False):
     _not_built("sync.watch", "run sync.files / sync.db when you need them, or from a file watcher")
 
 
-ns = Collection("sync", db, rollback, history, status, auto, watch)
+ns = Collection("sync", db, files, config, pull, push, rollback, history, status, auto, watch)
 ns.configure({"sync": {}})

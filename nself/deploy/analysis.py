@@ -22,17 +22,20 @@ LOG_FORMAT = ("log_format nself_json escape=json '{\"time\":$msec,\"upstream\":\
 @dataclass(frozen=True)
 class Thresholds:
     """success_rate: fraction of requests with status < 500 (0–1); p95: seconds; min_requests:
-    fewer than this gives `inconclusive`."""
+    fewer than this gives `inconclusive`; window: seconds an analysis waits for min_requests;
+    interval: seconds between reads of the log while it waits."""
 
     success_rate: float = 0.99
     p95: float = 1.0
     min_requests: int = 50
+    window: float = 60.0
+    interval: float = 2.0
 
     @classmethod
     def from_settings(cls, data: dict | None) -> Thresholds:
-        data = data or {}
-        return cls(float(data.get("success_rate", cls.success_rate)), float(data.get("p95", cls.p95)),
-                   int(data.get("min_requests", cls.min_requests)))
+        data, defaults = data or {}, cls()
+        return cls(*(type(getattr(defaults, k))(data.get(k, getattr(defaults, k)))
+                     for k in ("success_rate", "p95", "min_requests", "window", "interval")))
 
 
 @dataclass(frozen=True)

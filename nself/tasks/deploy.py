@@ -9,6 +9,7 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from nself import runtime
+from nself.tasks import canary
 
 _ENV = "the environment: staging, production (prod), or one declared in nself.yml"
 _RUN = {"release": "release id (default: the git short sha, -dirty when the tree is dirty)",
@@ -378,4 +379,5 @@ def unlock(c, environment):
 ns = Collection("deploy", to, staging, prod, build, preview, status, history, logs, check, rollback, promote,
                 webhook, unlock)
 ns.add_task(envs, default=True)
+ns.add_collection(canary.ns)
 ns.configure({"deploy": {}})

@@ -20,7 +20,7 @@ from nself.errors import UsageError
 
 _DURATION = re.compile(r"^(\d+)(s|m|h)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, None: 1}
-PHASES = ("progressing", "paused", "promoted", "aborted")
+PHASES = ("progressing", "paused", "switched", "promoted", "aborted")   # switched: blue-green only
 
 
 def duration(text: str | int | float) -> int:
@@ -135,6 +135,7 @@ class CanaryState:
     started: str = ""
     updated: str = ""
     analyses: tuple[dict, ...] = field(default_factory=tuple)
+    strategy: str = "canary"             # or "blue-green" (one weight step: 100)
 
     @property
     def done(self) -> bool:

@@ -32,8 +32,11 @@ class Clock:
     sleep: Callable[[float], None] = time.sleep
 
 
+SYSTEM_CLOCK = Clock()
+
+
 def walk(driver, state: CanaryState, *, auto: bool, limits: analysis.Thresholds,
-         clock: Clock = Clock(), say: Callable[[str], None] = lambda _: None) -> CanaryState:
+         clock: Clock = SYSTEM_CLOCK, say: Callable[[str], None] = lambda _: None) -> CanaryState:
     """Run steps from `state.step` on; returns the state it stopped in (saved)."""
     step_started = clock.epoch()
     while not state.done:
@@ -106,7 +109,7 @@ def _finish(driver, state: CanaryState, clock: Clock, say) -> CanaryState:
     return done
 
 
-def abort(driver, state: CanaryState, reason: str, clock: Clock = Clock(), say=lambda _: None) -> CanaryState:
+def abort(driver, state: CanaryState, reason: str, clock: Clock = SYSTEM_CLOCK, say=lambda _: None) -> CanaryState:
     """All traffic back to the stable release, the canary removed; the reason is recorded."""
     driver.canary_abort(state)
     stopped = canary.aborted(state, clock.now(), reason)
@@ -125,7 +128,7 @@ def running(driver) -> CanaryState:
     return state
 
 
-def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, clock: Clock = Clock(),
+def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, clock: Clock = SYSTEM_CLOCK,
           echo: Callable[[str], None] = lambda _: None) -> CanaryState:
     """`deploy.canary ENV`: refuse while another canary runs, then under the lock: pre-deploy
     hooks, the new release beside the stable one, and the steps until the first stop."""
@@ -151,7 +154,7 @@ def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, cl
         lock.release()
 
 
-def promote(driver, *, full: bool, auto: bool, limits: analysis.Thresholds, clock: Clock = Clock(),
+def promote(driver, *, full: bool, auto: bool, limits: analysis.Thresholds, clock: Clock = SYSTEM_CLOCK,
             echo: Callable[[str], None] = lambda _: None) -> CanaryState:
     """`deploy.canary.promote ENV`: the next steps (or, with `full`, 100 % at once)."""
     from nself.deploy import core
@@ -168,7 +171,7 @@ def promote(driver, *, full: bool, auto: bool, limits: analysis.Thresholds, cloc
         lock.release()
 
 
-def rollback(driver, *, clock: Clock = Clock(), echo: Callable[[str], None] = lambda _: None) -> CanaryState:
+def rollback(driver, *, clock: Clock = SYSTEM_CLOCK, echo: Callable[[str], None] = lambda _: None) -> CanaryState:
     """`deploy.canary.rollback ENV`: abort — 100 % back to stable, the canary removed."""
     from nself.deploy import core
 

@@ -5,12 +5,14 @@ nginx's nself_json format), so every step's effect is observable on disk; the re
 (nginx on ssh hosts, ingress/HTTPRoute on Kubernetes) have their own tests."""
 from __future__ import annotations
 
+import calendar
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from nself.deploy import analysis, canary, core, progressive
+from nself.deploy import analysis, bluegreen, canary, core, progressive
 from nself.deploy.canary import CanaryState
 from nself.deploy.core import DeployOptions
 from nself.deploy.release import Release
@@ -167,3 +169,37 @@ def test_the_lock_is_free_after_each_command(target):
     progressive.start(driver, options(), canary.from_flags(25, None, None, None), auto=False, limits=LIMITS)
     assert not (Path(driver.folder) / "lock").exists()
     core.deploy(driver, DeployOptions(Release("r9")))               # a rolling deploy can take the lock
+
+
+# -- blue-green -------------------------------------------------------------------------
+def test_blue_green_deploys_idle_switches_at_once_and_rolls_back_to_the_kept_colour(target):
+    driver, trace = target
+    fake = FakeTime()
+    state = bluegreen.deploy(driver, options(), clock=fake.clock())
+    assert (state.strategy, state.phase, state.weight, driver.weights()) == ("blue-green", "paused", 0, [])
+    assert (driver.folder / "canary").read_text() == "r2"
+    state = bluegreen.switch(driver, clock=fake.clock())
+    assert (state.phase, driver.weights()) == ("switched", [100])
+    assert trace.read_text() == "promoted blue-green\n"
+    state = bluegreen.rollback(driver, clock=fake.clock())
+    assert (state.phase, driver.weights()) == ("aborted", [100, 0])
+    assert [r["strategy"] for r in driver.records] == ["blue-green", "rollback"]
+    with pytest.raises(NselfError) as caught:
+        bluegreen.switch(driver)
+    assert "no blue-green deploy" in caught.value.message
+
+
+def test_the_old_colour_is_kept_for_the_keep_time_then_stopped(target):
+    driver, _ = target
+    real_now = progressive.utc_now()
+    start = calendar.timegm(time.strptime(real_now, "%Y-%m-%dT%H:%M:%SZ"))
+    fake = FakeTime()
+    fake.t = start
+    clock = progressive.Clock(now=lambda: real_now, epoch=lambda: fake.t, sleep=fake.sleep)
+    bluegreen.deploy(driver, options(), clock=clock)
+    bluegreen.switch(driver, clock=clock)
+    fake.t = start + 29 * 60
+    assert bluegreen.finish(driver, clock=clock) is None and (driver.folder / "canary").exists()
+    fake.t = start + 31 * 60
+    done = bluegreen.finish(driver, clock=clock)
+    assert done.phase == "promoted" and (driver.folder / "stable").read_text() == "r2"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from nself import runtime
+from nself.tasks import bluegreen, canary
 
 _ENV = "the environment: staging, production (prod), or one declared in nself.yml"
 _RUN = {"release": "release id (default: the git short sha, -dirty when the tree is dirty)",
@@ -110,8 +111,39 @@ def _deploy_one(c, environment, release, timeout, service, parallel, keep_going,
     if not skip_build:
         options = _run_build(c, driver, options)
     out = runtime.output(c)
-    out.say(f"deploying release {options.release.id} to {driver.target.describe()}")
-    return deploy(driver, options, echo=out.say)
+    strategy = _strategy(driver)
+    out.say(f"deploying release {options.release.id} to {driver.target.describe()} ({strategy})")
+    if strategy == "rolling":
+        return deploy(driver, options, echo=out.say)
+    return _progressive(driver, options, strategy, out)
+
+
+def _strategy(driver) -> str:
+    """environments.<env>.strategy, else deploy.strategy, else rolling (docs/deploy.md)."""
+    settings = driver.project.settings
+    if settings is None:
+        return "rolling"
+    return settings.env_target(driver.project.env).get("strategy") or settings.section("deploy", "strategy") \
+        or "rolling"
+
+
+def _progressive(driver, options, strategy, out) -> dict:
+    """deploy.to with a canary or blue-green strategy: starts it; the record says where it stopped."""
+    import dataclasses
+
+    from nself.deploy import bluegreen, progressive
+    from nself.tasks.canary import _fail_if_aborted, _limits, _schedule
+
+    options = dataclasses.replace(options, strategy=strategy)
+    if strategy == "blue-green":
+        state = bluegreen.deploy(driver, options, echo=out.say)
+    else:
+        configured = driver.project.settings.section("deploy", "canary") or {}
+        state = progressive.start(driver, options, _schedule(driver, None, None, None, None),
+                                  auto=bool(configured.get("auto")), limits=_limits(driver, None), echo=out.say)
+        _fail_if_aborted(state)
+    return {"env": state.env, "from": state.stable, "to": state.release, "strategy": strategy,
+            "result": state.phase, "weight": state.weight}
 
 
 def _deploy_envs(c, envs, release, timeout, service, parallel, keep_going, skip_build):
@@ -378,4 +410,6 @@ def unlock(c, environment):
 ns = Collection("deploy", to, staging, prod, build, preview, status, history, logs, check, rollback, promote,
                 webhook, unlock)
 ns.add_task(envs, default=True)
+ns.add_collection(canary.ns)
+ns.add_collection(bluegreen.ns)
 ns.configure({"deploy": {}})

@@ -5,6 +5,7 @@ left half-restored; the snapshot stays on the target for `sync.rollback` either 
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -83,16 +84,26 @@ def sync_db(ctx: Context, src: Database, dst: Database, options: dbsync.DbOption
     return record
 
 
-def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, snapshot: Plan, transfer: Plan,
-               chosen: tuple[str, ...], delete: bool) -> dict:
-    """Run a files sync's plans (`files.plan`): the hard-linked snapshot of `dst`, then rsync."""
+def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan, chosen: tuple[str, ...],
+               delete: bool) -> dict:
+    """Run a files sync's plan (`files.plan`); the names of the files it created are kept in
+    `.nself/state/sync/<id>.created.json` for the rollback."""
     record = {"kind": "files", "from": src.env, "env": dst.env, "paths": list(chosen), "delete": delete}
+    manifest = ctx.root / ".nself" / "state" / "sync" / f"{ctx.sync_id}.created.json"
     with recorded(ctx, record), history.held(ctx.lock, f"sync files from {src.env}"), \
-            Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
-        _steps(run, snapshot.steps, ctx.say)
-        record["snapshots"] = {"files": {"on": dst.on, "path": dst.snapshot(ctx.sync_id), "paths": list(chosen)}}
-        results = _steps(run, transfer.steps, ctx.say)
-        record["transferred"] = sum(filesync.transferred(r.stdout) for r in results.values())
+            Machines(ctx.root, [dst.on], ctx.servers) as run:
+        record["snapshots"] = {"files": {"on": dst.on, "path": dst.snapshot(ctx.sync_id), "paths": list(chosen),
+                                         "created": str(manifest)}}
+        made: dict[str, list[str]] = {}
+        try:
+            for path, step in zip(chosen, plan.steps):
+                result = _steps(run, [step], ctx.say)[id(step)]
+                made[path] = filesync.created(result.stdout)
+                record["transferred"] = record.get("transferred", 0) + filesync.transferred(result.stdout)
+        finally:
+            manifest.parent.mkdir(parents=True, exist_ok=True)
+            manifest.write_text(json.dumps(made))
+        _steps(run, plan.steps[len(chosen):], ctx.say)
     return record
 
 
@@ -182,11 +193,18 @@ def rollback_plans(project, servers: Mapping[str, Server], record: dict, restore
         plans.append(dbsync.rollback_plan(endpoints.resolve(project, servers), snapshots["db"]["path"],
                                           restore_id).plan())
     if "files" in snapshots:
-        plans.append(filesync.rollback_plan(filesync.resolve(project, servers), snapshots["files"]["path"],
-                                            snapshots["files"]["paths"]))
+        plans.append(filesync.rollback_plan(filesync.resolve(project, servers), snapshots["files"],
+                                            _created(snapshots["files"])))
     if "config" in snapshots:
         plans.append(configsync.rollback_plan(project.root, snapshots["config"]))
     return plans
+
+
+def _created(snapshot: dict) -> dict:
+    try:
+        return json.loads(Path(snapshot["created"]).read_text())
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def rollback(ctx: Context, project, record: dict) -> dict:
@@ -202,7 +220,7 @@ def rollback(ctx: Context, project, record: dict) -> dict:
             entry["db"] = rollback_db(ctx, run, endpoints.resolve(project, ctx.servers), record)
         if "files" in snapshots:
             tree = filesync.resolve(project, ctx.servers)
-            _steps(run, filesync.rollback_plan(tree, snapshots["files"]["path"], snapshots["files"]["paths"]).steps,
+            _steps(run, filesync.rollback_plan(tree, snapshots["files"], _created(snapshots["files"])).steps,
                    ctx.say)
             entry["files"] = snapshots["files"]["paths"]
         if "config" in snapshots:

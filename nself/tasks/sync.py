@@ -94,7 +94,7 @@ def db(c, source, target, tables=None, exclude_table_data=None, anonymize=False,
 
 
 def run_files(c, source: str, target: str, paths, exclude, delete: bool, sync_id: str | None = None):
-    from nself.plan import Plan, emit
+    from nself.plan import emit
     from nself.sync import files as filesync
     from nself.sync import history
     from nself.sync.operations import sync_files
@@ -106,11 +106,11 @@ def run_files(c, source: str, target: str, paths, exclude, delete: bool, sync_id
     excludes = tuple((settings.section("sync", "exclude") if settings else None) or ()) + tuple(exclude or ())
     src, dst = filesync.resolve(src_project, servers), filesync.resolve(dst_project, servers)
     sync_id = sync_id or history.new_id()
-    snapshot, transfer = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers)
+    plan = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers)
     if runtime.options(c).dry_run:
-        emit(runtime.output(c), Plan(transfer.title, [*snapshot.steps, *transfer.steps]))
+        emit(runtime.output(c), plan)
         return None
-    return sync_files(_context(c, dst_project, servers, sync_id), src, dst, snapshot, transfer, chosen, delete)
+    return sync_files(_context(c, dst_project, servers, sync_id), src, dst, plan, chosen, delete)
 
 
 @task(positional=["source", "target"], iterable=["paths", "exclude"],

@@ -65,7 +65,7 @@ def test_files_come_home_and_rollback_restores_the_local_tree(world, project, ns
     (project / "uploads" / "a" / "one.txt").write_text("local\n")
     (project / "uploads" / "mine.txt").write_text("only here\n")
     dry = nself(["sync.files", "staging", "local", "--dry-run"], cwd=project)
-    assert dry.code == 0 and "rsync -a --stats --mkpath" in dry.out and "'--exclude=*.log'" in dry.out
+    assert dry.code == 0 and "rsync -a --stats --itemize-changes --mkpath" in dry.out and "'--exclude=*.log'" in dry.out
     assert (project / "uploads" / "a" / "one.txt").read_text() == "local\n"
     done = nself(["sync.files", "staging", "local", "--delete"], cwd=project)
     assert done.code == 0, done.err

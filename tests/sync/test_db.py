@@ -202,3 +202,42 @@ def test_refusals_change_nothing(world, project, nself):
     unreachable = nself(["sync.db", "staging", "local"], cwd=project)
     assert unreachable.code == 6, unreachable.err
     assert pg.summary(world.local) == before and not _snapshots(project)
+
+
+def test_inv_sync_pull_and_an_anonymised_db_sync_in_a_project_made_by_nself_new(world, tmp_path):
+    """The issue's "done when": `inv sync.pull staging` and `inv sync.db staging local --anonymize`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_") and k != "ENV"}
+    made = subprocess.run([NSELF, "new", "demo", "--no-input", "--output", str(tmp_path)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    root = tmp_path / "demo"
+    secrets = (root / ".env.secrets").read_text().splitlines()
+    (root / ".env.secrets").write_text("\n".join(l for l in secrets if not l.startswith("POSTGRES_PASSWORD")) + "\n")
+    (root / ".env.dev").write_text(f"POSTGRES_DB=app\nPOSTGRES_PORT={world.local.port}\n"
+                                   f"POSTGRES_PASSWORD={pg_password('local')}\n")
+    (root / ".env.staging").write_text(f"POSTGRES_DB=app\nPOSTGRES_PASSWORD='{pg_password('staging')}'\n")
+    text = (root / "nself.yml").read_text().replace(
+        "  staging:\n", "  staging:\n    hosts: [host1]\n    path: /var/lib/app-host1\n    database: {via: direct}\n")
+    (root / "nself.yml").write_text(text.replace("sync:\n", f"sync:\n  anonymize: {RULES}\n  files: {{paths: [uploads]}}\n"))
+    for name in (".nself/servers.yml", ".nself/known_hosts"):
+        (root / name).write_text((world.root / name).read_text())
+    world.reset("staging", users=25, orders=50)
+    world.staging.sh("rm -rf /var/lib/app-host1/uploads && mkdir -p /var/lib/app-host1/uploads && "
+                     "echo avatar > /var/lib/app-host1/uploads/a.png")
+    world.reset("local", users=1, orders=1)
+    inv = str(Path(sys.executable).parent / "inv")
+    pulled = subprocess.run([inv, "sync.pull", "staging"], cwd=root, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert pg.summary(world.local) == pg.summary(world.staging)
+    assert (root / "uploads" / "a.png").read_text() == "avatar\n"
+    masked = subprocess.run([inv, "sync.db", "staging", "local", "--anonymize"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert masked.returncode == 0, masked.stdout + masked.stderr
+    assert world.local.sql("select count(*) from users where email like '%@example.com'") == "25"
+
+
+def pg_password(env: str) -> str:
+    from tests.sync.conftest import PASSWORDS
+
+    return PASSWORDS[env]

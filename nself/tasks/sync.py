@@ -234,7 +234,7 @@ def rollback(c, environment, to=None, force_production=False):
 
 @task(help={"environment": "only syncs into this environment", "limit": "the newest N (default 20)"})
 def history(c, environment=None, limit=20):
-    """List the syncs: when, what, from → to, result, the snapshot to roll back to."""
+    """List the syncs: when, what, from → to, result, snapshots kept."""
     from nself.sync import history as records
 
     root = runtime.load(c).root
@@ -248,7 +248,7 @@ def history(c, environment=None, limit=20):
 
 @task(help={})
 def status(c):
-    """Per environment: the last sync, its result, and the snapshot rollback would use."""
+    """Show each environment's last sync and what rollback would restore."""
     from nself.sync import history as records
 
     project = runtime.load(c)

@@ -5,9 +5,10 @@ Rules map `table.column` (schema `public`) or `schema.table.column` to a kind: `
 are replaced deterministically (PostgreSQL Anonymizer's and Greenmask's "deterministic
 masking"): the fake value is drawn by Faker seeded from a hash of the kind and the original,
 so the same input gives the same output in every table and every run, and keys built from
-personal values still join. NULL stays NULL; the value hashed is the field as
-pg_dump writes it (escapes included), which is as deterministic as the value. Emails carry 8 hex digits of the hash so two
-people never collide on a unique column, and live under example.com (RFC 2606).
+personal values still join. NULL stays NULL; the value hashed is the field as pg_dump
+writes it (escapes included), which is as deterministic as the value. Emails carry 8 hex
+digits of the hash so two people never collide on a unique column, and live under
+example.com (RFC 2606).
 
 Fail closed: a column whose name looks personal (email, name, phone, address, ip, birth…)
 and has no rule stops the sync, naming it (`check`); `keep` says a column is not personal.

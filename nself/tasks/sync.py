@@ -222,7 +222,7 @@ def rollback(c, environment, to=None, force_production=False):
     record = history.find(project.root, env, to)
     if record is None:
         raise UsageError(f"no sync of {env} with a snapshot" + (f" has the id {to}" if to else ""),
-                         hint=f"`nself sync.history` lists the syncs and their ids")
+                         hint="`nself sync.history` lists the syncs and their ids")
     if runtime.options(c).dry_run:
         from nself.plan import emit
         from nself.sync.operations import rollback_plans

@@ -20,7 +20,8 @@ def _start_script(folder: str, port: int, password: str) -> str:
         "bin=$(ls -d /usr/lib/postgresql/15/bin)",
         f"mkdir -p {q(folder)} && chmod 0755 {q(folder)} && chown postgres {q(folder)}",
         f"printf '%s\\n' {q(password)} > {q(folder)}/pw && chown postgres {q(folder)}/pw",
-        f'runuser -u postgres -- "$bin/initdb" -D ' f"{q(data)} -U postgres -E UTF8 --locale=C.UTF-8 --auth-local=trust "
+        f'runuser -u postgres -- "$bin/initdb" -D ' f"{q(data)} -U postgres -E UTF8 --locale=C.UTF-8 "
+        "--auth-local=trust "
         f"--auth-host=scram-sha-256 --pwfile={q(folder)}/pw > {q(folder)}/initdb.log",
         f"rm -f {q(folder)}/pw",
         f'runuser -u postgres -- "$bin/pg_ctl" -D 'f"{q(data)} -l {q(log)} -w -o "

@@ -212,13 +212,14 @@ def test_inv_sync_pull_and_an_anonymised_db_sync_in_a_project_made_by_nself_new(
     assert made.returncode == 0, made.stderr
     root = tmp_path / "demo"
     secrets = (root / ".env.secrets").read_text().splitlines()
-    (root / ".env.secrets").write_text("\n".join(l for l in secrets if not l.startswith("POSTGRES_PASSWORD")) + "\n")
+    (root / ".env.secrets").write_text("\n".join(x for x in secrets if not x.startswith("POSTGRES_PASSWORD")) + "\n")
     (root / ".env.dev").write_text(f"POSTGRES_DB=app\nPOSTGRES_PORT={world.local.port}\n"
                                    f"POSTGRES_PASSWORD={pg_password('local')}\n")
     (root / ".env.staging").write_text(f"POSTGRES_DB=app\nPOSTGRES_PASSWORD='{pg_password('staging')}'\n")
     text = (root / "nself.yml").read_text().replace(
         "  staging:\n", "  staging:\n    hosts: [host1]\n    path: /var/lib/app-host1\n    database: {via: direct}\n")
-    (root / "nself.yml").write_text(text.replace("sync:\n", f"sync:\n  anonymize: {RULES}\n  files: {{paths: [uploads]}}\n"))
+    (root / "nself.yml").write_text(text.replace("sync:\n",
+                                                 f"sync:\n  anonymize: {RULES}\n  files: {{paths: [uploads]}}\n"))
     for name in (".nself/servers.yml", ".nself/known_hosts"):
         (root / name).write_text((world.root / name).read_text())
     world.reset("staging", users=25, orders=50)

@@ -19,7 +19,7 @@ PRESETS = {  # the product plan's resource table (§2.2)
     "large": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
 }
 SERVICE_KEYS = {"kind", "schedule", "ingress", "public", "storage", "resources", "replicas",
-                "autoscaling", "component", "wait", "network_policy"}
+                "autoscaling", "component", "wait", "network_policy", "access_mode"}
 
 
 def service_settings(project: Project, svc: Service) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
             pod["restartPolicy"] = "OnFailure"
         if generate.get("image_pull_secrets"):
             pod["imagePullSecrets"] = [{"name": n} for n in generate["image_pull_secrets"]]
-        pod.update(pods.pod_extras(svc, selector(project.name, svc.object_name), warnings))
+        pod.update(pods.pod_extras(svc, conf, selector(project.name, svc.object_name), warnings))
         if shared_with:
             pod["affinity"] = {**pod.get("affinity", {}), "podAffinity": _near(project, shared_with)}
         template_labels = {**labels(project.name, svc.object_name, _component(svc, kind)),
@@ -254,8 +254,13 @@ def _init_containers(project: Project, svc: Service, kind_of: dict, ports: dict,
             warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
                                     f"waits for {dep.service} to complete, but {dep.service} is "
                                     f"a {kind_of[dep.service]}; set x-nself kind: job on it"))
-        elif ports.get(dep.service):
-            out.append(pods.wait_container(target.object_name, ports[dep.service][0]["port"]))
+        elif any(p["protocol"] == "TCP" for p in ports.get(dep.service, ())):
+            tcp = next(p for p in ports[dep.service] if p["protocol"] == "TCP")
+            out.append(pods.wait_container(target.object_name, tcp["port"]))
+        elif ports.get(dep.service):  # `nc -z` is a TCP handshake: a UDP port never answers it
+            warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
+                                    f"{dep.service} has only UDP ports; starting without waiting "
+                                    "(depends_on means started, not listening)"))
         else:
             warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
                                     f"{dep.service} has no port to wait for; starting without "

@@ -5,6 +5,8 @@ objects in the same order, so generated files are byte-identical run to run.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 from nself.errors import ConfigError
@@ -17,6 +19,9 @@ from nself.project.model import Project, Service
 from nself.project.warnings import Warning
 
 INGRESS_NAMESPACE = "ingress-nginx"
+# On the pod template: changes when a ConfigMap the pod reads changes, so the pods roll
+# (Helm's chart writes the same key as `include … | sha256sum` of the rendered file).
+CONFIG_CHECKSUM = "checksum/config"
 JOB_WAITER = "nself-job-waiter"
 _API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
         "Job": "batch/v1", "CronJob": "batch/v1"}
@@ -131,6 +136,9 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
                            **network.network_labels(svc)}
         template_meta: dict = {"labels": template_labels}
         pod_annotations = {**svc.labels, **svc.annotations}
+        configs = [o for g, o in out.objects if g == group and o["kind"] == "ConfigMap"]
+        if configs:
+            pod_annotations[CONFIG_CHECKSUM] = checksum(configs)
         if pod_annotations:
             template_meta["annotations"] = dict(sorted(pod_annotations.items()))
         template = {"metadata": template_meta, "spec": pod}
@@ -171,6 +179,12 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
                                                    project.name, svc.object_name)}})))
         _tag_policy(svc, overlay, warnings)
     return out
+
+
+def checksum(objects: list[dict]) -> str:
+    """sha256 of the objects' data, in a stable form."""
+    data = [(o["metadata"]["name"], o.get("data"), o.get("binaryData")) for o in objects]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _component(svc: Service, kind: str) -> str:

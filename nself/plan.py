@@ -83,7 +83,7 @@ class Step:
         if self.argv:
             out["argv"] = list(self.argv)
         out.update({k: v for k, v in self.spec.items() if k != "body" or self.kind != "put"})
-        if self.data is not None:
+        if self.data is not None or self.kind == "put":
             out["data"] = f"({_size(self.data)}, not shown)"
         if self.may_fail:
             out["may_fail"] = True
@@ -91,7 +91,10 @@ class Step:
 
 
 def _size(data: bytes | str | None) -> str:
-    n = len(data.encode() if isinstance(data, str) else data or b"")
+    """How data is shown: its size only (None: a put whose bytes are read while the plan runs)."""
+    if data is None:
+        return "data read while the plan runs"
+    n = len(data.encode() if isinstance(data, str) else data)
     return f"{n} bytes"
 
 

@@ -100,8 +100,8 @@ class HostRunner:
                              hint="this is a bug in nself: please report it")
         data = step.data.decode() if isinstance(step.data, bytes) else step.data
         stdin = io.StringIO(data) if data is not None else False
-        run = self.connection.sudo if self.server.sudo else self.connection.run
-        result = run(step.command_line, hide=True, warn=True, in_stream=stdin,
+        execute = self.connection.sudo if self.server.sudo else self.connection.run
+        result = execute(step.command_line, hide=True, warn=True, in_stream=stdin,
                      timeout=step.timeout or self.timeout, **self.streams)
         for stream in self.streams.values():
             stream.flush()

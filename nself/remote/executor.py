@@ -161,12 +161,17 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
     return sorted(results, key=lambda r: r.name)
 
 
+def command_plans(servers: list[Server], command: str) -> dict[str, Plan]:
+    """One shell command per server (name → plan); its exit is the host's result, so it may fail."""
+    return {s.name: Plan(f"run on {s.name}", [shell("run the command", command, on=s.name, may_fail=True)])
+            for s in servers}
+
+
 def run_command(root: Path, servers: list[Server], command: str, *, parallel: int = 8,
                 fail_fast: bool = False, echo: Callable[[str], None] | None = None,
                 inventory: dict[str, Server] | None = None, timeout: float | None = None) -> list[HostResult]:
     """One shell command on every server; a non-zero exit is the host's result, not an error."""
-    plans = {s.name: Plan(f"run on {s.name}", [shell("run the command", command, on=s.name, may_fail=True)])
-             for s in servers}
+    plans = command_plans(servers, command)
     known = {**(inventory or {}), **{s.name: s for s in servers}}
     return run_plans(root, plans, known, parallel=parallel, fail_fast=fail_fast, echo=echo, timeout=timeout)
 

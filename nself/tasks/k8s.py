@@ -392,10 +392,9 @@ def _kubectl(c, argv: list[str], interactive: bool = False) -> None:
     import subprocess
 
     from nself.errors import Exit, NselfError
+    from nself.plan import Plan, run
 
-    out = runtime.output(c)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": [argv]}, render=lambda d: out.say("would run: " + " ".join(argv)))
+    if _dry(c, Plan("run kubectl", [run("run kubectl (interactive)" if interactive else "run kubectl", *argv)])):
         return
     binary = shutil.which("kubectl")
     if not binary:
@@ -473,10 +472,10 @@ def _kubectl_all(c, commands: list[list[str]]) -> None:
     import subprocess
 
     from nself.errors import Exit, NselfError
+    from nself.plan import Plan, run
 
-    out = runtime.output(c)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": commands}, render=lambda d: [out.say("would run: " + " ".join(a)) for a in commands])
+    steps = [run(f"forward {argv[-2]} {argv[-1]}", *argv) for argv in commands]
+    if _dry(c, Plan("forward ports (one kubectl each, stopped together)", steps)):
         return
     binary = shutil.which("kubectl")
     if not binary:

@@ -211,22 +211,26 @@ def test_logs_requests(applied, kube_api, stack, nself):
     assert nself(["k8s.logs", "ghost", "--env", "staging"], cwd=stack).code == 9
 
 
+def _argvs(result) -> list[list[str]]:
+    return [step["argv"] for step in result.json()["plan"]["steps"]]
+
+
 def test_exec_shell_port_forward_commands(applied, kube_api, stack, nself):
     r = nself(["k8s.exec", "hasura", "--dry-run", "--json", "--env", "staging", "--", "psql", "-c",
                "select 1"], cwd=stack)
     assert r.code == 0, r.err
-    argv = r.json()["plan"][0]
+    argv = _argvs(r)[0]
     assert argv[:3] == ["kubectl", "--namespace", NS] and argv[-4:] == ["--", "psql", "-c", "select 1"]
     assert argv[3] == "exec" and argv[4].startswith("hasura-")
     r = nself(["k8s.shell", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    assert r.json()["plan"][0][3:5] == ["exec", "-it"] and r.json()["plan"][0][-2:] == ["--", "sh"]
+    assert _argvs(r)[0][3:5] == ["exec", "-it"] and _argvs(r)[0][-2:] == ["--", "sh"]
     r = nself(["k8s", "port-forward", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    assert r.json()["plan"] == [["kubectl", "--namespace", NS, "port-forward", "service/hasura", "8080"]]
+    assert _argvs(r) == [["kubectl", "--namespace", NS, "port-forward", "service/hasura", "8080"]]
     r = nself(["k8s", "port-forward", "postgres", "15432:5432", "--dry-run", "--json", "--env", "staging"],
               cwd=stack)
-    assert r.json()["plan"][0][-2:] == ["service/postgres", "15432:5432"]
+    assert _argvs(r)[0][-2:] == ["service/postgres", "15432:5432"]
     r = nself(["k8s.port-forward", "--all", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    targets = {argv[4] for argv in r.json()["plan"]}
+    targets = {argv[4] for argv in _argvs(r)}
     assert {"service/hasura", "service/postgres", "service/redis"} <= targets
     r = nself(["k8s.exec", "hasura", "--env", "staging"], cwd=stack)
     assert r.code == 2 and "which command" in r.err

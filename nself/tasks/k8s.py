@@ -147,6 +147,16 @@ _CLUSTER = {"context": "kube context (default: environments.<env>.context, else 
             "kubeconfig": _KUBECONFIG}
 
 
+def _dry(c, plan) -> bool:
+    """Under --dry-run: print the plan (or emit it with --json) and say so."""
+    from nself.plan import emit
+
+    if runtime.options(c).dry_run:
+        emit(runtime.output(c), plan)
+        return True
+    return False
+
+
 def _target(c, namespace=None, context=None, kubeconfig=None):
     from nself.k8s.operations import target
 
@@ -162,22 +172,34 @@ def _target(c, namespace=None, context=None, kubeconfig=None):
 def apply(c, dir=None, wait=False, timeout=300, prune=False, namespace=None, context=None,  # noqa: A002
           kubeconfig=None):
     """Apply --env to the cluster: Secrets from the env files, then objects."""
+    import functools
     from pathlib import Path
 
     from nself.k8s import operations as ops
 
     out = runtime.output(c)
-    opts = runtime.options(c)
-    project, tgt = _target(c, namespace, context, kubeconfig)
-    objects = ops.render(project, tgt.namespace, Path(project.root / dir) if dir else None)
-    secret_objects, missing = ops.secrets(project, tgt.namespace)
+    project = runtime.load(c)
+    namespace = namespace or project.namespace
+    # The cluster is reached only when a step runs (or --prune asks what is there): a dry run
+    # without --prune needs no cluster at all.
+    connect = functools.cache(lambda: ops.target(project, namespace=namespace, context=context,
+                                                 kubeconfig=kubeconfig))
+    objects = ops.render(project, namespace, Path(project.root / dir) if dir else None)
+    secret_objects, missing = ops.secrets(project, namespace)
     for name in missing:
         out.warn(f"secret {name} has no value in the env files: left as it is in the cluster")
-    report = ops.apply(tgt, objects, secret_objects, prune=prune, dry_run=opts.dry_run, wait=wait,
-                       timeout=int(timeout), progress=out.verbose)
+    plan = ops.apply_plan(namespace, objects, secret_objects, lambda: connect().cluster,
+                          ops.pruning(connect()) if prune else [])
+    if _dry(c, plan):
+        return
+    report = {"namespace": namespace, **ops.apply(plan, progress=out.verbose), "dry_run": False}
+    tgt = connect()
+    if wait:
+        report["ready"] = ops.wait_ready(tgt, {o["metadata"]["name"] for o in objects if o["kind"] in ops.WORKLOADS},
+                                         int(timeout))
     report["requests"] = tgt.cluster.requests
     out.emit(report, render=lambda d: out.say(
-        f"{'would apply' if d['dry_run'] else 'applied'} {len(d['applied'])} objects to {d['namespace']}"
+        f"applied {len(d['applied'])} objects to {d['namespace']}"
         + (f", pruned {len(d['pruned'])}" if d["pruned"] else "")
         + (", all ready" if d.get("ready") is not None else "")))
 
@@ -557,16 +579,6 @@ def _k3s_host(c, name):
 
 def _installer(c) -> str:
     return c.config.get("k8s", {}).get("k3s_installer") or "https://get.k3s.io"
-
-
-def _dry(c, plan) -> bool:
-    """Under --dry-run: print the plan (or emit it with --json) and say so."""
-    from nself.plan import emit
-
-    if runtime.options(c).dry_run:
-        emit(runtime.output(c), plan)
-        return True
-    return False
 
 
 def _run_steps(root, servers, title, *steps):

@@ -117,7 +117,14 @@ def test_delete_asks_and_removes_the_environment(applied, kube_api, stack, nself
 def test_dry_run_changes_nothing(stack, nself, kube_api):
     r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
     assert r.code == 0, r.err
-    assert r.json()["dry_run"] and not r.json()["server_dry_run"] and len(r.json()["applied"]) > 50
+    steps = r.json()["plan"]["steps"]
+    assert len(steps) > 50 and {s["kind"] for s in steps} == {"k8s"} and {s["verb"] for s in steps} == {"apply"}
+    assert steps[0] == {"summary": f"apply Namespace {NS}", "kind": "k8s", "on": "local", "verb": "apply",
+                        "resource": "Namespace", "name": NS}
+    assert steps[1]["resource"] == "Secret" and steps[1]["namespace"] == NS      # Secrets before the pods
+    secret = next(s for s in steps if s["name"] == "postgres-secrets")
+    assert secret["data"].endswith("bytes, not shown)") and "Zq8pLk2vWn4sTr7yXc1m" not in r.out
+    assert list(kube_api.api.request_log) == []                                  # not even a read
     assert kube_api.objects("Deployment") == []
 
 
@@ -172,11 +179,19 @@ def test_errors_are_exit_9(stack, nself, kube_api, tmp_path, monkeypatch):
     assert r.code == 9 and "unreachable" in r.err and "applied before the failure (0)" in r.err
 
 
-def test_server_side_dry_run_in_an_existing_namespace(applied, kube_api, stack, nself):
-    before = _deployment(kube_api, "hasura")["metadata"]["resourceVersion"]
-    r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
-    assert r.code == 0 and r.json()["server_dry_run"] is True
-    assert _deployment(kube_api, "hasura")["metadata"]["resourceVersion"] == before
+def test_dry_run_with_prune_plans_the_deletes(applied, kube_api, stack, nself):
+    compose = yaml.safe_load((stack / "docker-compose.yml").read_text())
+    del compose["services"]["mailpit"]
+    (stack / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    assert nself(["k8s.generate", "--force"], cwd=stack).code == 0
+    before = _deployment(kube_api, "mailpit")["metadata"]["resourceVersion"]
+    r = nself(["k8s.apply", "--env", "staging", "--prune", "--dry-run", "--json"], cwd=stack)
+    assert r.code == 0, r.err
+    deletes = [s for s in r.json()["plan"]["steps"] if s["verb"] == "delete"]
+    assert {"summary": "prune Deployment mailpit", "kind": "k8s", "on": "local", "verb": "delete",
+            "resource": "Deployment", "name": "mailpit", "namespace": NS} in deletes
+    assert {d["name"] for d in deletes} == {"mailpit", "mailpit-env"}        # its ConfigMap too
+    assert _deployment(kube_api, "mailpit")["metadata"]["resourceVersion"] == before     # still there
 
 
 def test_pods_events_describe(applied, kube_api, stack, nself):

@@ -101,3 +101,13 @@ def test_steps_check_their_shape():
     with pytest.raises(ValueError, match="argv"):
         Step("x", "run")
     assert shell("s", "a | b").argv == ("sh", "-c", "a | b")
+
+
+def test_the_documented_example_is_this_plan():
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "plans.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    shown = text.split("and the same plan as `--dry-run` prints it:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert json.loads(example) == sample().to_json()
+    assert shown.splitlines() == sample().show()

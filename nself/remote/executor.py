@@ -73,7 +73,8 @@ _MOVE = ('tmp="$2.nself-tmp"; cp "$1" "$tmp" && chmod "$3" "$tmp" && mv -f "$tmp
 class HostRunner:
     """Runs a plan's steps on one server over one open connection: run steps through the
     server's shell (with sudo when the inventory says so; stdin from the step's data), put
-    steps as atomic SFTP writes (on a sudo server: uploaded as the user, moved into place by root). Live output goes to `streams` (prefixed by host)."""
+    steps as atomic SFTP writes (on a sudo server: uploaded as the user, moved into place by
+    root). Live output goes to `streams` (prefixed by host)."""
 
     def __init__(self, connection, server: Server, streams: dict | None = None, timeout: float | None = None):
         self.connection, self.server, self.streams, self.timeout = connection, server, streams or {}, timeout

@@ -59,7 +59,8 @@ def test_roles_select_hosts(nself, project, ssh_hosts):
     add(nself, project, db, "db1", "--trust-new", "--roles", "db")
     r = nself(["cloud.servers.exec", "--roles", "db", "--json", "--", "true"], cwd=project)
     assert [row["host"] for row in json.loads(r.out)] == ["db1"]
-    r = nself(["cloud.servers.exec", "--roles", "db", "--dry-run", "--json", "--", "touch", "/x"], cwd=project)
+    r = nself(["cloud.servers.exec", "--roles", "db", "--dry-run", "--json", "--", "touch", "/x"],
+              cwd=project)
     assert r.json() == {"plan": [{"title": "run on db1", "steps": [{
         "summary": "run the command", "kind": "run", "on": "db1", "argv": ["sh", "-c", "touch /x"], "may_fail": True}]}]}
     assert nself(["cloud.servers.exec", "--roles", "cache", "--", "true"], cwd=project).code == 2

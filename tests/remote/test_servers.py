@@ -62,7 +62,8 @@ def test_roles_select_hosts(nself, project, ssh_hosts):
     r = nself(["cloud.servers.exec", "--roles", "db", "--dry-run", "--json", "--", "touch", "/x"],
               cwd=project)
     assert r.json() == {"plan": [{"title": "run on db1", "steps": [{
-        "summary": "run the command", "kind": "run", "on": "db1", "argv": ["sh", "-c", "touch /x"], "may_fail": True}]}]}
+        "summary": "run the command", "kind": "run", "on": "db1", "argv": ["sh", "-c", "touch /x"],
+        "may_fail": True}]}]}
     assert nself(["cloud.servers.exec", "--roles", "cache", "--", "true"], cwd=project).code == 2
     assert nself(["cloud.servers.exec", "--hosts", "nope", "--", "true"], cwd=project).code == 2
 

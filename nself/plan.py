@@ -35,9 +35,10 @@ LOCAL, CLUSTER = "local", "cluster"
 @dataclass(frozen=True)
 class Step:
     """One action. `spec` holds the machine form beside `argv` for put/http/k8s steps:
-    put → {"path", "mode"}; http → {"method", "url", "body"?}; k8s → {"verb", "kind", "name",
-    "namespace"?, "body"?}. `call` executes http/k8s steps through their client (it is not
-    shown; the spec is). `error_code` is the exit code when the step fails (errors.Exit)."""
+    put → {"path", "mode"}; http → {"method", "url", "body"?}; k8s → {"verb", "resource"
+    (the object's kind: `kind` is the step's), "name", "namespace"?}. `call` executes
+    http/k8s steps through their client (it is not shown; the spec is). `error_code` is the
+    exit code when the step fails (errors.Exit)."""
 
     summary: str
     kind: str = "run"
@@ -72,7 +73,8 @@ class Step:
         elif self.kind == "http":
             text = f"{self.spec.get('method', 'GET')} {self.spec.get('url', '')}"
         else:
-            where = "/".join(filter(None, (self.spec.get("namespace"), self.spec.get("kind"), self.spec.get("name"))))
+            names = (self.spec.get("namespace"), self.spec.get("resource"), self.spec.get("name"))
+            where = "/".join(filter(None, names))
             text = f"{self.spec.get('verb', 'apply')} {where}"
         if self.data is not None and self.kind == "run":
             text += f" < (stdin, {_size(self.data)})"
@@ -83,7 +85,7 @@ class Step:
         if self.argv:
             out["argv"] = list(self.argv)
         out.update({k: v for k, v in self.spec.items() if k != "body" or self.kind != "put"})
-        if self.data is not None:
+        if self.data is not None or self.kind == "put":
             out["data"] = f"({_size(self.data)}, not shown)"
         if self.may_fail:
             out["may_fail"] = True
@@ -91,7 +93,10 @@ class Step:
 
 
 def _size(data: bytes | str | None) -> str:
-    n = len(data.encode() if isinstance(data, str) else data or b"")
+    """How data is shown: its size only (None: a put whose bytes are read while the plan runs)."""
+    if data is None:
+        return "data read while the plan runs"
+    n = len(data.encode() if isinstance(data, str) else data)
     return f"{n} bytes"
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nself.errors import ConfigError, Exit
-from nself.plan import LOCAL, Plan, Step, shell
+from nself.plan import LOCAL, Plan, Step, put, shell
 from nself.remote.inventory import Server
 from nself.sync.stream import ssh_argv
 
@@ -131,9 +131,13 @@ def rollback_plan(tree: Tree, snapshot: Mapping, created_files: Mapping[str, lis
     for path in snapshot["paths"]:
         folder, kept = posixpath.join(tree.root, path), posixpath.join(snapshot["path"], path)
         if created_files.get(path):
-            steps.append(shell(f"remove the {len(created_files[path])} file(s) the sync created in {path}/",
-                               f"cd {q(folder)} && xargs -0 -r rm -f --", on=tree.on,
-                               data="\0".join(created_files[path])))
+            # the list goes as a file: a host's stdin is fed slowly (Invoke writes it byte by byte)
+            listing = posixpath.join(snapshot["path"], f".created-{path.replace('/', '_')}")
+            steps += [put(f"list the {len(created_files[path])} file(s) the sync created in {path}/", listing,
+                          "\0".join(created_files[path]), on=tree.on, mode=0o600),
+                      shell(f"remove the files the sync created in {path}/",
+                            f"cd {q(folder)} && xargs -0 -r rm -f -- < {q(listing)} && rm -f {q(listing)}",
+                            on=tree.on, timeout=TIMEOUT)]
         steps.append(shell(f"put back what the sync replaced or deleted in {path}/",
                            f"if [ -d {q(kept)} ]; then rsync -a {q(kept + '/')} {q(folder + '/')}; fi",
                            on=tree.on, timeout=TIMEOUT))

@@ -76,7 +76,7 @@ def test_host_to_host_streams_through_here_and_production_needs_its_name(world, 
     assert world.production.sh("ls /var/lib/app-host2/.nself/snapshots/db/").strip().endswith(".dump")
 
 
-def test_tables_and_exclude_table_data(world, project, nself):
+def test_tables_jobs_and_exclude_table_data(world, project, nself):
     world.reset("staging", users=30, orders=60)
     world.reset("local", users=30, orders=5)
     world.local.sql("update users set plan = 'local'")
@@ -84,6 +84,10 @@ def test_tables_and_exclude_table_data(world, project, nself):
     assert result.code == 0, result.err
     assert world.local.sql("select count(*) from orders") == "60"
     assert world.local.sql("select count(*) from users where plan = 'local'") == "30"     # untouched
+    result = nself(["sync.db", "staging", "local", "--jobs", "2"], cwd=project)    # lands in a file first
+    assert result.code == 0, result.err
+    assert pg.summary(world.local) == pg.summary(world.staging)
+    assert not list((project / ".nself" / "state" / "sync").glob("*.incoming.dump"))
     result = nself(["sync.db", "staging", "local", "--exclude-table-data", "orders"], cwd=project)
     assert result.code == 0, result.err
     assert (world.local.sql("select count(*) from users"), world.local.sql("select count(*) from orders")) == \

@@ -173,6 +173,26 @@ def deploy(driver: Driver, options: DeployOptions, echo: Callable[[str], None] |
         lock.release()
 
 
+def rollback(driver: Driver, to: str | None, echo: Callable[[str], None] | None = None) -> dict:
+    """Put the previous release (or `to`) back under the lock; on-rollback hooks; audited."""
+    project, started = driver.project, time.monotonic()
+    previous = driver.current()
+    record = {"env": project.env, "who": who(), "from": previous, "to": to, "strategy": "rollback",
+              "started": _now()}
+    lock = driver.lock()
+    lock.acquire({"who": record["who"], "since": record["started"], "what": "rollback", "release": to or "previous"})
+    try:
+        result = driver.rollback(to)
+        record.update(result="ok", to=result.get("to", to), detail=result)
+        _hooks(project, "on-rollback", hooks.hook_env(project.env, record["to"] or "", previous, "rollback"), echo)
+        return record
+    finally:
+        record["duration"] = round(time.monotonic() - started, 3)
+        record.setdefault("result", "failed")
+        _audit(driver, record)
+        lock.release()
+
+
 def _hooks(project, event: str, env: dict, echo: Callable[[str], None] | None) -> None:
     steps = hooks.steps(project.settings, event)
     if not steps:

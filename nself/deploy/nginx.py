@@ -17,7 +17,7 @@ import posixpath
 import shlex
 
 from nself.deploy.compose_render import ReleaseFile, Slot, routed_ports, slots
-from nself.plan import Step, shell
+from nself.plan import Step, put, shell
 
 TIMEOUT = 30
 
@@ -30,6 +30,14 @@ def files(project, base: str) -> list[ReleaseFile]:
     """One complete nginx config per slot, paths relative to the router folder."""
     return [ReleaseFile(f"nginx-{slot.name}.conf", config(project, base, slot).encode())
             for slot in slots(project.name, "nginx").values()]
+
+
+def upload(project, base: str, on: str) -> list[Step]:
+    """The router folder and both slot configs on a host (the live one is not touched)."""
+    router = folder(base)
+    return [shell("prepare the router folder", f"mkdir -p {shlex.quote(router)}/tmp", on=on, timeout=TIMEOUT),
+            *(put(f"upload the router config {f.path}", posixpath.join(router, f.path), f.data, on=on)
+              for f in files(project, base))]
 
 
 def config(project, base: str, slot: Slot) -> str:
@@ -57,7 +65,7 @@ def switch(base: str, slot: Slot, on: str) -> Step:
     candidate, link = posixpath.join(router, f"nginx-{slot.name}.conf"), posixpath.join(router, "nginx.conf")
     q = shlex.quote
     nginx = f"nginx -p {q(router + '/')} -c {q(link)}"
-    script = (f"mkdir -p {q(router)}/tmp && nginx -q -t -p {q(router + '/')} -c {q(candidate)} && "
+    script = (f"nginx -q -t -p {q(router + '/')} -c {q(candidate)} && "
               f"ln -sfn nginx-{slot.name}.conf {q(router)}/.nginx.conf.new && "
               f"mv -Tf {q(router)}/.nginx.conf.new {q(link)} && "
               f"if [ -s {q(router)}/nginx.pid ] && kill -0 $(cat {q(router)}/nginx.pid) 2>/dev/null; "

@@ -78,8 +78,13 @@ class HostRunner:
 
         started = time.monotonic()
         if step.kind == "put":
-            data = step.data.encode() if isinstance(step.data, str) else step.data or b""
-            put(self.connection, data, step.spec["path"], mode=step.spec.get("mode", 0o644))
+            source = step.spec.get("source")
+            if source:      # streamed from the local file, never whole in memory
+                with open(source, "rb") as handle:
+                    put(self.connection, handle, step.spec["path"], mode=step.spec.get("mode", 0o644))
+            else:
+                data = step.data.encode() if isinstance(step.data, str) else step.data or b""
+                put(self.connection, data, step.spec["path"], mode=step.spec.get("mode", 0o644))
             return StepResult(step, True, 0, duration=time.monotonic() - started)
         if step.kind != "run":
             raise NselfError(f"a {step.kind} step cannot run on a host: {step.summary}", code=Exit.GENERAL,

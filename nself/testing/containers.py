@@ -10,6 +10,7 @@ host's own folder and the cgroup hierarchies are mounted again under a tmpfs.
 """
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -74,33 +75,64 @@ def _cgroup_mount(point: str) -> tuple[str, str]:
     raise LookupError(point)
 
 
-def build_app(env: dict[str, str], tag: str, version: str, folder: Path, port: int = APP_PORT,
-              timeout: float = 120) -> str:
-    """Build `tag`: FROM scratch + a static busybox serving `version` at / and /health on
-    `port` (`podman build --isolation chroot`, no registry). Returns the image id."""
-    context = folder / f"build-{tag.replace('/', '_').replace(':', '_')}"
+def write_app(context: Path, version: str, port: int = APP_PORT, healthy: bool = True) -> Path:
+    """A build context for a tiny HTTP app: FROM scratch + a static busybox serving `version`
+    at / and `ok` at /health (left out when not `healthy`) on `port`. Builds with
+    `podman build --isolation chroot` (nself's deploy.build), no registry needed."""
     (context / "www").mkdir(parents=True, exist_ok=True)
     shutil.copy(BUSYBOX, context / "busybox")
     (context / "www" / "index.html").write_text(f"{version}\n")
-    (context / "www" / "health").write_text("ok\n")
-    script = _ENTRYPOINT.format(port=port)
+    health = context / "www" / "health"
+    if healthy:
+        health.write_text("ok\n")
+    else:
+        health.unlink(missing_ok=True)
+    script = json.dumps(_ENTRYPOINT.format(port=port))
     (context / "Containerfile").write_text(
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
-        "COPY www /www\n"
-        f"EXPOSE {port}\nCMD [\"/bin/sh\", \"-c\", {_json(script)}]\n")
-    subprocess.run(["podman", "build", "--isolation", "chroot", "-q", "-t", tag, str(context)],
-                   env={**_base_env(), **env}, check=True, capture_output=True, timeout=timeout)
-    return subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], env={**_base_env(), **env},
-                          check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+        f"COPY www /www\nEXPOSE {port}\nCMD [\"/bin/sh\", \"-c\", {script}]\n")
+    return context
 
 
-def _json(text: str) -> str:
-    import json
+def start_podman_hosts(folder: Path, count: int):
+    """`count` networked sshd hosts, each able to run podman, podman-compose and nginx."""
+    import sys
 
-    return json.dumps(text)
+    from nself.testing.sshd import start_hosts
+
+    hosts = start_hosts(folder, count, networked=True)
+    compose = Path(sys.executable).parent / "podman-compose"
+    wrapper = f"#!/bin/sh\nexec {compose} \"$@\"\n"
+    try:
+        for host in hosts:
+            script = (host_setup_script(host.folder / "podman") +
+                      f" && printf %s {shlex.quote(wrapper)} > /usr/local/bin/podman-compose"
+                      " && chmod +x /usr/local/bin/podman-compose")
+            ssh(host, script)
+    except BaseException:
+        stop_podman_hosts(hosts)
+        raise
+    return hosts
 
 
-def _base_env() -> dict[str, str]:
-    import os
+def ssh(host, command: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    """A command on a test host with the system ssh client (test set-up, not nself's path)."""
+    argv = ["ssh", "-i", str(host.user_key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-p", str(host.port), f"root@{host.ip}", command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
 
-    return dict(os.environ)
+
+def stop_podman_hosts(hosts) -> None:
+    """Containers removed, then every process left in each host's network namespace (nginx,
+    conmon) ended, then the host removed: processes started over SSH outlive sshd."""
+    for host in hosts:
+        try:
+            ssh(host, "podman rm -af -t 0 >/dev/null 2>&1; podman volume prune -f >/dev/null 2>&1; true",
+                timeout=120, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+        if host.netns:
+            pids = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+        host.remove()

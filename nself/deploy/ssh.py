@@ -281,7 +281,7 @@ class SshDriver(Driver):
 
     def _one(self, step) -> StepResult:
         result, = self._run({step.on: Plan(step.summary, [step])}, 1)
-        if not result.ok:
+        if result.error is not None or not result.steps:      # a may_fail step's exit is the caller's
             raise self._failure([result], "")
         return result.steps[0]
 
@@ -318,8 +318,10 @@ class SshLock(Lock):
     def acquire(self, holder: dict) -> None:
         token = secrets.token_hex(8)
         base = shlex.quote(self.driver.where.base)
-        script = (f"mkdir -p {base} || exit 3; if mkdir {self.folder} 2>/dev/null; then "
-                  f"cat > {self.folder}/holder.json; else cat {self.folder}/holder.json; exit {self.HELD}; fi")
+        # stdin is read whole first: a branch that leaves it unread would break the sender
+        script = (f"holder=$(cat); mkdir -p {base} || exit 3; if mkdir {self.folder} 2>/dev/null; then "
+                  f"printf '%s\\n' \"$holder\" > {self.folder}/holder.json; else cat {self.folder}/holder.json; "
+                  f"exit {self.HELD}; fi")
         step = shell("take the deploy lock", script, on=self.driver.hosts[0], may_fail=True, timeout=PROBE_TIMEOUT,
                      data=json.dumps({**holder, "token": token}))
         result = self.driver._one(step)

@@ -24,7 +24,7 @@ from nself.deploy.core import DeployOptions, Driver, Lock, LockHeld
 from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, health_script, image_steps, \
     parse_probe, probe_script, revert, start, switch, upload, wait_healthy
 from nself.errors import Exit, NselfError
-from nself.plan import LocalRunner, Plan, StepResult, run, shell
+from nself.plan import LocalRunner, Plan, StepResult, put, run, shell
 
 ARCHIVES = ".nself/cache/images"
 PROBE_TIMEOUT = 60
@@ -253,10 +253,22 @@ class SshDriver(Driver):
         return SshLock(self)
 
     def record(self, entry: dict) -> None:
-        log = shlex.quote(posixpath.join(self.where.base, "deploy.log"))
-        step = shell("append to the deploy log", f"mkdir -p {shlex.quote(self.where.base)} && cat >> {log}",
-                     on=self.hosts[0], data=json.dumps(entry, sort_keys=True) + "\n", timeout=PROBE_TIMEOUT)
-        self._one(step)
+        log = posixpath.join(self.where.base, "deploy.log")
+        self._send(self.hosts[0], json.dumps(entry, sort_keys=True) + "\n", "append to the deploy log",
+                   lambda f: f"cat {f} >> {shlex.quote(log)}; status=$?; rm -f {f}; exit $status")
+
+    def _send(self, host: str, data: str, summary: str, command, may_fail: bool = False) -> StepResult:
+        """Small data to the host as a file (SFTP), then `command(file)` in one connection:
+        Invoke feeds a run's stdin one byte per 10 ms, which makes stdin slow for records."""
+        base = shlex.quote(self.where.base)
+        temp = posixpath.join(self.where.base, f".nself-{secrets.token_hex(6)}")
+        steps = [shell("prepare the project folder", f"mkdir -p {base}", on=host, timeout=PROBE_TIMEOUT),
+                 put("send the record", temp, data, on=host, mode=0o600),
+                 shell(summary, command(shlex.quote(temp)), on=host, timeout=PROBE_TIMEOUT, may_fail=may_fail)]
+        result, = self._run({host: Plan(summary, steps)}, 1)
+        if result.error is not None or len(result.steps) < 3:
+            raise self._failure([result], "")
+        return result.steps[-1]
 
     def history(self) -> list[dict]:
         log = shlex.quote(posixpath.join(self.where.base, "deploy.log"))
@@ -317,14 +329,11 @@ class SshLock(Lock):
 
     def acquire(self, holder: dict) -> None:
         token = secrets.token_hex(8)
-        base = shlex.quote(self.driver.where.base)
-        # stdin is read whole first: a branch that leaves it unread would break the sender
-        script = (f"holder=$(cat); mkdir -p {base} || exit 3; if mkdir {self.folder} 2>/dev/null; then "
-                  f"printf '%s\\n' \"$holder\" > {self.folder}/holder.json; else cat {self.folder}/holder.json; "
-                  f"exit {self.HELD}; fi")
-        step = shell("take the deploy lock", script, on=self.driver.hosts[0], may_fail=True, timeout=PROBE_TIMEOUT,
-                     data=json.dumps({**holder, "token": token}))
-        result = self.driver._one(step)
+        lock = self.folder
+        result = self.driver._send(
+            self.driver.hosts[0], json.dumps({**holder, "token": token}), "take the deploy lock",
+            lambda f: f"if mkdir {lock} 2>/dev/null; then mv -f {f} {lock}/holder.json; else rm -f {f}; "
+                      f"cat {lock}/holder.json; exit {self.HELD}; fi", may_fail=True)
         if result.exit_code == self.HELD:
             raise LockHeld(self.driver.project.env, _json(result.stdout))
         if result.exit_code:

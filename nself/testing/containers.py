@@ -47,6 +47,16 @@ def local_env(folder: Path) -> dict[str, str]:
             "CONTAINERS_CONF": str(folder / "containers.conf"), "TMPDIR": str(folder / "tmp")}
 
 
+def reset_local(env: dict[str, str]) -> None:
+    """Remove what `local_env`'s podman stored (its overlay folder stays a mount point otherwise)."""
+    import os
+
+    subprocess.run(["podman", "system", "reset", "--force"], env={**os.environ, **env}, capture_output=True,
+                   timeout=120)
+    overlay = Path(env["CONTAINERS_STORAGE_CONF"]).parent / "storage" / "overlay"
+    subprocess.run(["umount", str(overlay)], capture_output=True, timeout=30)
+
+
 def host_setup_script(folder: Path) -> str:
     """A script run once inside a networked test host (over SSH): podman's configuration in the
     host's private /etc, its storage under `folder`, the cgroup hierarchies mounted again."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nself.testing.containers import local_env, ssh, start_podman_hosts, stop_podman_hosts, write_app
+from nself.testing.containers import local_env, reset_local, ssh, start_podman_hosts, stop_podman_hosts, write_app
 
 NSELF = str(Path(sys.executable).parent / "nself")
 
@@ -30,7 +30,9 @@ def hosts(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_podman(tmp_path_factory):
     """This machine's podman, on its own storage (builds and `podman save`)."""
-    return local_env(tmp_path_factory.mktemp("local-podman"))
+    env = local_env(tmp_path_factory.mktemp("local-podman"))
+    yield env
+    reset_local(env)
 
 
 class App:

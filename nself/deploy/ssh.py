@@ -344,7 +344,8 @@ class SshLock(Lock):
     def release(self) -> None:
         if self.token is None:
             return
-        script = f"grep -q {shlex.quote(self.token)} {self.folder}/holder.json 2>/dev/null && rm -rf {self.folder}; true"
+        script = (f"grep -q {shlex.quote(self.token)} {self.folder}/holder.json 2>/dev/null && "
+                  f"rm -rf {self.folder}; true")
         try:
             self.driver._one(shell("release the deploy lock", script, on=self.driver.hosts[0], timeout=PROBE_TIMEOUT))
         except NselfError as exc:

@@ -231,7 +231,7 @@ def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
         steps.append(nginx.switch(t.base, slot, on))
     links = f"printf %s {q(slot.name)} > {b}/.slot.new && mv -f {b}/.slot.new {b}/slot"
     if state.current and state.current != release:
-        links += f" && ln -sfn {q('releases/' + state.current)} {b}/.previous.new && mv -Tf {b}/.previous.new {b}/previous"
+        links += " && " + previous_link(t.base, state.current)
     steps.append(shell(f"make release {release} current", f"{links} && {activate_command(t.base, release)}",
                        on=on, timeout=30))
     if t.router == "nginx" and state.slot and state.slot != slot.name:
@@ -240,6 +240,12 @@ def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
                            timeout=120, may_fail=True))
     steps.append(keep(t, release, state.current if state.current != release else state.previous, on))
     return steps
+
+
+def previous_link(base: str, release: str) -> str:
+    """`previous` → releases/<release>, swapped atomically like `current`."""
+    b = q(base)
+    return f"ln -sfn {q('releases/' + release)} {b}/.previous.new && mv -Tf {b}/.previous.new {b}/previous"
 
 
 def keep(t: HostTarget, current: str, previous: str | None, on: str) -> Step:
@@ -269,8 +275,7 @@ def revert(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
         steps.append(shell("remove the new containers", t.runtime.remove_project(slot.project), on=on, timeout=120))
     links = [f"printf %s {q(state.slot)} > {b}/slot" if state.slot is not None else f"rm -f {b}/slot",
              activate_command(t.base, state.current) if state.current else f"rm -f {b}/current",
-             f"ln -sfn {q('releases/' + state.previous)} {b}/.previous.new && mv -Tf {b}/.previous.new {b}/previous"
-             if state.previous else f"rm -f {b}/previous"]
+             previous_link(t.base, state.previous) if state.previous else f"rm -f {b}/previous"]
     if release not in state.releases:
         links.append(f"rm -rf {q(posixpath.join(t.base, 'releases', release))}")
     steps.append(shell("put the links back", " ; ".join(links), on=on, timeout=30))

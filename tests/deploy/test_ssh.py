@@ -171,11 +171,13 @@ def test_health_never_passing_rolls_back(tmp_path, hosts, local_podman):
     assert done.returncode == 10, done.stderr
     assert "host1" in done.stderr and "host2" in done.stderr and "rolled back" in done.stderr
     assert [app.page(h) for h in hosts] == ["clinic one"] * 2
-    assert [r["release"] for r in json.loads(app.nself("deploy.status", "staging", "--json").stdout)["rows"]] == [v1, v1]
+    status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
+    assert [r["release"] for r in status["rows"]] == [v1, v1]
+    label = "--filter label=com.docker.compose.project=clinic"
     for host in hosts:     # the broken release's containers are gone, the live slot's still run
-        left = ssh(host, "podman ps -a --format '{{.Names}} {{.Status}}' --filter label=com.docker.compose.project=clinic-b").stdout
+        left = ssh(host, f"podman ps -a --format '{{{{.Names}}}} {{{{.Status}}}}' {label}-b").stdout
         assert left == "", left
-        assert ssh(host, "podman ps -q --filter label=com.docker.compose.project=clinic-a | wc -l").stdout.strip() == "2"
+        assert ssh(host, f"podman ps -q {label}-a | wc -l").stdout.strip() == "2"
 
 
 def test_lock_held_names_the_holder(tmp_path, hosts, local_podman):

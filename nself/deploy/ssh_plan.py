@@ -62,9 +62,11 @@ class Runtime:
         return f"docker image inspect {q(image)} >/dev/null 2>&1"
 
     def remove_project(self, project: str) -> str:
-        """Every container of a compose project, gone (stopped within 10 s)."""
-        return (f"{self.name} ps -aq --filter label=com.docker.compose.project={q(project)} "
-                f"| xargs -r {self.name} rm -f -t 10 >/dev/null")
+        """Every container of a compose project, gone (stopped within 10 s); checked again, as a
+        container still being set up can outlive one `rm`."""
+        ids = f"{self.name} ps -aq --filter label=com.docker.compose.project={q(project)}"
+        return (f"for attempt in 1 2 3; do ids=$({ids}); [ -z \"$ids\" ] && exit 0; "
+                f"{self.name} rm -f -t 10 $ids >/dev/null; sleep 1; done; [ -z \"$({ids})\" ]")
 
     def running(self, project: str) -> str:
         return f"{self.name} ps -q --filter label=com.docker.compose.project={q(project)} | wc -l"

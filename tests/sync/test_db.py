@@ -246,3 +246,27 @@ def pg_password(env: str) -> str:
     from tests.sync.conftest import PASSWORDS
 
     return PASSWORDS[env]
+
+
+def test_a_deploy_holding_the_environment_stops_a_sync_into_it(world, project, nself):
+    """Deploys and syncs share one lock per environment: the deploy driver's."""
+    from nself.deploy.drivers import driver_for
+    from nself.project import load_project
+    from nself.remote import inventory
+    from nself.ui import Output
+
+    world.reset("staging", users=3, orders=3)
+    before = pg.summary(world.staging)
+    staging = load_project(project, env="staging")
+    lock = driver_for(staging, Output(), inventory.load(project)).lock()
+    lock.acquire({"who": "ana@laptop", "since": "2026-11-29T10:00:00Z", "what": "deploy (rolling)",
+                  "release": "3f2a9c1"})
+    try:
+        held = nself(["sync.db", "local", "staging"], cwd=project)
+        assert held.code == 1 and "ana@laptop" in held.err and "deploy (rolling)" in held.err
+    finally:
+        lock.release()
+    assert pg.summary(world.staging) == before
+    world.reset("local", users=4, orders=4)
+    assert nself(["sync.db", "local", "staging"], cwd=project).code == 0       # free again
+    assert pg.summary(world.staging) == pg.summary(world.local)

@@ -57,6 +57,7 @@ def recorded(ctx: Context, record: dict):
         raise
     finally:
         record["duration"] = round(time.monotonic() - started, 3)
+        record.setdefault("result", "interrupted")      # Ctrl-C: the record still says so
         history.append(ctx.root, record)
 
 

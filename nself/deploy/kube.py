@@ -1,0 +1,374 @@
+"""The Kubernetes deploy target: `environments.<env>.target: k8s` (docs/deploy-k8s.md).
+
+`via: kustomize` (default) applies the environment's overlay objects by server-side apply,
+waits through the watch API, and when the rollout is not ready in time puts back the previous
+pod template of exactly the workloads this deploy changed (exit 10). `via: helm` runs
+`helm upgrade --install … --wait` and, after a timeout, `helm rollback`. Both keep the lock (a
+Lease) and the audit history (a ConfigMap) in the environment's namespace
+(nself.deploy.kubestate). Plans are built by nself.deploy.kubeplan; `ClusterRunner` executes
+their k8s steps from the step data alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from nself.deploy import kubediff, kubeplan
+from nself.deploy.core import DeployOptions, Driver
+from nself.deploy.kubestate import LABELS, History, LeaseLock, status_of
+from nself.deploy.release import Release
+from nself.errors import Exit, NselfError, UsageError
+from nself.plan import CLUSTER, Dispatch, LocalRunner, Plan, Step, StepFailed, StepResult
+
+HELM_TIMEOUTS = ("timed out waiting for the condition", "context deadline exceeded")
+
+
+class KubeDriver(Driver):
+    kind = "k8s"
+
+    def __init__(self, project, target, out):
+        super().__init__(project, target, out)
+        self._ops_target = None
+
+    # -- the cluster, opened on first use ------------------------------------------------------------
+    @property
+    def tgt(self):
+        """nself.k8s.operations.Target of this environment (cluster, namespace, selector)."""
+        if self._ops_target is None:
+            from nself.k8s import operations
+
+            self._ops_target = operations.target(self.project, namespace=self.target.namespace,
+                                                 context=self.target.context, kubeconfig=self.target.kubeconfig)
+        return self._ops_target
+
+    @property
+    def store(self) -> History:
+        return History(self.tgt.cluster, self.target.namespace, self.target.project, self.target.keep)
+
+    def lock(self) -> LeaseLock:
+        return LeaseLock(self.tgt.cluster, self.target.namespace, self.target.project, self.target.env)
+
+    # -- plan and apply ------------------------------------------------------------------------------
+    def plan(self, options: DeployOptions) -> Plan:
+        if self.target.via == "helm":
+            return Plan(f"deploy release {options.release.id} to {self.target.describe()}",
+                        [self._helm_step(options)])
+        objects, secrets = self._objects(options)
+        return kubeplan.apply_plan(self.target, options.release.id, objects, secrets, options.timeout)
+
+    def _objects(self, options: DeployOptions) -> tuple[list[dict], list[dict]]:
+        from nself.k8s import operations
+
+        objects = kubeplan.desired(self.project, self.target.namespace, options.release.images)
+        secrets, _ = operations.secrets(self.project, self.target.namespace)
+        if options.services:
+            wanted = {self.project.service(name).object_name for name in options.services}
+            objects = objects[:1] + [o for o in objects[1:] if _service_of(o) in wanted]
+            secrets = [s for s in secrets if _service_of(s) in wanted]
+        return objects, secrets
+
+    def _helm_step(self, options: DeployOptions) -> Step:
+        from nself.helm import operations as helm_ops
+        from nself.project.yamlio import load
+
+        chart = self._chart()
+        services = set((load(Path(chart.values[0]), "the chart's values")[0] or {}).get("services") or {})
+        sets = kubeplan.image_sets(self.project, options.release.images, services)
+        return kubeplan.helm_upgrade(chart, options.release.id, sets, helm_ops.secret_values(self.project),
+                                     options.timeout, self.target.kubeconfig)
+
+    def apply(self, options: DeployOptions, plan: Plan) -> dict:
+        if self.target.via == "helm":
+            return self._apply_helm(plan)
+        before = self._live_templates()
+        runner = ClusterRunner(self)
+        try:
+            plan.run(Dispatch({CLUSTER: runner}, LocalRunner()))
+        except NselfError as exc:
+            self._undo(before, runner.applied, exc)
+        return {"objects": len(runner.applied_objects),
+                "created": sorted(k for k in runner.applied if k not in before),
+                "changed": sorted(k for k, t in runner.applied.items() if k in before and before[k] != t)}
+
+    def _live_templates(self) -> dict[str, dict]:
+        from nself.k8s.resources import BY_KIND
+
+        found = {}
+        for kind in kubeplan.WORKLOADS:
+            for obj in self.tgt.cluster.list(BY_KIND[("apps/v1", kind)], self.target.namespace):
+                found[kubeplan.key(obj)] = obj["spec"]["template"]
+        return found
+
+    def _undo(self, before: dict[str, dict], applied: dict[str, dict], cause: NselfError):
+        """Put back the previous template of each workload this deploy changed, then raise
+        (exit 10 when the rollout timed out, else the cause's code)."""
+        changed = sorted(k for k, t in applied.items() if k in before and before[k] != t)
+        created = sorted(k for k in applied if k not in before)
+        restore = kubeplan.restore_plan(self.target, "before this deploy", {k: before[k] for k in changed}, 0)
+        failed = []
+        for step in restore.steps[:-1]:          # no wait: the previous pods are still there
+            try:
+                ClusterRunner(self)(step)
+            except NselfError as exc:
+                failed.append(f"{step.spec['kind']}/{step.spec['name']}: {exc.message}")
+        details = [f"put back the previous pod template of: {', '.join(changed) or 'nothing (none changed)'}"]
+        if created:
+            details.append(f"left in place (new in this deploy, nothing to go back to): {', '.join(created)}")
+        if failed:
+            details.append("could NOT put back: " + "; ".join(failed))
+        timed_out = cause.code == Exit.TIMEOUT
+        raise NselfError(f"{self.target.env}: {cause.message}" + ("; rolled back" if changed else ""),
+                         code=Exit.TIMEOUT if timed_out else cause.code, details=[*details, *cause.details],
+                         hint=f"`nself deploy.status {self.target.env}` and `nself k8s.events --env "
+                              f"{self.target.env}` show why; raise --timeout if it only needs longer") from None
+
+    def _apply_helm(self, plan: Plan) -> dict:
+        runner = Dispatch({CLUSTER: ClusterRunner(self)}, HelmRunner())
+        try:
+            plan.run(runner)
+        except StepFailed as exc:
+            text = exc.result.stderr.lower()
+            if not any(t in text for t in HELM_TIMEOUTS):
+                raise
+            previous = self.current()
+            if previous:
+                Plan("undo", [kubeplan.helm_rollback(self._chart(), self.target.kubeconfig)]).run(runner)
+            raise NselfError(f"{self.target.env}: helm timed out waiting for the release to become ready"
+                             + (f"; rolled back to the revision of release {previous}" if previous else ""),
+                             code=Exit.TIMEOUT, details=[exc.message],
+                             hint="no earlier release to go back to: `nself helm.status` shows the failed one"
+                             if not previous else "raise --timeout if it only needs longer") from None
+        return {"helm": True}
+
+    def _chart(self):
+        from nself.helm import operations as helm_ops
+
+        return helm_ops.target(self.project, namespace=self.target.namespace, context=self.target.context)
+
+    # -- history ---------------------------------------------------------------------------------------
+    def history(self) -> list[dict]:
+        return self.store.records()
+
+    def record(self, entry: dict) -> None:
+        self.store.append(entry)
+
+    def current(self) -> str | None:
+        done = [r for r in self.history() if r.get("result") == "ok" and r.get("to")]
+        return done[-1]["to"] if done else None
+
+    def rollback(self, to: str | None) -> dict:
+        records = self.history()
+        current = self.current()
+        release = to or _previous(records, current, self.target.env)
+        timeout = float(self.project.settings.section("deploy", "timeout") or 300)
+        if self.target.via == "helm":
+            images = next((r.get("images") for r in reversed(records) if r.get("to") == release
+                           and r.get("result") == "ok" and r.get("images") is not None), None)
+            if images is None:
+                raise _no_release(release, records, self.target.env)
+            options = DeployOptions(Release(release, images), timeout=timeout)
+            self._apply_helm(self.plan(options))
+            return {"from": current, "to": release, "images": images}
+        encoded = self.store.templates(release)
+        if encoded is None:
+            raise _no_release(release, records, self.target.env)
+        live = self._live_templates()
+        saved = kubeplan.decode_templates(encoded)
+        plan = kubeplan.restore_plan(self.target, release, {k: v for k, v in saved.items() if k in live}, timeout)
+        plan.run(Dispatch({CLUSTER: ClusterRunner(self)}))
+        return {"from": current, "to": release, "restored": sorted(k for k in saved if k in live),
+                "missing": sorted(k for k in saved if k not in live)}
+
+    # -- looking ---------------------------------------------------------------------------------------
+    def status(self) -> dict:
+        from nself.k8s import operations
+
+        rows = [{"service": r["service"], "kind": r["kind"], "ready": f"{r['ready']}/{r['desired']}",
+                 "updated": r["updated"], "images": ", ".join(r["images"])} for r in operations.status(self.tgt)]
+        return {"env": self.target.env, "namespace": self.target.namespace, "release": self.current(), "rows": rows}
+
+    def check(self) -> dict:
+        from nself.k8s import operations
+
+        rows = [r for r in operations.status(self.tgt) if r["kind"] in kubeplan.WORKLOADS]
+        if not rows:
+            raise NselfError(f"nothing is deployed in {self.target.namespace}", code=Exit.KUBERNETES,
+                             hint=f"deploy first: `nself deploy.to {self.target.env}`")
+        services = [{"service": r["service"], "where": r["kind"], "healthy": bool(r["ready_state"]),
+                     "detail": f"{r['ready']}/{r['desired']} ready, {r['updated']} updated"} for r in rows]
+        return {"env": self.target.env, "healthy": all(s["healthy"] for s in services), "services": services}
+
+    def preview(self, options: DeployOptions, diff: bool) -> dict:
+        """What a deploy of `options.release` would change: per object, from the server's dry run."""
+        if self.target.via == "helm":
+            objects, secrets = self._helm_objects(options), []
+        else:
+            objects, secrets = self._objects(options)
+        live = self._live(objects + secrets)
+        exists = f"Namespace/{self.target.namespace}" in live
+        changes, lines, diffs = [], [], {}
+        for obj in objects:
+            name = kubeplan.key(obj)
+            result = self.tgt.cluster.apply(obj, self.target.namespace, dry_run=True) if exists else obj
+            action, text = kubediff.change(live.get(name), result)
+            changes.append({"object": name, "action": action})
+            diffs[name] = text
+        for secret in secrets:
+            name = kubeplan.key(secret)
+            action, text = kubediff.secret_change(live.get(name), secret)
+            changes.append({"object": name, "action": action})
+            diffs[name] = text
+        for change in changes:
+            if change["action"] != "unchanged":
+                lines.append(f"{'+' if change['action'] == 'create' else '~'} {change['object']} ({change['action']})")
+                if diff:
+                    lines += [f"    {line}" for line in diffs[change["object"]]]
+        changed = [c for c in changes if c["action"] != "unchanged"]
+        lines.append(f"{self.target.env}: {len(changed)} of {len(changes)} objects would change "
+                     f"(release {options.release.id}; nothing was changed)")
+        report = {"env": self.target.env, "namespace": self.target.namespace, "release": options.release.id,
+                  "server_dry_run": exists, "changes": changed, "unchanged": len(changes) - len(changed),
+                  "lines": lines}
+        if diff:
+            report["diff"] = {c["object"]: diffs[c["object"]] for c in changed}
+        return report
+
+    def _live(self, objects: list[dict]) -> dict[str, dict]:
+        """The live copies of `objects` (one list call per kind)."""
+        from nself.k8s.resources import for_object
+
+        wanted = {kubeplan.key(o) for o in objects}
+        found: dict[str, dict] = {}
+        for res in {for_object(o) for o in objects}:
+            namespace = self.target.namespace if res.namespaced else None
+            try:
+                items = self.tgt.cluster.list(res, namespace)
+            except NselfError as exc:
+                if status_of(exc) == 404:
+                    continue
+                raise
+            for item in items:
+                item = {"apiVersion": res.api_version, "kind": res.kind, **item}
+                if kubeplan.key(item) in wanted:
+                    found[kubeplan.key(item)] = item
+        return found
+
+    def _helm_objects(self, options: DeployOptions) -> list[dict]:
+        """The chart rendered by `helm template` with the deploy's values (secrets left out)."""
+        import yaml
+
+        step = self._helm_step(options)
+        argv = [a for a in step.argv if a not in ("--wait", "--create-namespace")]
+        render = dataclasses.replace(step, argv=("helm", "template", *_template_args(argv)),
+                                     summary="render the chart (helm template)")
+        result = HelmRunner()(render)
+        if not result.ok:
+            raise StepFailed(result)
+        docs = [d for d in yaml.safe_load_all(result.stdout) if isinstance(d, dict) and d.get("kind")]
+        docs = [d for d in docs if d["kind"] != "Secret"]
+        return sorted(docs, key=lambda d: d["kind"] != "Namespace")
+
+    def logs(self, service: str | None, follow: bool, tail: int) -> None:
+        from nself.k8s import operations
+
+        services = [service] if service else [r["service"] for r in operations.status(self.tgt)
+                                              if r["kind"] in kubeplan.WORKLOADS]
+        if follow and len(services) != 1:
+            raise UsageError("--follow streams one service", hint=f"name it: `nself deploy.logs {self.target.env} "
+                                                                   "SERVICE --follow`")
+        for name in services:
+            pod = operations.pod_for(self.tgt, name)
+            result = operations.logs(self.tgt, pod, operations.log_query(tail=tail, follow=follow))
+            for line in result.splitlines() if isinstance(result, str) else result:
+                self.out.say(f"{name} | {line.rstrip()}")
+
+
+class ClusterRunner:
+    """Runs the k8s steps of nself.deploy.kubeplan from their data: apply (server-side apply),
+    patch (merge or JSON patch; `create` makes the object first when missing), wait (the watch
+    API, nself.k8s.operations.wait_ready). Keeps what each apply returned for the undo."""
+
+    def __init__(self, driver: KubeDriver):
+        self.driver = driver
+        self.applied: dict[str, dict] = {}           # Kind/name → pod template the server now has
+        self.applied_objects: list[str] = []
+
+    def __call__(self, step: Step) -> StepResult:
+        import time
+
+        from nself.k8s import operations
+
+        started, spec, tgt = time.monotonic(), step.spec, self.driver.tgt
+        verb = spec["verb"]
+        if verb == "apply":
+            body = spec.get("body") or json.loads(step.data)
+            value = tgt.cluster.apply(body, spec["namespace"])
+            self.applied_objects.append(kubeplan.key(body))
+            if body["kind"] in kubeplan.WORKLOADS:
+                self.applied[kubeplan.key(body)] = value["spec"]["template"]
+        elif verb == "wait":
+            value = operations.wait_ready(tgt, set(spec["names"]), max(1, int(spec["timeout"])))
+        elif verb == "patch":
+            value = self._patch(spec)
+        else:
+            raise NselfError(f"unknown k8s step verb {verb!r}", hint="this is a bug in nself: please report it")
+        return StepResult(step, True, 0, duration=time.monotonic() - started, value=value)
+
+    def _patch(self, spec) -> dict:
+        from nself.k8s.cluster import resource
+
+        res = resource(spec["kind"])
+        cluster, namespace, name, body = self.driver.tgt.cluster, spec["namespace"], spec["name"], spec["body"]
+        try:
+            return cluster.patch(res, namespace, name, body)
+        except NselfError as exc:
+            if status_of(exc) != 404 or not spec.get("create"):
+                raise
+        return cluster.request("POST", res.path(namespace), body={
+            "apiVersion": res.api_version, "kind": res.kind,
+            "metadata": {"name": name, "namespace": namespace, "labels": LABELS}, **body})
+
+
+class HelmRunner:
+    """Runs helm steps with the helm binary nself finds (NSELF_HELM, else PATH)."""
+
+    def __call__(self, step: Step) -> StepResult:
+        from nself.helm.binary import Helm
+
+        binary = Helm().require()
+        return LocalRunner()(dataclasses.replace(step, argv=(binary, *step.argv[1:])))
+
+
+def _template_args(upgrade: list[str]) -> list[str]:
+    """`helm upgrade --install R CHART …` → the `R CHART …` that `helm template` takes."""
+    rest = upgrade[upgrade.index("--install") + 1:]
+    out, skip = [], False
+    for arg in rest:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--timeout", "--kube-context", "--kubeconfig"):
+            skip = True
+            continue
+        out.append(arg)
+    return out
+
+
+def _service_of(obj: dict) -> str | None:
+    return (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/name")
+
+
+def _previous(records: list[dict], current: str | None, env: str) -> str:
+    for record in reversed(records):
+        if record.get("result") == "ok" and record.get("to") and record["to"] != current:
+            return record["to"]
+    raise NselfError(f"{env} has no earlier release to go back to", code=Exit.GENERAL,
+                     hint=f"`nself deploy.history {env}` lists the deploys")
+
+
+def _no_release(release: str, records: list[dict], env: str) -> NselfError:
+    known = sorted({r["to"] for r in records if r.get("result") == "ok" and r.get("to")})
+    return NselfError(f"{env} has no saved release {release!r} to go back to", code=Exit.GENERAL,
+                      hint="releases on record: " + (", ".join(known) or "none") +
+                           " (only the last deploy.keep_releases keep their templates)")

@@ -21,6 +21,7 @@ from nself.deploy.release import Release
 from nself.errors import Exit, NselfError, UsageError
 from nself.plan import CLUSTER, Dispatch, LocalRunner, Plan, Step, StepFailed, StepResult
 
+DRY_RUNS = 8                     # preview: dry-run requests in flight at once
 HELM_TIMEOUTS = ("timed out waiting for the condition", "context deadline exceeded")
 
 
@@ -208,9 +209,8 @@ class KubeDriver(Driver):
         live = self._live(objects + secrets)
         exists = f"Namespace/{self.target.namespace}" in live
         changes, lines, diffs = [], [], {}
-        for obj in objects:
+        for obj, result in zip(objects, self._dry_run(objects) if exists else objects):
             name = kubeplan.key(obj)
-            result = self.tgt.cluster.apply(obj, self.target.namespace, dry_run=True) if exists else obj
             action, text = kubediff.change(live.get(name), result)
             changes.append({"object": name, "action": action})
             diffs[name] = text
@@ -233,6 +233,15 @@ class KubeDriver(Driver):
         if diff:
             report["diff"] = {c["object"]: diffs[c["object"]] for c in changed}
         return report
+
+    def _dry_run(self, objects: list[dict]) -> list[dict]:
+        """The server's dry-run apply result of each object, DRY_RUNS requests at a time (a
+        round trip each: on a remote cluster, one after another would take seconds)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        cluster, namespace = self.tgt.cluster, self.target.namespace
+        with ThreadPoolExecutor(DRY_RUNS) as pool:
+            return list(pool.map(lambda obj: cluster.apply(obj, namespace, dry_run=True), objects))
 
     def _live(self, objects: list[dict]) -> dict[str, dict]:
         """The live copies of `objects` (one list call per kind)."""

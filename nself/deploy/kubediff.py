@@ -36,9 +36,10 @@ def change(live: dict | None, result: dict) -> tuple[str, list[str]]:
     name = f"{result['kind']}/{result['metadata']['name']}"
     if live is None:
         return "create", [f"+ {name} (new)"]
-    before, after = dump(comparable(live)).splitlines(), dump(comparable(result)).splitlines()
-    if before == after:
+    live, result = comparable(live), comparable(result)
+    if live == result:
         return "unchanged", []
+    before, after = dump(live).splitlines(), dump(result).splitlines()
     return "update", list(difflib.unified_diff(before, after, f"live {name}", f"deployed {name}", lineterm="", n=2))
 
 

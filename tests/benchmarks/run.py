@@ -12,6 +12,8 @@
    request count; `k8s.status` list calls (constant).
 6. `cloud.servers.exec --parallel 8 -- sleep 1` on 8 real sshd hosts against one host
    (target ≤ 1.5×), and the SSH connection set-up time per host.
+7. `nself deploy.preview` of the stack on the test API, whole process (target ≤ 2 s;
+   deploy_preview.py, also runnable alone).
 """
 from __future__ import annotations
 
@@ -257,10 +259,14 @@ def main() -> int:
     one, eight, setup = exec_numbers()
     print(f"ssh      cloud.servers.exec -- sleep 1: one host {one:.2f} s, 8 hosts --parallel 8 {eight:.2f} s "
           f"({eight / one:.2f}x, target <= 1.5x); connection set-up {setup * 1000:.0f} ms per host")
+    import deploy_preview
+
+    preview = deploy_preview.numbers(max(3, rounds // 2))
+    print(deploy_preview.line(preview, max(3, rounds // 2)))
     catalog, together, apart = cost_numbers(rounds)
     print(f"costs    cloud.costs.compare (catalog, 26 providers) {catalog * 1000:.0f} ms (target <= 300); "
           f"--live with 2 providers at 100 ms per request: {together:.2f} s together, {apart:.2f} s one by one")
-    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 else 1
+    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 and preview["median"] <= 2.0 else 1
 
 
 if __name__ == "__main__":

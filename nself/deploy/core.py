@@ -131,6 +131,34 @@ class Driver:
         """The environment's audit records, oldest first."""
         raise NotSupported(f"{self.kind} targets keep no history", "read .nself/state/deploy.log")
 
+    # -- progressive delivery (nself.deploy.progressive) --------------------------------------
+    def canary_start(self, options: DeployOptions) -> None:
+        """Run the new release beside the stable one, taking no traffic yet."""
+        raise NotSupported(f"{self.kind} targets cannot run a canary", "use deploy.to (rolling)")
+
+    def canary_weight(self, state, weight: int) -> None:
+        """Send `weight` % of requests (0–100) to the canary, the rest to the stable release."""
+        raise NotSupported(f"{self.kind} targets cannot run a canary", "use deploy.to (rolling)")
+
+    def canary_requests(self, state, since: float) -> list[tuple[int, float]]:
+        """(status, seconds) of the canary's requests since `since` (epoch), from the router."""
+        raise NotSupported(f"{self.kind} targets cannot analyse a canary", "use a pause step instead")
+
+    def canary_promote(self, state) -> None:
+        """Make the canary the stable release (all traffic) and remove the old one."""
+        raise NotSupported(f"{self.kind} targets cannot run a canary", "use deploy.to (rolling)")
+
+    def canary_abort(self, state) -> None:
+        """All traffic back to the stable release; the canary removed."""
+        raise NotSupported(f"{self.kind} targets cannot run a canary", "use deploy.to (rolling)")
+
+    def canary_load(self):
+        """The environment's CanaryState, or None."""
+        raise NotSupported(f"{self.kind} targets cannot run a canary", "use deploy.to (rolling)")
+
+    def canary_save(self, state) -> None:
+        raise NotSupported(f"{self.kind} targets cannot run a canary", "use deploy.to (rolling)")
+
 
 def full_plan(driver: Driver, options: DeployOptions) -> Plan:
     """What --dry-run shows: the hooks around the driver's steps."""
@@ -149,27 +177,24 @@ def deploy(driver: Driver, options: DeployOptions, echo: Callable[[str], None] |
     previous = driver.current()
     plan = driver.plan(options)
     env = hooks.hook_env(project.env, options.release.id, previous, options.strategy)
-    record = {"env": project.env, "who": who(), "from": previous, "to": options.release.id,
-              "strategy": options.strategy, "images": dict(options.release.images),
-              "started": _now()}
-    lock = driver.lock()
-    lock.acquire({"who": record["who"], "since": record["started"], "what": f"deploy ({options.strategy})",
-                  "release": options.release.id})
+    record = {**new_record(driver, options.strategy, previous, options.release.id),
+              "images": dict(options.release.images)}
+    lock = locked(driver, record, f"deploy ({options.strategy})")
     try:
-        _hooks(project, "pre-deploy", env, echo)
+        run_hooks(project, "pre-deploy", env, echo)
         try:
             result = driver.apply(options, plan)
         except NselfError as exc:
             record.update(result="failed", error=exc.message)
-            _hooks(project, "on-failure", env, echo)
+            run_hooks(project, "on-failure", env, echo)
             raise
-        _hooks(project, "post-deploy", env, echo)
+        run_hooks(project, "post-deploy", env, echo)
         record.update(result="ok", **({"detail": result} if result else {}))
         return record
     finally:
         record["duration"] = round(time.monotonic() - started, 3)
         record.setdefault("result", "failed")
-        _audit(driver, record)
+        audit(driver, record)
         lock.release()
 
 
@@ -177,23 +202,35 @@ def rollback(driver: Driver, to: str | None, echo: Callable[[str], None] | None 
     """Put the previous release (or `to`) back under the lock; on-rollback hooks; audited."""
     project, started = driver.project, time.monotonic()
     previous = driver.current()
-    record = {"env": project.env, "who": who(), "from": previous, "to": to, "strategy": "rollback",
-              "started": _now()}
-    lock = driver.lock()
-    lock.acquire({"who": record["who"], "since": record["started"], "what": "rollback", "release": to or "previous"})
+    record = new_record(driver, "rollback", previous, to)
+    lock = locked(driver, record, "rollback")
     try:
         result = driver.rollback(to)
         record.update(result="ok", to=result.get("to", to), detail=result)
-        _hooks(project, "on-rollback", hooks.hook_env(project.env, record["to"] or "", previous, "rollback"), echo)
+        run_hooks(project, "on-rollback", hooks.hook_env(project.env, record["to"] or "", previous, "rollback"), echo)
         return record
     finally:
         record["duration"] = round(time.monotonic() - started, 3)
         record.setdefault("result", "failed")
-        _audit(driver, record)
+        audit(driver, record)
         lock.release()
 
 
-def _hooks(project, event: str, env: dict, echo: Callable[[str], None] | None) -> None:
+def locked(driver: Driver, record: dict, what: str) -> Lock:
+    """The environment's lock, taken for `record`'s release (raises LockHeld naming the holder)."""
+    lock = driver.lock()
+    lock.acquire({"who": record["who"], "since": record["started"], "what": what,
+                  "release": record.get("to") or "previous"})
+    return lock
+
+
+def new_record(driver: Driver, strategy: str, previous: str | None, to: str | None) -> dict:
+    """An audit record's first fields; `result`, `duration` and details are added as it runs."""
+    return {"env": driver.project.env, "who": who(), "from": previous, "to": to, "strategy": strategy,
+            "started": now()}
+
+
+def run_hooks(project, event: str, env: dict, echo: Callable[[str], None] | None) -> None:
     steps = hooks.steps(project.settings, event)
     if not steps:
         return
@@ -208,7 +245,7 @@ def _hooks(project, event: str, env: dict, echo: Callable[[str], None] | None) -
                          if event == "pre-deploy" else f"fix the hook under deploy.hooks.{event}") from None
 
 
-def _audit(driver: Driver, record: dict) -> None:
+def audit(driver: Driver, record: dict) -> None:
     """Both audit copies; the environment's copy may fail (host down) without hiding the result."""
     append_local(driver.project.root, record)
     try:
@@ -239,6 +276,6 @@ def read_local(root: Path, env: str | None = None) -> list[dict]:
     return records
 
 
-def _now() -> str:
+def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

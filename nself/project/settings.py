@@ -43,6 +43,7 @@ _ENV_TARGET = {
         "target": {"enum": ["ssh", "k8s"]}, "runtime": {"enum": ["podman", "docker"]},
         "path": {"type": "string", "pattern": "^/"}, "router": {"enum": ["nginx", "none"]},
         "via": {"enum": ["kustomize", "helm"]},
+        "strategy": {"enum": ["rolling", "canary", "blue-green"]},
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
@@ -95,6 +96,7 @@ SCHEMA: dict = {
                 "canary": {"type": "object"}, "blue_green": {"type": "object"},
                 "keep_releases": {"type": "integer", "minimum": 1},
                 "registry": _STR, "timeout": {"type": "integer", "minimum": 1},
+                "blue_green_keep": {"type": "integer", "minimum": 0},
                 "webhook_secret_env": _STR,
             },
         },

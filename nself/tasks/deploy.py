@@ -9,6 +9,7 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from nself import runtime
+from nself.tasks import bluegreen, canary
 
 _ENV = "the environment: staging, production (prod), or one declared in nself.yml"
 _RUN = {"release": "release id (default: the git short sha, -dirty when the tree is dirty)",
@@ -110,8 +111,39 @@ def _deploy_one(c, environment, release, timeout, service, parallel, keep_going,
     if not skip_build:
         options = _run_build(c, driver, options)
     out = runtime.output(c)
-    out.say(f"deploying release {options.release.id} to {driver.target.describe()}")
-    return deploy(driver, options, echo=out.say)
+    strategy = _strategy(driver)
+    out.say(f"deploying release {options.release.id} to {driver.target.describe()} ({strategy})")
+    if strategy == "rolling":
+        return deploy(driver, options, echo=out.say)
+    return _progressive(driver, options, strategy, out)
+
+
+def _strategy(driver) -> str:
+    """environments.<env>.strategy, else deploy.strategy, else rolling (docs/deploy.md)."""
+    settings = driver.project.settings
+    if settings is None:
+        return "rolling"
+    return settings.env_target(driver.project.env).get("strategy") or settings.section("deploy", "strategy") \
+        or "rolling"
+
+
+def _progressive(driver, options, strategy, out) -> dict:
+    """deploy.to with a canary or blue-green strategy: starts it; the record says where it stopped."""
+    import dataclasses
+
+    from nself.deploy import bluegreen, progressive
+    from nself.tasks.canary import _fail_if_aborted, _limits, _schedule
+
+    options = dataclasses.replace(options, strategy=strategy)
+    if strategy == "blue-green":
+        state = bluegreen.deploy(driver, options, echo=out.say)
+    else:
+        configured = driver.project.settings.section("deploy", "canary") or {}
+        state = progressive.start(driver, options, _schedule(driver, None, None, None, None),
+                                  auto=bool(configured.get("auto")), limits=_limits(driver, None), echo=out.say)
+        _fail_if_aborted(state)
+    return {"env": state.env, "from": state.stable, "to": state.release, "strategy": strategy,
+            "result": state.phase, "weight": state.weight}
 
 
 def _deploy_envs(c, envs, release, timeout, service, parallel, keep_going, skip_build):
@@ -184,7 +216,7 @@ def prod(c, release=None, timeout=None, service=None, parallel=8, keep_going=Fal
 
 @task(positional=["environment"], iterable=["service"],
       help={"environment": _ENV, "service": "only this service (repeatable)", "release": _RUN["release"]})
-def build(c, environment="", service=None, release=None):
+def build(c, environment, service=None, release=None):
     """Build the release's images with the target's runtime (and push them)."""
     from nself.plan import emit
 
@@ -202,7 +234,7 @@ def build(c, environment="", service=None, release=None):
 
 @task(positional=["environment"], help={"environment": _ENV, "diff": "show a per-object / per-file diff",
                                         "release": _RUN["release"]})
-def preview(c, environment="", diff=False, release=None):
+def preview(c, environment, diff=False, release=None):
     """Show what a deploy would change in an environment (changes nothing)."""
     driver = _driver(c, environment)
     options = _options(c, driver, release, None, (), 8, False, True)
@@ -213,7 +245,7 @@ def preview(c, environment="", diff=False, release=None):
 
 
 @task(positional=["environment"], help={"environment": _ENV})
-def status(c, environment=""):
+def status(c, environment):
     """Show the live release and the state of every host or workload."""
     driver = _driver(c, environment)
     out = runtime.output(c)
@@ -229,7 +261,7 @@ def _render_status(out, report: dict) -> None:
 
 
 @task(positional=["environment"], help={"environment": _ENV, "limit": "at most this many, newest last"})
-def history(c, environment="", limit=20):
+def history(c, environment, limit=20):
     """List the environment's deploys: who, from → to, result, duration."""
     from nself.deploy.core import read_local
     from nself.errors import NselfError
@@ -250,7 +282,7 @@ def history(c, environment="", limit=20):
 
 @task(positional=["environment"], help={"environment": _ENV, "service": "only this service",
                                         "follow": "keep streaming", "tail": "lines from the end (default 200)"})
-def logs(c, environment="", service=None, follow=False, tail=200):
+def logs(c, environment, service=None, follow=False, tail=200):
     """Show the logs of an environment's services."""
     _driver(c, environment).logs(service, follow, int(tail))
 
@@ -259,7 +291,7 @@ logs.optional_positionals = ("service",)
 
 
 @task(positional=["environment"], help={"environment": _ENV})
-def check(c, environment=""):
+def check(c, environment):
     """Check the health of every service in an environment (exit 1 when one is not healthy)."""
     from nself.errors import NselfError
 
@@ -277,7 +309,7 @@ def check(c, environment=""):
 
 
 @task(positional=["environment"], help={"environment": _ENV, "to": "the release to go back to (default: the previous)"})
-def rollback(c, environment="", to=None):
+def rollback(c, environment, to=None):
     """Put the previous release (or --to RELEASE) back in an environment."""
     from nself.deploy.core import rollback as run_rollback
 
@@ -291,12 +323,12 @@ def rollback(c, environment="", to=None):
     out.emit(record, render=lambda d: out.say(f"{d['env']}: {d.get('from')} → {d.get('to')} (rolled back)"))
 
 
-@task(positional=["source", "destination"], help={
+@task(help={
     "source": "environment whose release is promoted (default staging)",
     "destination": "environment that receives it (default production)",
     "skip_tests": "promote even if the source's last deploy is not healthy",
     **{k: _RUN[k] for k in ("timeout", "parallel", "keep_going")}})
-def promote(c, source="", destination="", skip_tests=False, timeout=None, parallel=8, keep_going=False):
+def promote(c, source=None, destination=None, skip_tests=False, timeout=None, parallel=8, keep_going=False):
     """Deploy the release running in one environment to the next (same image digests)."""
     from nself.deploy.core import DeployOptions, deploy
     from nself.deploy.promote import promoted_release
@@ -316,6 +348,9 @@ def promote(c, source="", destination="", skip_tests=False, timeout=None, parall
     out.say(f"promoting release {release.id} from {src} to {dest}")
     record = deploy(driver, options, echo=out.say)
     _summary(out, [record], [dest])
+
+
+promote.optional_positionals = ("source", "destination")
 
 
 @task(positional=["url"], help={"url": "where to POST the record (http or https)",
@@ -353,7 +388,7 @@ def webhook(c, url, environment=None, secret_env=None):
 
 
 @task(positional=["environment"], help={"environment": _ENV})
-def unlock(c, environment=""):
+def unlock(c, environment):
     """Remove a stale deploy lock from an environment (asks unless --yes)."""
     driver = _driver(c, environment)
     out = runtime.output(c)
@@ -375,4 +410,6 @@ def unlock(c, environment=""):
 ns = Collection("deploy", to, staging, prod, build, preview, status, history, logs, check, rollback, promote,
                 webhook, unlock)
 ns.add_task(envs, default=True)
+ns.add_collection(canary.ns)
+ns.add_collection(bluegreen.ns)
 ns.configure({"deploy": {}})

@@ -64,7 +64,7 @@ def numbers(rounds: int) -> dict:
             root = project(Path(tmp))
             env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
             env["KUBECONFIG"] = str(server.kubeconfig(Path(tmp) / "kubeconfig"))
-            preview = [str(BIN / "nself"), "deploy.preview", "--env", "production", "--release", "v2", "--diff",
+            preview = [str(BIN / "nself"), "deploy.preview", "production", "--release", "v2", "--diff",
                        "--json"]
             empty, empty_best, _ = timed(preview, root, env, rounds)
             with Controller(server.url).running("acme"):

@@ -63,7 +63,7 @@ def templates(kube_api):
 
 
 def history(nself, project):
-    r = nself(["deploy.history", "--env", "production", "--json"], cwd=project)
+    r = nself(["deploy.history", "production", "--json"], cwd=project)
     assert r.code == 0, r.err
     return r.json()["deploys"]
 
@@ -78,15 +78,15 @@ def test_deploy_v1_v2_then_rollback(deploy, cli, nself, project, kube_api):
     assert api_image(kube_api) == f"{REPO}@{DIGEST['v2']}"
     assert r.json()["detail"]["changed"] == ["Deployment/api"]          # only what the release changed
     assert kube_api.objects("Lease", NS) == []                           # the lock was released
-    with_rollback = cli("deploy.rollback", "--env", "production", "--json")
+    with_rollback = cli("deploy.rollback", "production", "--json")
     assert with_rollback.code == 0, with_rollback.err
     assert with_rollback.json()["to"] == "v1" and with_rollback.json()["from"] == "v2"
     assert api_image(kube_api) == f"{REPO}@{DIGEST['v1']}"
-    status = nself(["deploy.status", "--env", "production", "--json"], cwd=project).json()
+    status = nself(["deploy.status", "production", "--json"], cwd=project).json()
     assert status["release"] == "v1"
     assert [(h["from"], h["to"], h["strategy"], h["result"]) for h in history(nself, project)] == [
         (None, "v1", "rolling", "ok"), ("v1", "v2", "rolling", "ok"), ("v2", "v1", "rollback", "ok")]
-    r = cli("deploy.rollback", "--env", "production", "--to", "v2", "--json")
+    r = cli("deploy.rollback", "production", "--to", "v2", "--json")
     assert r.code == 0 and api_image(kube_api) == f"{REPO}@{DIGEST['v2']}"
 
 
@@ -101,7 +101,7 @@ def test_a_rollout_that_never_becomes_ready_is_undone_with_exit_10(deploy, proje
     assert api_image(kube_api) == f"{REPO}@{DIGEST['v1']}"
     records = history(nself, project)
     assert (records[-1]["to"], records[-1]["result"]) == ("v2", "failed")
-    assert nself(["deploy.status", "--env", "production", "--json"], cwd=project).json()["release"] == "v1"
+    assert nself(["deploy.status", "production", "--json"], cwd=project).json()["release"] == "v1"
     assert kube_api.objects("Lease", NS) == []
 
 
@@ -120,7 +120,7 @@ def test_a_held_lock_refuses_the_deploy_and_names_the_holder(deploy, project, ku
     assert "production is locked by alice@laptop since 2026-11-29T10:00:00Z" in r.err and "abc123" in r.err
     assert "deploy.unlock production" in r.err
     assert kube_api.objects("Deployment", NS) == []           # refused before anything changed
-    r = nself(["deploy.unlock", "--env", "production", "--yes", "--json"], cwd=project)
+    r = nself(["deploy.unlock", "production", "--yes", "--json"], cwd=project)
     assert r.code == 0 and r.json()["holder"]["who"] == "alice@laptop"
     assert kube_api.objects("Lease", NS) == []
     lock.release()                                            # no longer its lock: nothing to do
@@ -131,7 +131,7 @@ def test_preview_changes_nothing_and_shows_each_change(deploy, nself, project, k
     def store():
         return kube_api.call(lambda: copy.deepcopy(kube_api.api.store))
 
-    empty = nself(["deploy.preview", "--env", "production", "--release", "v1", "--json"], cwd=project)
+    empty = nself(["deploy.preview", "production", "--release", "v1", "--json"], cwd=project)
     assert empty.code == 0, empty.err
     assert not empty.json()["server_dry_run"] and len(empty.json()["changes"]) > 100
     assert store() == {}
@@ -139,7 +139,7 @@ def test_preview_changes_nothing_and_shows_each_change(deploy, nself, project, k
     env = project / ".env"
     env.write_text(env.read_text().replace("Zq8pLk2vWn4sTr7yXc1m", "a-new-password-42"))
     before = store()
-    r = nself(["deploy.preview", "--env", "production", "--release", "v2", "--diff", "--json"], cwd=project)
+    r = nself(["deploy.preview", "production", "--release", "v2", "--diff", "--json"], cwd=project)
     assert r.code == 0, r.err
     assert store() == before                                  # nothing stored, no resourceVersion moved
     report = r.json()
@@ -152,7 +152,7 @@ def test_preview_changes_nothing_and_shows_each_change(deploy, nself, project, k
     assert f"-        image: {REPO}@{DIGEST['v1']}" in diff and f"+        image: {REPO}@{DIGEST['v2']}" in diff
     assert "POSTGRES_PASSWORD would change" in r.out
     assert "a-new-password-42" not in r.out and "Zq8pLk2vWn4sTr7yXc1m" not in r.out
-    text = nself(["deploy.preview", "--env", "production", "--release", "v1"], cwd=project)
+    text = nself(["deploy.preview", "production", "--release", "v1"], cwd=project)
     assert "~ Secret/postgres-secrets (update)" in text.out and "1 of" not in text.out
 
 
@@ -165,7 +165,7 @@ def test_history_keeps_the_templates_of_the_last_releases(deploy, nself, project
     lines = history_map["data"]["history.jsonl"].splitlines()
     assert [json.loads(line)["to"] for line in lines] == ["v1", "v2", "v3"]
     assert "nself.io/project" not in history_map["metadata"].get("labels", {})   # never pruned by k8s.apply
-    r = nself(["deploy.rollback", "--env", "production", "--to", "v1"], cwd=project)
+    r = nself(["deploy.rollback", "production", "--to", "v1"], cwd=project)
     assert r.code == 1 and "no saved release 'v1'" in r.err and "v1, v2, v3" in r.err
     local = [json.loads(line) for line in (project / ".nself" / "state" / "deploy.log").read_text().splitlines()]
     assert [(e["to"], e["strategy"], e["result"]) for e in local] == [
@@ -189,14 +189,14 @@ def test_dry_run_plan_is_pure_and_hides_secrets(nself, project, kube_api):
 
 def test_check_and_status_report_each_workload(deploy, nself, project, kube_api, kube_controller):
     assert deploy("v1").code == 0
-    r = nself(["deploy.check", "--env", "production", "--json"], cwd=project)
+    r = nself(["deploy.check", "production", "--json"], cwd=project)
     assert r.code == 0 and r.json()["healthy"] is True and len(r.json()["services"]) == 22
     kube_controller.settle(NS, ready=lambda obj: obj["metadata"]["name"] != "hasura")
-    r = nself(["deploy.check", "--env", "production"], cwd=project)
+    r = nself(["deploy.check", "production"], cwd=project)
     assert r.code == 1 and "not healthy: hasura" in r.err
-    rows = nself(["deploy.status", "--env", "production", "--json"], cwd=project).json()["rows"]
+    rows = nself(["deploy.status", "production", "--json"], cwd=project).json()["rows"]
     assert next(row for row in rows if row["service"] == "hasura")["ready"] == "0/2"
-    assert nself(["deploy.logs", "--env", "production", "--follow"], cwd=project).code == 2
+    assert nself(["deploy.logs", "production", "--follow"], cwd=project).code == 2
 
 
 def test_unknown_release_images_are_refused(nself, project, kube_api):

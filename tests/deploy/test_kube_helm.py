@@ -89,10 +89,10 @@ def test_deploy_runs_helm_with_secrets_on_stdin_then_undoes_a_timeout(nself, pro
         upgrade_argv(project, "v2"), ["rollback", "acme", "--namespace", "acme", "--wait", "--kube-context", "test"]]
     monkeypatch.delenv("HELM_STANDIN_TIMEOUT")
     assert deploy("v2").code == 0
-    r = nself(["deploy.rollback", "--env", "production", "--json"], cwd=project, env=standin.env)
+    r = nself(["deploy.rollback", "production", "--json"], cwd=project, env=standin.env)
     assert r.code == 0, r.err
     assert r.json()["to"] == "v1" and standin()[-1]["argv"] == upgrade_argv(project, "v1")
-    history = nself(["deploy.history", "--env", "production", "--json"], cwd=project).json()["deploys"]
+    history = nself(["deploy.history", "production", "--json"], cwd=project).json()["deploys"]
     assert [(h["to"], h["result"]) for h in history] == [("v1", "ok"), ("v2", "failed"), ("v2", "ok"), ("v1", "ok")]
 
 
@@ -101,7 +101,7 @@ def test_preview_renders_with_helm_template_and_changes_nothing(nself, project, 
 
     requests.post(f"{kube_api.url}/api/v1/namespaces", json={"metadata": {"name": NS}}, timeout=10).raise_for_status()
     before = kube_api.call(lambda: copy.deepcopy(kube_api.api.store))
-    r = nself(["deploy.preview", "--env", "production", "--release", "v2", "--json"], cwd=project)
+    r = nself(["deploy.preview", "production", "--release", "v2", "--json"], cwd=project)
     assert r.code == 0, r.err
     report = r.json()
     assert report["server_dry_run"] is True

@@ -5,21 +5,20 @@ waits through the watch API, and when the rollout is not ready in time puts back
 pod template of exactly the workloads this deploy changed (exit 10). `via: helm` runs
 `helm upgrade --install … --wait` and, after a timeout, `helm rollback`. Both keep the lock (a
 Lease) and the audit history (a ConfigMap) in the environment's namespace
-(nself.deploy.kubestate). Plans are built by nself.deploy.kubeplan; `ClusterRunner` executes
-their k8s steps from the step data alone.
+(nself.deploy.kubestate). Plans are built by nself.deploy.kubeplan; their k8s steps call a
+`KubeClient`, which opens the cluster only when a step runs.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from nself.deploy import kubediff, kubeplan
 from nself.deploy.core import DeployOptions, Driver
-from nself.deploy.kubestate import LABELS, History, LeaseLock, status_of
+from nself.deploy.kubestate import History, LeaseLock, status_of
 from nself.deploy.release import Release
 from nself.errors import Exit, NselfError, UsageError
-from nself.plan import CLUSTER, Dispatch, LocalRunner, Plan, Step, StepFailed, StepResult
+from nself.plan import LocalRunner, Plan, Step, StepFailed, StepResult
 
 DRY_RUNS = 8                     # preview: dry-run requests in flight at once
 HELM_TIMEOUTS = ("timed out waiting for the condition", "context deadline exceeded")
@@ -44,6 +43,10 @@ class KubeDriver(Driver):
         return self._ops_target
 
     @property
+    def client(self) -> KubeClient:
+        return KubeClient(self)
+
+    @property
     def store(self) -> History:
         return History(self.tgt.cluster, self.target.namespace, self.target.project, self.target.keep)
 
@@ -56,7 +59,7 @@ class KubeDriver(Driver):
             return Plan(f"deploy release {options.release.id} to {self.target.describe()}",
                         [self._helm_step(options)])
         objects, secrets = self._objects(options)
-        return kubeplan.apply_plan(self.target, options.release.id, objects, secrets, options.timeout)
+        return kubeplan.apply_plan(self.target, options.release.id, objects, secrets, options.timeout, self.client)
 
     def _objects(self, options: DeployOptions) -> tuple[list[dict], list[dict]]:
         from nself.k8s import operations
@@ -70,27 +73,31 @@ class KubeDriver(Driver):
         return objects, secrets
 
     def _helm_step(self, options: DeployOptions) -> Step:
+        chart, sets, secret = self._helm_inputs(options)
+        return kubeplan.helm_upgrade(chart, options.release.id, sets, secret, options.timeout, self.target.kubeconfig)
+
+    def _helm_inputs(self, options: DeployOptions) -> tuple:
+        """The chart (helm.operations.Target), the `--set`s pinning the release's images, the secret values."""
         from nself.helm import operations as helm_ops
         from nself.project.yamlio import load
 
         chart = self._chart()
         services = set((load(Path(chart.values[0]), "the chart's values")[0] or {}).get("services") or {})
-        sets = kubeplan.image_sets(self.project, options.release.images, services)
-        return kubeplan.helm_upgrade(chart, options.release.id, sets, helm_ops.secret_values(self.project),
-                                     options.timeout, self.target.kubeconfig)
+        return chart, kubeplan.image_sets(self.project, options.release.images, services), \
+            helm_ops.secret_values(self.project)
 
     def apply(self, options: DeployOptions, plan: Plan) -> dict:
         if self.target.via == "helm":
             return self._apply_helm(plan)
+        mine = {f"{s.spec['kind']}/{s.spec['name']}" for s in plan.steps if s.spec.get("verb") == "apply"}
         before = self._live_templates()
-        runner = ClusterRunner(self)
         try:
-            plan.run(Dispatch({CLUSTER: runner}, LocalRunner()))
+            plan.run(LocalRunner())
         except NselfError as exc:
-            self._undo(before, runner.applied, exc)
-        return {"objects": len(runner.applied_objects),
-                "created": sorted(k for k in runner.applied if k not in before),
-                "changed": sorted(k for k, t in runner.applied.items() if k in before and before[k] != t)}
+            self._undo(before, mine, exc)
+        after = self._live_templates()
+        return {"objects": len(mine), "created": sorted(k for k in after if k in mine and k not in before),
+                "changed": sorted(k for k in after if k in before and after[k] != before[k])}
 
     def _live_templates(self) -> dict[str, dict]:
         from nself.k8s.resources import BY_KIND
@@ -101,31 +108,33 @@ class KubeDriver(Driver):
                 found[kubeplan.key(obj)] = obj["spec"]["template"]
         return found
 
-    def _undo(self, before: dict[str, dict], applied: dict[str, dict], cause: NselfError):
-        """Put back the previous template of each workload this deploy changed, then raise
-        (exit 10 when the rollout timed out, else the cause's code)."""
-        changed = sorted(k for k, t in applied.items() if k in before and before[k] != t)
-        created = sorted(k for k in applied if k not in before)
-        restore = kubeplan.restore_plan(self.target, "before this deploy", {k: before[k] for k in changed}, 0)
+    def _undo(self, before: dict[str, dict], mine: set[str], cause: NselfError):
+        """Put back the previous pod template of each workload this deploy changed (the live
+        templates now against those before it), then raise: exit 10 when the rollout timed out,
+        else the cause's code."""
+        after = self._live_templates()
+        changed = {k: before[k] for k in after if k in before and after[k] != before[k]}
+        created = sorted(k for k in after if k in mine and k not in before)
         failed = []
-        for step in restore.steps[:-1]:          # no wait: the previous pods are still there
+        # no wait: the previous pods are still there; their ReplicaSets scale back up
+        for step in kubeplan.restore_plan(self.target, "before this deploy", changed, self.client).steps:
             try:
-                ClusterRunner(self)(step)
+                step.call(step)
             except NselfError as exc:
                 failed.append(f"{step.spec['kind']}/{step.spec['name']}: {exc.message}")
-        details = [f"put back the previous pod template of: {', '.join(changed) or 'nothing (none changed)'}"]
+        details = [f"put back the previous pod template of: {', '.join(sorted(changed)) or 'nothing (none changed)'}"]
         if created:
             details.append(f"left in place (new in this deploy, nothing to go back to): {', '.join(created)}")
         if failed:
             details.append("could NOT put back: " + "; ".join(failed))
-        timed_out = cause.code == Exit.TIMEOUT
         raise NselfError(f"{self.target.env}: {cause.message}" + ("; rolled back" if changed else ""),
-                         code=Exit.TIMEOUT if timed_out else cause.code, details=[*details, *cause.details],
+                         code=Exit.TIMEOUT if cause.code == Exit.TIMEOUT else cause.code,
+                         details=[*details, *cause.details],
                          hint=f"`nself deploy.status {self.target.env}` and `nself k8s.events --env "
                               f"{self.target.env}` show why; raise --timeout if it only needs longer") from None
 
     def _apply_helm(self, plan: Plan) -> dict:
-        runner = Dispatch({CLUSTER: ClusterRunner(self)}, HelmRunner())
+        runner = HelmRunner()
         try:
             plan.run(runner)
         except StepFailed as exc:
@@ -176,8 +185,9 @@ class KubeDriver(Driver):
             raise _no_release(release, records, self.target.env)
         live = self._live_templates()
         saved = kubeplan.decode_templates(encoded)
-        plan = kubeplan.restore_plan(self.target, release, {k: v for k, v in saved.items() if k in live}, timeout)
-        plan.run(Dispatch({CLUSTER: ClusterRunner(self)}))
+        plan = kubeplan.restore_plan(self.target, f"release {release}", {k: v for k, v in saved.items() if k in live},
+                                     self.client, timeout)
+        plan.run(LocalRunner())
         return {"from": current, "to": release, "restored": sorted(k for k in saved if k in live),
                 "missing": sorted(k for k in saved if k not in live)}
 
@@ -264,19 +274,14 @@ class KubeDriver(Driver):
         return found
 
     def _helm_objects(self, options: DeployOptions) -> list[dict]:
-        """The chart rendered by `helm template` with the deploy's values (secrets left out)."""
+        """The chart rendered by `helm template` with the deploy's values (Secrets left out)."""
         import yaml
 
-        step = self._helm_step(options)
-        argv = [a for a in step.argv if a not in ("--wait", "--create-namespace")]
-        render = dataclasses.replace(step, argv=("helm", "template", *_template_args(argv)),
-                                     summary="render the chart (helm template)")
-        result = HelmRunner()(render)
+        result = HelmRunner()(kubeplan.helm_template(*self._helm_inputs(options)))
         if not result.ok:
             raise StepFailed(result)
         docs = [d for d in yaml.safe_load_all(result.stdout) if isinstance(d, dict) and d.get("kind")]
-        docs = [d for d in docs if d["kind"] != "Secret"]
-        return sorted(docs, key=lambda d: d["kind"] != "Namespace")
+        return sorted((d for d in docs if d["kind"] != "Secret"), key=lambda d: d["kind"] != "Namespace")
 
     def logs(self, service: str | None, follow: bool, tail: int) -> None:
         from nself.k8s import operations
@@ -293,50 +298,27 @@ class KubeDriver(Driver):
                 self.out.say(f"{name} | {line.rstrip()}")
 
 
-class ClusterRunner:
-    """Runs the k8s steps of nself.deploy.kubeplan from their data: apply (server-side apply),
-    patch (merge or JSON patch; `create` makes the object first when missing), wait (the watch
-    API, nself.k8s.operations.wait_ready). Keeps what each apply returned for the undo."""
+class KubeClient:
+    """The calls of nself.deploy.kubeplan's steps, on the driver's cluster (opened on first use)."""
 
     def __init__(self, driver: KubeDriver):
         self.driver = driver
-        self.applied: dict[str, dict] = {}           # Kind/name → pod template the server now has
-        self.applied_objects: list[str] = []
 
-    def __call__(self, step: Step) -> StepResult:
-        import time
+    def apply(self, obj: dict) -> dict:
+        return self.driver.tgt.cluster.apply(obj, self.driver.target.namespace)
 
-        from nself.k8s import operations
-
-        started, spec, tgt = time.monotonic(), step.spec, self.driver.tgt
-        verb = spec["verb"]
-        if verb == "apply":
-            body = spec.get("body") or json.loads(step.data)
-            value = tgt.cluster.apply(body, spec["namespace"])
-            self.applied_objects.append(kubeplan.key(body))
-            if body["kind"] in kubeplan.WORKLOADS:
-                self.applied[kubeplan.key(body)] = value["spec"]["template"]
-        elif verb == "wait":
-            value = operations.wait_ready(tgt, set(spec["names"]), max(1, int(spec["timeout"])))
-        elif verb == "patch":
-            value = self._patch(spec)
-        else:
-            raise NselfError(f"unknown k8s step verb {verb!r}", hint="this is a bug in nself: please report it")
-        return StepResult(step, True, 0, duration=time.monotonic() - started, value=value)
-
-    def _patch(self, spec) -> dict:
+    def patch(self, kind: str, name: str, body: dict | list) -> dict:
         from nself.k8s.cluster import resource
 
-        res = resource(spec["kind"])
-        cluster, namespace, name, body = self.driver.tgt.cluster, spec["namespace"], spec["name"], spec["body"]
-        try:
-            return cluster.patch(res, namespace, name, body)
-        except NselfError as exc:
-            if status_of(exc) != 404 or not spec.get("create"):
-                raise
-        return cluster.request("POST", res.path(namespace), body={
-            "apiVersion": res.api_version, "kind": res.kind,
-            "metadata": {"name": name, "namespace": namespace, "labels": LABELS}, **body})
+        return self.driver.tgt.cluster.patch(resource(kind), self.driver.target.namespace, name, body)
+
+    def wait(self, names: list[str], timeout: float) -> list[str]:
+        from nself.k8s import operations
+
+        return operations.wait_ready(self.driver.tgt, set(names), max(1, int(timeout)))
+
+    def save_templates(self, release: str, encoded: str) -> None:
+        self.driver.store.save_templates(release, encoded)
 
 
 class HelmRunner:
@@ -347,21 +329,6 @@ class HelmRunner:
 
         binary = Helm().require()
         return LocalRunner()(dataclasses.replace(step, argv=(binary, *step.argv[1:])))
-
-
-def _template_args(upgrade: list[str]) -> list[str]:
-    """`helm upgrade --install R CHART …` → the `R CHART …` that `helm template` takes."""
-    rest = upgrade[upgrade.index("--install") + 1:]
-    out, skip = [], False
-    for arg in rest:
-        if skip:
-            skip = False
-            continue
-        if arg in ("--timeout", "--kube-context", "--kubeconfig"):
-            skip = True
-            continue
-        out.append(arg)
-    return out
 
 
 def _service_of(obj: dict) -> str | None:

@@ -9,8 +9,8 @@
 - helm: one `helm upgrade --install … --wait` step with `--set services.<svc>.image.*` for the
   release's images and the secret values on stdin (`--values -`).
 
-k8s steps run `on` the cluster; their `spec` is {verb, kind, name, namespace, …}: the runner in
-nself.deploy.kube executes a plan from this data alone.
+k8s steps run `on` the cluster: their `spec` is {verb, kind, name, namespace, …} (what --dry-run
+shows), their `call` sends it through a `Client`, whose cluster opens only when a step runs.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import base64
 import copy
 import gzip
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from nself.errors import ConfigError, Exit
 from nself.plan import CLUSTER, Plan, Step, run
@@ -87,49 +88,70 @@ def decode_templates(data: str) -> dict[str, dict]:
     return json.loads(gzip.decompress(base64.b64decode(data)))
 
 
-def k8s_step(summary: str, verb: str, kind: str, name: str, namespace: str, *, data: str | None = None,
-             **spec) -> Step:
+class Client(Protocol):
+    """What the steps' `call`s use (nself.deploy.kube.KubeClient; the cluster opens on first use)."""
+
+    def apply(self, obj: dict) -> dict: ...
+    def patch(self, kind: str, name: str, body: dict | list) -> dict: ...
+    def wait(self, names: list[str], timeout: float) -> list[str]: ...
+    def save_templates(self, release: str, encoded: str) -> None: ...
+
+
+def k8s_step(summary: str, verb: str, kind: str, name: str, namespace: str, call: Callable, *,
+             data: str | None = None, **spec) -> Step:
     return Step(summary, "k8s", on=CLUSTER, spec={"verb": verb, "kind": kind, "name": name,
                                                   "namespace": namespace, **spec},
-                data=data, error_code=Exit.KUBERNETES)
+                data=data, error_code=Exit.KUBERNETES, call=call)
 
 
-def apply_plan(target, release: str, objects: list[dict], secrets: list[dict], timeout: float) -> Plan:
-    """Apply `objects` (Namespace first) and `secrets`, wait, save the templates for rollback."""
+def apply_step(obj: dict, namespace: str, client: Client) -> Step:
+    """Server-side apply of one object; a Secret's body is hidden data (shown by size only)."""
+    if obj["kind"] == "Secret":
+        return k8s_step(f"apply {key(obj)} from the env files", "apply", "Secret", obj["metadata"]["name"],
+                        namespace, lambda step: client.apply(obj), data=json.dumps(obj))
+    return k8s_step(f"apply {key(obj)}", "apply", obj["kind"], obj["metadata"]["name"], namespace,
+                    lambda step: client.apply(obj), body=obj)
+
+
+def apply_plan(target, release: str, objects: list[dict], secrets: list[dict], timeout: float,
+               client: Client) -> Plan:
+    """Apply `objects` (Namespace first, then `secrets`, then the rest), wait, save the pod
+    templates of the release for deploy.rollback."""
     ns = target.namespace
-    steps = [k8s_step(f"apply {key(o)}", "apply", o["kind"], o["metadata"]["name"], ns, body=o)
-             for o in objects[:1]]
-    steps += [k8s_step(f"apply Secret/{s['metadata']['name']} from the env files", "apply", "Secret",
-                       s["metadata"]["name"], ns, data=json.dumps(s)) for s in secrets]
-    steps += [k8s_step(f"apply {key(o)}", "apply", o["kind"], o["metadata"]["name"], ns, body=o)
-              for o in objects[1:]]
+    steps = [apply_step(obj, ns, client) for obj in [*objects[:1], *secrets, *objects[1:]]]
     found = templates(objects)
-    steps.append(wait_step(found, ns, timeout))
-    history = HISTORY.format(project=target.project)
+    encoded = encode_templates(found)
+    steps.append(wait_step(found, ns, timeout, client))
     steps.append(k8s_step(f"save the pod templates of release {release} (for deploy.rollback)", "patch",
-                          "ConfigMap", history, ns, create=True,
-                          body={"binaryData": {templates_key(release): encode_templates(found)}}))
+                          "ConfigMap", HISTORY.format(project=target.project), ns,
+                          lambda step: client.save_templates(release, encoded),
+                          body={"binaryData": {templates_key(release): encoded}}))
     return Plan(f"deploy release {release} to {target.describe()}", steps)
 
 
-def wait_step(workloads: Mapping[str, dict], namespace: str, timeout: float) -> Step:
+def wait_step(workloads: Mapping[str, dict], namespace: str, timeout: float, client: Client) -> Step:
     """Wait (the watch API) until the workloads `Kind/name` are ready, at most `timeout` seconds."""
     names = sorted({k.split("/", 1)[1] for k in workloads})
     return k8s_step(f"wait until {len(names)} workloads are ready (at most {timeout:g}s)", "wait",
-                    ",".join(WORKLOADS), "", namespace, names=names, timeout=timeout)
+                    ",".join(WORKLOADS), "", namespace, lambda step: client.wait(names, timeout),
+                    names=names, timeout=timeout)
 
 
-def restore_plan(target, release: str, found: Mapping[str, dict], timeout: float) -> Plan:
-    """Put saved pod templates back (a JSON patch replacing each `spec.template`), then wait."""
+def restore_plan(target, release: str, found: Mapping[str, dict], client: Client,
+                 timeout: float | None = None) -> Plan:
+    """Put pod templates back (a JSON patch replacing each `spec.template`, so no field of the
+    newer one survives); then, with a `timeout`, wait for the rollout."""
     ns = target.namespace
     steps = []
     for name_key, template in sorted(found.items()):
         kind, name = name_key.split("/", 1)
-        steps.append(k8s_step(f"put back the pod template of {name_key} from release {release}", "patch",
-                              kind, name, ns, body=[{"op": "replace", "path": "/spec/template",
-                                                     "value": template}]))
-    steps.append(wait_step(found, ns, timeout))
-    return Plan(f"roll {target.env} back to release {release}", steps)
+        body = [{"op": "replace", "path": "/spec/template", "value": template}]
+        steps.append(k8s_step(f"put back the pod template of {name_key} ({release})", "patch", kind, name, ns,
+                              lambda step, kind=kind, name=name, body=body: client.patch(kind, name, body),
+                              body=body))
+    if timeout is not None:
+        steps.append(wait_step(found, ns, timeout, client))
+    return Plan(f"put the pod templates of {release} back in {target.env}", steps)
 
 
 # -- helm ------------------------------------------------------------------------------------------
@@ -160,6 +182,14 @@ def helm_upgrade(chart, release: str, sets: list[str], secret: str | None, timeo
                                    wait=True, timeout=int(timeout), upgrade=True, context=chart.context)
     return run(f"{command.summary} (release {release})", *command.argv, *_kubeconfig(kubeconfig),
                data=command.stdin, timeout=timeout + 60, error_code=Exit.KUBERNETES)
+
+
+def helm_template(chart, sets: list[str], secret: str | None) -> Step:
+    """`helm template` with the same values as `helm_upgrade` (what deploy.preview compares)."""
+    from nself.helm.binary import Helm
+
+    command = Helm("helm").template(chart.release, chart.chart_arg, chart.namespace, chart.values, sets, secret)
+    return run(command.summary, *command.argv, data=command.stdin, error_code=Exit.CONFIG, timeout=120)
 
 
 def helm_rollback(chart, kubeconfig: str | None = None) -> Step:

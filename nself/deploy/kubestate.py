@@ -133,6 +133,11 @@ class History:
         """The saved templates of `release` (encoded), or None."""
         return ((self.read() or {}).get("binaryData") or {}).get(templates_key(release))
 
+    def save_templates(self, release: str, encoded: str) -> None:
+        """Keep a release's pod templates (a merge patch adds one binaryData key)."""
+        self._ensure()
+        self.cluster.patch(CONFIGMAP, self.namespace, self.name, {"binaryData": {templates_key(release): encoded}})
+
     def append(self, record: dict) -> None:
         """Add one line; keep the last HISTORY_LINES lines and the templates of the last `keep`
         releases deployed. A concurrent writer (409 on the resourceVersion) makes it retry."""
@@ -164,6 +169,7 @@ class History:
         return {k: v for k, v in binary.items() if k in wanted}
 
     def _ensure(self) -> dict:
+        """The ConfigMap, created (empty) when missing."""
         body = {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": self.name, "namespace": self.namespace, "labels": LABELS},
                 "data": {"history.jsonl": ""}}

@@ -204,3 +204,13 @@ def test_unknown_release_images_are_refused(nself, project, kube_api):
     r = nself(["deploy.to", "production", "--release", "v9", "--skip-build"], cwd=project)
     assert r.code == 3 and "gizmo" in r.err
     assert kube_api.objects("Lease", NS) == [] and kube_api.objects("Deployment", NS) == []
+
+
+def test_service_limits_the_plan_to_its_objects(nself, project, kube_api):
+    r = nself(["deploy.to", "production", "--release", "v1", "--skip-build", "--service", "api", "--dry-run",
+               "--json"], cwd=project)
+    assert r.code == 0, r.err
+    applied = [s["summary"] for s in r.json()["plan"]["steps"] if s["verb"] == "apply"]
+    assert applied[0] == "apply Namespace/acme" and "apply Deployment/api" in applied
+    assert all(s.endswith("/api") or s.startswith("apply Namespace") or "api-" in s for s in applied), applied
+    assert r.json()["plan"]["steps"][-2]["names"] == ["api"]

@@ -31,6 +31,16 @@ def status_of(exc: NselfError) -> int | None:
     return getattr(exc, "status", None)
 
 
+def get_or_none(cluster, res, namespace: str, name: str) -> dict | None:
+    """The object, or None when the API answers 404."""
+    try:
+        return cluster.get(res, namespace, name)
+    except NselfError as exc:
+        if status_of(exc) == 404:
+            return None
+        raise
+
+
 class LeaseLock(Lock):
     def __init__(self, cluster, namespace: str, project: str, env: str):
         self.cluster, self.namespace, self.env = cluster, namespace, env
@@ -86,12 +96,7 @@ class LeaseLock(Lock):
         return holder
 
     def _get(self) -> dict | None:
-        try:
-            return self.cluster.get(LEASE, self.namespace, self.name)
-        except NselfError as exc:
-            if status_of(exc) == 404:
-                return None
-            raise
+        return get_or_none(self.cluster, LEASE, self.namespace, self.name)
 
     def _delete(self) -> None:
         try:
@@ -109,12 +114,7 @@ class History:
         self.name = HISTORY.format(project=project)
 
     def read(self) -> dict | None:
-        try:
-            return self.cluster.get(CONFIGMAP, self.namespace, self.name)
-        except NselfError as exc:
-            if status_of(exc) == 404:
-                return None
-            raise
+        return get_or_none(self.cluster, CONFIGMAP, self.namespace, self.name)
 
     def records(self) -> list[dict]:
         found = self.read()

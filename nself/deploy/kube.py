@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nself.deploy import kubediff, kubeplan
 from nself.deploy.core import DeployOptions, Driver
-from nself.deploy.kubestate import History, LeaseLock, status_of
+from nself.deploy.kubestate import NAMESPACE, History, LeaseLock, get_or_none, status_of
 from nself.deploy.release import Release
 from nself.errors import Exit, NselfError, UsageError
 from nself.plan import LocalRunner, Plan, Step, StepFailed, StepResult
@@ -217,7 +217,8 @@ class KubeDriver(Driver):
         else:
             objects, secrets = self._objects(options)
         live = self._live(objects + secrets)
-        exists = f"Namespace/{self.target.namespace}" in live
+        # no namespace yet (the first deploy): a dry run in it would fail, as on a real cluster
+        exists = get_or_none(self.tgt.cluster, NAMESPACE, None, self.target.namespace) is not None
         changes, lines, diffs = [], [], {}
         for obj, result in zip(objects, self._dry_run(objects) if exists else objects):
             name = kubeplan.key(obj)

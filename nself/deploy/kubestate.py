@@ -31,7 +31,7 @@ def status_of(exc: NselfError) -> int | None:
     return getattr(exc, "status", None)
 
 
-def get_or_none(cluster, res, namespace: str, name: str) -> dict | None:
+def get_or_none(cluster, res, namespace: str | None, name: str) -> dict | None:
     """The object, or None when the API answers 404."""
     try:
         return cluster.get(res, namespace, name)

@@ -131,9 +131,12 @@ def test_preview_changes_nothing_and_shows_each_change(deploy, nself, project, k
     def store():
         return kube_api.call(lambda: copy.deepcopy(kube_api.api.store))
 
+    plan = nself(["deploy.to", "production", "--release", "v1", "--skip-build", "--dry-run", "--json"], cwd=project)
+    objects = [s for s in plan.json()["plan"]["steps"] if s["verb"] == "apply"]
     empty = nself(["deploy.preview", "production", "--release", "v1", "--json"], cwd=project)
     assert empty.code == 0, empty.err
-    assert not empty.json()["server_dry_run"] and len(empty.json()["changes"]) > 100
+    assert not empty.json()["server_dry_run"] and len(empty.json()["changes"]) == len(objects) > 50
+    assert {c["action"] for c in empty.json()["changes"]} == {"create"}
     assert store() == {}
     assert deploy("v1").code == 0
     env = project / ".env"

@@ -20,7 +20,7 @@ from nself.deploy.release import Release
 from nself.errors import Exit, NselfError, UsageError
 from nself.plan import LocalRunner, Plan, Step, StepFailed, StepResult
 
-DRY_RUNS = 8                     # preview: dry-run requests in flight at once
+CONCURRENT = 8                   # preview: API requests in flight at once
 HELM_TIMEOUTS = ("timed out waiting for the condition", "context deadline exceeded")
 
 
@@ -246,33 +246,27 @@ class KubeDriver(Driver):
         return report
 
     def _dry_run(self, objects: list[dict]) -> list[dict]:
-        """The server's dry-run apply result of each object, DRY_RUNS requests at a time (a
-        round trip each: on a remote cluster, one after another would take seconds)."""
-        from concurrent.futures import ThreadPoolExecutor
-
+        """The server's dry-run apply result of each object."""
         cluster, namespace = self.tgt.cluster, self.target.namespace
-        with ThreadPoolExecutor(DRY_RUNS) as pool:
-            return list(pool.map(lambda obj: cluster.apply(obj, namespace, dry_run=True), objects))
+        return _concurrently(lambda obj: cluster.apply(obj, namespace, dry_run=True), objects)
 
     def _live(self, objects: list[dict]) -> dict[str, dict]:
-        """The live copies of `objects` (one list call per kind)."""
+        """The live copies of `objects` (one list call per kind; a kind the API lacks: none)."""
         from nself.k8s.resources import for_object
 
-        wanted = {kubeplan.key(o) for o in objects}
-        found: dict[str, dict] = {}
-        for res in {for_object(o) for o in objects}:
-            namespace = self.target.namespace if res.namespaced else None
+        def listed(res) -> list[dict]:
             try:
-                items = self.tgt.cluster.list(res, namespace)
+                items = self.tgt.cluster.list(res, self.target.namespace if res.namespaced else None)
             except NselfError as exc:
                 if status_of(exc) == 404:
-                    continue
+                    return []
                 raise
-            for item in items:
-                item = {"apiVersion": res.api_version, "kind": res.kind, **item}
-                if kubeplan.key(item) in wanted:
-                    found[kubeplan.key(item)] = item
-        return found
+            return [{"apiVersion": res.api_version, "kind": res.kind, **item} for item in items]
+
+        wanted = {kubeplan.key(o) for o in objects}
+        kinds = sorted({for_object(o) for o in objects})
+        return {kubeplan.key(item): item for items in _concurrently(listed, kinds) for item in items
+                if kubeplan.key(item) in wanted}
 
     def _helm_objects(self, options: DeployOptions) -> list[dict]:
         """The chart rendered by `helm template` with the deploy's values (Secrets left out)."""
@@ -330,6 +324,15 @@ class HelmRunner:
 
         binary = Helm().require()
         return LocalRunner()(dataclasses.replace(step, argv=(binary, *step.argv[1:])))
+
+
+def _concurrently(call, items: list) -> list:
+    """`[call(i) for i in items]`, CONCURRENT requests in flight at once (a round trip each: on a
+    remote cluster, one after another would take seconds)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        return list(pool.map(call, items))
 
 
 def _service_of(obj: dict) -> str | None:

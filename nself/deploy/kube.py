@@ -1,4 +1,4 @@
-"""The Kubernetes deploy target: `environments.<env>.target: k8s` (docs/deploy-k8s.md).
+"""The Kubernetes deploy target: `environments.<env>.target: k8s` (docs/deploy.md).
 
 `via: kustomize` (default) applies the environment's overlay objects by server-side apply,
 waits through the watch API, and when the rollout is not ready in time puts back the previous

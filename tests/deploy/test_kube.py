@@ -217,3 +217,24 @@ def test_service_limits_the_plan_to_its_objects(nself, project, kube_api):
     assert applied[0] == "apply Namespace/acme" and "apply Deployment/api" in applied
     assert all(s.endswith("/api") or s.startswith("apply Namespace") or "api-" in s for s in applied), applied
     assert r.json()["plan"]["steps"][-2]["names"] == ["api"]
+
+
+def test_the_overriding_guide_s_health_check_runs_after_nselfs(deploy, cli, project, monkeypatch):
+    """docs/overriding.md "Your own health check for deploys", as a project's tasks.py."""
+    import re
+    import socket
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "overriding.md").read_text()
+    example = next(e for e in re.findall(r"```python\n# tasks.py\n(.*?)```", guide, re.S) if "deploy.check" in e)
+    (project / "tasks.py").write_text(example)
+    assert deploy("v1").code == 0
+    ok = cli("deploy.check", "production")
+    assert ok.code == 0, ok.err
+    assert "smoke test of production: ok" in ok.out and "api" in ok.out      # nself's table, then ours
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("SMOKE_URL", f"http://127.0.0.1:{port}/health")
+    failed = cli("deploy.check", "production")
+    assert failed.code == 1 and f"smoke test http://127.0.0.1:{port}/health failed" in failed.err

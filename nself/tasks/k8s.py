@@ -8,7 +8,8 @@ from nself import runtime
 _HELP = {
     "file": "compose file(s) to load instead of the project's (repeatable)",
     "profile": "compose profile to enable (repeatable; '*' enables all)",
-    "output": "where to write: a folder (default k8s), or with --plain a file (default stdout)",
+    "output": "where to write: a folder (default: kubernetes.generate.output, else k8s), or with "
+              "--plain a file (default stdout)",
     "namespace": "namespace for --env (default: environments.<env>.namespace or <project>-<env>)",
     "include_secrets": "write secret values into the output (careful: keep it out of git)",
     "plain": "one multi-document YAML stream for --env instead of a kustomize tree",
@@ -26,8 +27,6 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
     from nself.k8s.generate import Options, generate as run
 
     out = runtime.output(c)
-    if not plain:  # the configured folder; --plain defaults to stdout
-        output = output or c.config.get("k8s", {}).get("output")
     project = runtime.load(c, files=file, profiles=profile)
     options = Options(output=output, namespace=namespace, include_secrets=include_secrets,
                       plain=plain, split=split, strict=strict, force=force,
@@ -709,4 +708,5 @@ k3s_ns = Collection("k3s", install, join, kubeconfig, upgrade, uninstall)
 
 ns = Collection("k8s", generate, apply, status, pods, events, describe, logs, exec, shell, port_forward,
                 scale, delete, rollback, context_ns, rollout_ns, k3s_ns)
-ns.configure({"k8s": {"output": "k8s", "k3s_installer": "https://get.k3s.io"}})
+# Task defaults only: how manifests are generated lives in nself.yml's kubernetes.generate.
+ns.configure({"k8s": {"k3s_installer": "https://get.k3s.io"}})

@@ -34,7 +34,7 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
     report = run(project, options)
     text = report.pop("text", None)
     if text is not None and not out.json_mode:
-        out.stdout.write(text if include_secrets else out.redact(text))
+        out.stdout.write(text)  # secret values are in it only with --include-secrets
         _warn_summary(out, report)
         return
 
@@ -46,9 +46,12 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
                     f"unchanged, {len(doc['removed'])} removed ({doc['objects']} objects for "
                     f"{doc['environment']}, namespace {doc['namespace']})")
         _warn_summary(out, doc)
-    if text is not None:
-        report["text"] = text if include_secrets else out.redact(text)
-    out.emit(report, render=render)
+    if text is None:
+        out.emit(report, render=render)
+        return
+    report = out.redact(report)  # warnings may quote values; the manifests hold none
+    with out.verbatim():
+        out.emit({**report, "text": text}, render=render)
 
 
 def _warn_summary(out, doc) -> None:

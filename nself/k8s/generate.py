@@ -92,7 +92,10 @@ def generate(project: Project, options: Options) -> dict:
     else:
         from nself.blueprints import render
 
-        files_out = dict(kustomize.tree(base, envs, include_secrets=options.include_secrets))
+        from nself.k8s.patches import user_patches
+
+        files_out = dict(kustomize.tree(base, envs, include_secrets=options.include_secrets,
+                                        user_patches=user_patches(target, envs)))
         skeleton = render("k8s", {"project": project.name, "output": target.name})
         files_out.update(skeleton)
     changes = write_tree(target, dict(sorted(files_out.items())), force=options.force)

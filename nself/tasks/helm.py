@@ -34,14 +34,17 @@ def _target(c, **kw):
     return project, target(project, **kw)
 
 
-@task(help={"from_k8s": "build the chart from existing manifests in this folder instead of compose",
+@task(iterable=["file", "profile"],
+      help={"from_k8s": "build the chart from existing manifests in this folder instead of compose",
             "name": "chart name (default: helm.chart.name in nself.yml, else the project name)",
             "output": "folder that holds the charts (default charts)",
-            "force": "overwrite chart files even if you edited them"})
-def init(c, from_k8s=None, name=None, output="charts", force=False):
+            "force": "overwrite chart files even if you edited them",
+            "file": "compose file(s) to load instead of the project's (repeatable), as k8s.generate",
+            "profile": "compose profile to enable (repeatable; '*' enables all)"})
+def init(c, from_k8s=None, name=None, output="charts", force=False, file=None, profile=None):
     """Create the Helm chart from the compose project (or from manifests)."""
     out = runtime.output(c)
-    project = runtime.load(c)
+    project = runtime.load(c, files=file, profiles=profile)
     if from_k8s:
         from nself.helm.from_k8s import init_from_manifests
 

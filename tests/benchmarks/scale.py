@@ -97,12 +97,12 @@ def main() -> int:
             nself = str(BIN / "nself")
             row = rows[count] = {}
             row["tree"] = timed([nself, "k8s.generate", "--quiet", "--force"], root, args.rounds,
-                                before=lambda: shutil.rmtree(root / "k8s", ignore_errors=True))
+                                before=lambda r=root: shutil.rmtree(r / "k8s", ignore_errors=True))
             row["plain"] = timed([nself, "k8s.generate", "--plain", "--env", "production"], root,
                                  args.rounds)
             row["floor"] = yaml_floor(root, args.rounds)
             row["helm"] = timed([nself, "helm.init", "--quiet", "--force"], root, args.rounds,
-                                before=lambda: shutil.rmtree(root / "charts", ignore_errors=True))
+                                before=lambda r=root: shutil.rmtree(r / "charts", ignore_errors=True))
             if kubectl:
                 try:
                     row["kustomize"] = timed([kubectl, "kustomize", "k8s/overlays/production"], root,

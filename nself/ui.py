@@ -66,6 +66,17 @@ class Output:
     def redact(self, value: Any, secret_keys: frozenset[str] = frozenset()) -> Any:
         return redact(value, self._secrets, secret_keys)
 
+    @contextlib.contextmanager
+    def verbatim(self) -> Iterator[None]:
+        """Print without replacing secret values, for output built to hold none (renderers
+        write references, views mask by key): replacing text there only corrupts it — a
+        password "postgres" turned `image: postgres:16` into `image: [REDACTED]:16`."""
+        saved, self._secrets = self._secrets, []
+        try:
+            yield
+        finally:
+            self._secrets = saved
+
     # -- text -----------------------------------------------------------------
     @property
     def is_tty(self) -> bool:

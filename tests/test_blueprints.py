@@ -194,12 +194,24 @@ def test_overriding_examples(demo, index, expected):
         assert expected in r.stdout, (tool, r.stdout)
 
 
-def test_defaults_from_nself_yml_and_environment_reach_library_tasks(demo, nself):
-    with open(demo / "nself.yml", "a") as f:
-        f.write("k8s:\n  output: manifests\n")
+def test_generate_settings_have_one_home_in_nself_yml(demo, nself):
+    """kubernetes.generate.output is read by nself and plain inv; Invoke's k8s.output and
+    NSELF_K8S_OUTPUT were a second home and now say where the setting lives (issue 21)."""
+    settings = (demo / "nself.yml").read_text()
+    generate = "kubernetes:\n  generate:\n"
+    (demo / "nself.yml").write_text(settings.replace(generate, generate + "    output: manifests\n"))
     assert nself(["k8s.generate"], cwd=demo).code == 0
     assert (demo / "manifests/base/kustomization.yaml").is_file()
-    r = console(["inv", "k8s.generate"], demo, NSELF_K8S_OUTPUT="deploy/k8s")
+    r = console(["inv", "k8s.generate", "--output", "deploy/k8s"], demo)
     assert r.returncode == 0, r.stderr
     assert (demo / "deploy/k8s/base/kustomization.yaml").is_file()
+    r = console(["inv", "k8s.generate"], demo, NSELF_K8S_OUTPUT="deploy/k8s")
+    assert r.returncode == 3 and "NSELF_K8S_OUTPUT is not a setting" in r.stderr
+    assert "kubernetes.generate.output" in r.stderr
+    (demo / "nself.yml").write_text(settings + "k8s:\n  output: manifests\n")
+    r = nself(["k8s.generate"], cwd=demo)
+    assert r.code == 3 and "k8s.output is not a setting: set kubernetes.generate.output" in r.err
+    (demo / "nself.yml").write_text(settings.replace(generate, generate + "    namespace: one\n"))
+    for env, namespace in (("local", "one"), ("staging", "demo-staging"), ("production", "demo")):
+        assert nself(["config.get", "namespace", "--env", env], cwd=demo).out.strip() == namespace
     assert json.loads((demo / ".nself/blueprints/project/answers.json").read_text())["answers"]["stack"] == "full"

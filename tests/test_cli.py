@@ -28,7 +28,7 @@ status.optional_positionals = ("service",)
 @task
 def settings(c):
     """Print values that come from nself.yml and NSELF_*."""
-    print(f"output={c.config.k8s.output} echo={c.config.run.echo}")
+    print(f"installer={c.config.k8s.k3s_installer} echo={c.config.run.echo}")
 
 
 @task
@@ -162,7 +162,7 @@ def test_malformed_nself_yml_is_exit_3_without_traceback(nself, stack):
 
 def project_with_tasks(root):
     (root / "tasks.py").write_text(PROJECT_TASKS)
-    (root / "nself.yml").write_text("k8s: {output: manifests}\n")
+    (root / "nself.yml").write_text("k8s: {k3s_installer: http://127.0.0.1:9/k3s}\n")
     return root
 
 
@@ -193,9 +193,9 @@ def test_broken_tasks_py_is_a_configuration_error(nself, stack):
 
 def test_nself_yml_and_nself_env_vars_feed_invoke_config(nself, stack):
     project_with_tasks(stack)
-    assert nself(["settings"], cwd=stack).out.strip() == "output=manifests echo=False"
-    r = nself(["settings"], cwd=stack, env={"NSELF_K8S_OUTPUT": "elsewhere", "NSELF_RUN_ECHO": "1"})
-    assert r.out.strip() == "output=elsewhere echo=True"
+    assert nself(["settings"], cwd=stack).out.strip() == "installer=http://127.0.0.1:9/k3s echo=False"
+    r = nself(["settings"], cwd=stack, env={"NSELF_K8S_K3S_INSTALLER": "elsewhere", "NSELF_RUN_ECHO": "1"})
+    assert r.out.strip() == "installer=elsewhere echo=True"
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -252,9 +252,9 @@ def test_plain_inv_loads_nself_yml_through_the_namespace(stack):
     inv = os.path.join(os.path.dirname(sys.executable), "inv")
     r = run_console([inv, "settings"], stack)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "output=manifests echo=False"
-    r = run_console([inv, "settings"], stack, NSELF_K8S_OUTPUT="env-wins")
-    assert r.stdout.strip() == "output=env-wins echo=False"
+    assert r.stdout.strip() == "installer=http://127.0.0.1:9/k3s echo=False"
+    r = run_console([inv, "settings"], stack, NSELF_K8S_K3S_INSTALLER="env-wins")
+    assert r.stdout.strip() == "installer=env-wins echo=False"
     r = run_console([inv, "config.get", "namespace"], stack, NSELF_ENV="prod")
     assert r.stdout.strip() == "acme-production"
 

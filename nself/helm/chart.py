@@ -8,6 +8,7 @@ environment has, switched by values.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from nself.helm import templates as tpl
@@ -172,3 +173,9 @@ def schema(values: dict[str, Any]) -> dict[str, Any]:
             "global": free,
         },
     }
+
+
+def owner_only(folder: Path) -> None:
+    """Rendered files that hold secret values: readable by their owner only (0600/0700)."""
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)

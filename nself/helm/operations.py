@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nself.helm.init import chart_dir, chart_name
-from nself.k8s.convert import convert
+from nself.k8s.convert import Options, convert
 from nself.k8s.settings import load_overlay
 from nself.k8s.yamlout import dump
 from nself.project.model import Project
@@ -39,9 +39,10 @@ def target(project: Project, *, name: str | None = None, namespace: str | None =
                   values=tuple(values))
 
 
-def secret_values(project: Project) -> str | None:
-    """The environment's secret values as a values document for stdin (never a file)."""
-    manifests = convert(project, load_overlay(project, project.env), include_secrets=True)
+def secret_values(project: Project, values: bool = True) -> str | None:
+    """The environment's secret values as a values document for stdin (never a file);
+    `values` False: every key empty (the chart renders, and no secret reaches its output)."""
+    manifests = convert(project, load_overlay(project, project.env), Options(include_secrets=values))
     values = {s["metadata"]["name"]: dict(s["stringData"]) for s in manifests.secrets}
     return dump({"secretValues": values}) if values else None
 

@@ -13,7 +13,7 @@ from nself.errors import ConfigError
 from nself.k8s import kinds, network, pods
 from nself.k8s.environment import env_objects, secrets_in_commands, shield
 from nself.k8s.objects import labels, obj, selector
-from nself.k8s.settings import BASE, Overlay, service_settings
+from nself.k8s.settings import BASE, GenerateSettings, Overlay, generate_settings, service_settings
 from nself.k8s.volumes import StorageConverter, holds_data
 from nself.project.model import Project, Service
 from nself.project.warnings import Warning
@@ -38,147 +38,202 @@ class Manifests:
     def all(self) -> list[dict]:
         return [o for _, o in self.objects]
 
+    def add_secret(self, secret: dict) -> None:
+        """One Secret per name (a claim's file Secret may be mounted by several services)."""
+        if not any(s["metadata"]["name"] == secret["metadata"]["name"] for s in self.secrets):
+            self.secrets.append(secret)
 
-def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool = False,
-            namespace: str | None = None, network_policies: bool | None = None) -> Manifests:
-    """`network_policies` None: as `kubernetes.generate.network_policies` says (default on)."""
+
+@dataclass(frozen=True)
+class Options:
+    """How to convert, beside the project and its overlay. `network_policies` None: as
+    `kubernetes.generate.network_policies` says; `namespace` None: the project's."""
+
+    include_secrets: bool = False
+    namespace: str | None = None
+    network_policies: bool | None = None
+
+
+@dataclass
+class _Pod:
+    """What the containers of one pod (a service and its `network_mode: service:` sidecars)
+    need: built by one function for every container, so sidecars get every step."""
+
+    containers: list[dict] = field(default_factory=list)
+    volumes: list[dict] = field(default_factory=list)
+    claims: list[dict] = field(default_factory=list)
+    single_attach: list[str] = field(default_factory=list)
+    shared_with: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Conversion:
+    """Everything the project decides once, before any one service is converted."""
+
+    project: Project
+    overlay: Overlay
+    options: Options
+    settings: GenerateSettings
+    out: Manifests
+    storage: StorageConverter
+    confs: dict[str, dict]
+    sidecars: dict[str, list[str]]
+    kind_of: dict[str, str]
+    ports: dict[str, list[dict]]
+    annotations: dict[str, str]
+
+
+def convert(project: Project, overlay: Overlay = BASE, options: Options = Options()) -> Manifests:
+    """The project's objects for one environment's overlay (`BASE`: no environment)."""
+    run = _prepare(project, overlay, options)
+    run.out.objects.append(("", obj("v1", "Namespace", options.namespace or project.namespace,
+                                    labels(project.name))))
+    if any(run.kind_of.get(dep.service) == "Job" for svc in project.services.values()
+           for dep in svc.depends_on if dep.condition == "service_completed_successfully"):
+        run.out.objects += [("", o) for o in _job_waiter_rbac(project)]
+    policies = options.network_policies
+    if policies if policies is not None else run.settings.network_policies:
+        run.out.objects += [("", o) for o in network.network_policies(project, INGRESS_NAMESPACE)]
+    for name in run.kind_of:
+        _service(run, project.services[name])
+    return run.out
+
+
+def _prepare(project: Project, overlay: Overlay, options: Options) -> _Conversion:
     out = Manifests()
     warnings = out.warnings
-    generate = project.settings.section("kubernetes", "generate") or {}
     _check_cycles(project)
     refs = network.references(project)
     waiters = kinds.completion_waiters(project)
-    storage = StorageConverter(project, warnings, include_secrets)
     confs = {name: service_settings(project, svc) for name, svc in project.services.items()}
     sidecars = _sidecars(project, warnings)
     in_other_pod = {name for names in sidecars.values() for name in names}
-    kind_of = {name: kinds.workload_kind(project, svc, confs[name], name in waiters,
-                                         holds_data(project, svc), warnings)
-               for name, svc in project.services.items() if name not in in_other_pod}
-    ports = {name: network.service_ports(svc, refs.get(name), warnings)
-             for name, svc in project.services.items() if name not in in_other_pod}
-    domain = generate.get("domain") or project.variables.lookup.get("BASE_DOMAIN") or None
+    owners = [svc for name, svc in project.services.items() if name not in in_other_pod]
+    settings = generate_settings(project)
     annotations = {}
     if overlay.ingress.get("tls") and overlay.ingress.get("cluster_issuer"):
         annotations["cert-manager.io/cluster-issuer"] = overlay.ingress["cluster_issuer"]
     annotations.update(overlay.ingress.get("annotations") or {})
+    return _Conversion(
+        project, overlay, options, settings, out,
+        StorageConverter(project, settings, warnings, options.include_secrets), confs, sidecars,
+        kind_of={s.name: kinds.workload_kind(project, s, confs[s.name], s.name in waiters,
+                                             holds_data(project, s), warnings) for s in owners},
+        ports={s.name: network.service_ports(s, refs.get(s.name), warnings) for s in owners},
+        annotations=annotations)
 
-    out.objects.append(("", obj("v1", "Namespace", namespace or project.namespace,
-                                labels(project.name))))
-    if any(kind_of.get(dep.service) == "Job" for svc in project.services.values()
-           for dep in svc.depends_on if dep.condition == "service_completed_successfully"):
-        out.objects += [("", o) for o in _job_waiter_rbac(project)]
-    if network_policies if network_policies is not None else generate.get("network_policies", True):
-        out.objects += [("", o) for o in network.network_policies(project, INGRESS_NAMESPACE)]
 
-    for name, svc in project.services.items():
-        if name in in_other_pod:
-            continue
-        conf = confs[name]
-        kind = kind_of[name]
-        group = svc.object_name
-        pod_storage = storage.pod(svc, conf, stateful=kind == "StatefulSet")
-        in_commands = secrets_in_commands(project, svc)
-        configmap, secret, env_fields = env_objects(project, svc, warnings, include_secrets,
-                                                    in_commands)
-        if configmap:
-            out.objects.append((group, configmap))
-        out.objects += [(group, o) for o in pod_storage.objects]
-        if secret:
-            out.secrets.append(secret)
-        out.secrets += [s for s in pod_storage.secrets
-                        if not any(s["metadata"]["name"] == t["metadata"]["name"] for t in out.secrets)]
-        single_attach = list(pod_storage.single_attach)
-        shared_with = list(pod_storage.shared_with)
-        res = pods.resources(svc, conf, overlay.resources)
-        main = pods.container(project.name, svc, env_fields, pod_storage.mounts, ports[name], res,
-                              warnings, overlay.images)
-        shield(main, in_commands)
-        containers = [main]
-        pod_volumes = list(pod_storage.volumes)
-        for side in sidecars.get(name, []):
-            side_svc = project.services[side]
-            side_storage = storage.pod(side_svc, confs[side], stateful=False)
-            side_secrets = secrets_in_commands(project, side_svc)
-            side_cm, side_secret, side_env = env_objects(project, side_svc, warnings, include_secrets,
-                                                         side_secrets)
-            if side_cm:
-                out.objects.append((group, side_cm))
-            if side_secret:
-                out.secrets.append(side_secret)
-            out.objects += [(group, o) for o in side_storage.objects]
-            side_container = pods.container(project.name, side_svc, side_env, side_storage.mounts, [],
-                                            pods.resources(side_svc, confs[side], overlay.resources),
-                                            warnings, overlay.images)
-            shield(side_container, side_secrets)
-            containers.append(side_container)
-            single_attach += side_storage.single_attach
-            shared_with += side_storage.shared_with
-            pod_volumes += [v for v in side_storage.volumes
-                            if not any(v["name"] == p["name"] for p in pod_volumes)]
-        init = _init_containers(project, svc, kind_of, ports, warnings)
-        pod: dict = {}
-        if init:
-            pod["initContainers"] = init
-        pod["containers"] = containers
-        if pod_volumes:
-            pod["volumes"] = pod_volumes
-        if any(c["image"] == pods.JOB_WAIT_IMAGE for c in init):
-            pod["serviceAccountName"] = JOB_WAITER
-        if kind in ("Job", "CronJob"):
-            pod["restartPolicy"] = "OnFailure"
-        if generate.get("image_pull_secrets"):
-            pod["imagePullSecrets"] = [{"name": n} for n in generate["image_pull_secrets"]]
-        pod.update(pods.pod_extras(svc, conf, selector(project.name, svc.object_name), warnings))
-        if shared_with:
-            pod["affinity"] = {**pod.get("affinity", {}), "podAffinity": _near(project, shared_with)}
-        template_labels = {**labels(project.name, svc.object_name, _component(svc, kind)),
-                           **network.network_labels(svc)}
-        template_meta: dict = {"labels": template_labels}
-        pod_annotations = {**svc.labels, **svc.annotations}
-        configs = [o for g, o in out.objects if g == group and o["kind"] == "ConfigMap"]
-        if configs:
-            pod_annotations[CONFIG_CHECKSUM] = checksum(configs)
-        if pod_annotations:
-            template_meta["annotations"] = dict(sorted(pod_annotations.items()))
-        template = {"metadata": template_meta, "spec": pod}
-        replicas, explicit = _replicas(svc, conf, kind, overlay, generate)
-        one_pod = kind == "Deployment" and bool(single_attach)
-        if one_pod and explicit and (replicas or 1) > 1:
-            warnings.append(Warning("single-attach", svc.name, "replicas",
+def _service(run: _Conversion, svc: Service) -> None:
+    """A service's objects: its pod's ConfigMaps, claims and Secrets, the workload, and the
+    Service, Ingress, HPA and PDB it needs."""
+    project, overlay, out, group = run.project, run.overlay, run.out, svc.object_name
+    kind, conf = run.kind_of[svc.name], run.confs[svc.name]
+    members = [svc, *(project.services[s] for s in run.sidecars.get(svc.name, ()))]
+    pod = _Pod()
+    for member in members:
+        _container(run, member, group=group, stateful=kind == "StatefulSet", pod=pod,
+                   ports=run.ports[svc.name] if member is svc else [])
+    replicas, explicit = _replicas(svc, conf, kind, overlay, run.settings)
+    one_pod = kind == "Deployment" and bool(pod.single_attach)
+    if one_pod and explicit and (replicas or 1) > 1:
+        out.warnings.append(Warning("single-attach", svc.name, "replicas",
                                     f"{replicas} replicas asked, but ReadWriteOnce claim(s) "
-                                    f"{', '.join(sorted(set(single_attach)))} attach to one "
+                                    f"{', '.join(sorted(set(pod.single_attach)))} attach to one "
                                     "node: one pod (set x-nself access_mode: ReadWriteMany, or "
                                     "kind: statefulset for a claim per pod)"))
-        if one_pod:
-            replicas = 1
-        workload = _workload(project, svc, kind, conf, template, replicas, pod_storage.claims,
-                             recreate=one_pod)
-        out.objects.append((group, workload))
-        has_service = bool(ports[name]) and kind not in ("Job", "CronJob")
-        if has_service:
-            out.objects.append((group, network.service_object(project, svc, ports[name],
-                                                              headless=kind == "StatefulSet")))
-        if has_service and overlay.ingress.get("enabled", True) and network.is_public(svc, conf):
-            ingress = network.ingress_object(project, svc, conf, ports[name],
-                                             generate.get("ingress") or "nginx", domain,
-                                             bool(overlay.ingress.get("tls")), annotations)
-            if ingress:
-                out.objects.append((group, ingress))
-        if kind == "Deployment" and not one_pod and not kinds.is_stateful_image(svc.image):
-            hpa = _autoscaler(project, svc, conf, overlay, replicas, explicit)
-            if hpa:
-                out.objects.append((group, hpa))
-        if kind in ("Deployment", "StatefulSet") and (replicas or 0) > 1 and \
-                overlay.pod_disruption_budget.get("enabled", True):
-            out.objects.append((group, obj("policy/v1", "PodDisruptionBudget", svc.object_name,
-                                           labels(project.name, svc.object_name), spec={
-                                               "minAvailable": overlay.pod_disruption_budget.get(
-                                                   "min_available", 1),
-                                               "selector": {"matchLabels": selector(
-                                                   project.name, svc.object_name)}})))
-        _tag_policy(svc, overlay, warnings)
-    return out
+    if one_pod:
+        replicas = 1
+    template = _template(run, svc, kind, conf, pod)
+    out.objects.append((group, _workload(project, svc, kind, conf, template, replicas, pod.claims,
+                                         recreate=one_pod)))
+    ports = run.ports[svc.name]
+    if ports and kind not in ("Job", "CronJob"):
+        out.objects += [(group, o) for o in _reachable(run, svc, conf, kind, ports)]
+    if kind == "Deployment" and not one_pod and not kinds.is_stateful_image(svc.image):
+        hpa = _autoscaler(project, svc, conf, overlay, replicas, explicit)
+        if hpa:
+            out.objects.append((group, hpa))
+    if kind in ("Deployment", "StatefulSet") and (replicas or 0) > 1 and \
+            overlay.pod_disruption_budget.get("enabled", True):
+        out.objects.append((group, _disruption_budget(project, svc, overlay)))
+    _tag_policy(svc, overlay, out.warnings)
+
+
+def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, pod: _Pod,
+               ports: list[dict]) -> None:
+    """One container of a pod, with the ConfigMaps, Secrets and claims it needs (written to
+    the folder `group`): the same steps for a service's own container and for each sidecar."""
+    project, out, conf = run.project, run.out, run.confs[svc.name]
+    storage = run.storage.pod(svc, conf, stateful=stateful)
+    in_commands = secrets_in_commands(project, svc)
+    configmap, secret, env_fields = env_objects(project, svc, out.warnings,
+                                                run.options.include_secrets, in_commands)
+    if configmap:
+        out.objects.append((group, configmap))
+    out.objects += [(group, o) for o in storage.objects]
+    for each in ([secret] if secret else []) + storage.secrets:
+        out.add_secret(each)
+    container = pods.container(project.name, svc, env_fields, storage.mounts, ports,
+                               pods.resources(svc, conf, run.overlay.resources), out.warnings,
+                               run.overlay.images)
+    shield(container, in_commands)
+    pod.containers.append(container)
+    pod.volumes += [v for v in storage.volumes if not any(v["name"] == p["name"] for p in pod.volumes)]
+    pod.claims += storage.claims
+    pod.single_attach += storage.single_attach
+    pod.shared_with += storage.shared_with
+
+
+def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod) -> dict:
+    """The pod template: containers, init containers (waits), pod-level fields, labels, and the
+    config checksum that rolls the pods when a ConfigMap they read changes."""
+    project, group = run.project, svc.object_name
+    init = _init_containers(project, svc, run.kind_of, run.ports, run.out.warnings)
+    spec: dict = {}
+    if init:
+        spec["initContainers"] = init
+    spec["containers"] = pod.containers
+    if pod.volumes:
+        spec["volumes"] = pod.volumes
+    if any(c["image"] == pods.JOB_WAIT_IMAGE for c in init):
+        spec["serviceAccountName"] = JOB_WAITER
+    if kind in ("Job", "CronJob"):
+        spec["restartPolicy"] = "OnFailure"
+    if run.settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in run.settings.image_pull_secrets]
+    spec.update(pods.pod_extras(svc, conf, selector(project.name, group), run.out.warnings))
+    if pod.shared_with:
+        spec["affinity"] = {**spec.get("affinity", {}), "podAffinity": _near(project, pod.shared_with)}
+    meta: dict = {"labels": {**labels(project.name, group, _component(svc, kind)),
+                             **network.network_labels(svc)}}
+    annotations = {**svc.labels, **svc.annotations}
+    configs = [o for g, o in run.out.objects if g == group and o["kind"] == "ConfigMap"]
+    if configs:
+        annotations[CONFIG_CHECKSUM] = checksum(configs)
+    if annotations:
+        meta["annotations"] = dict(sorted(annotations.items()))
+    return {"metadata": meta, "spec": spec}
+
+
+def _reachable(run: _Conversion, svc: Service, conf: dict, kind: str,
+               ports: list[dict]) -> list[dict]:
+    """The Service for the service's ports, and an Ingress when it is public."""
+    project, overlay = run.project, run.overlay
+    found = [network.service_object(project, svc, ports, headless=kind == "StatefulSet")]
+    if overlay.ingress.get("enabled", True) and network.is_public(svc, conf):
+        ingress = network.ingress_object(project, svc, conf, ports, run.settings.ingress_class,
+                                         run.settings.domain, bool(overlay.ingress.get("tls")),
+                                         run.annotations)
+        if ingress:
+            found.append(ingress)
+    return found
+
+
+def _disruption_budget(project: Project, svc: Service, overlay: Overlay) -> dict:
+    return obj("policy/v1", "PodDisruptionBudget", svc.object_name,
+               labels(project.name, svc.object_name), spec={
+                   "minAvailable": overlay.pod_disruption_budget.get("min_available", 1),
+                   "selector": {"matchLabels": selector(project.name, svc.object_name)}})
 
 
 def checksum(objects: list[dict]) -> str:
@@ -196,7 +251,7 @@ def _component(svc: Service, kind: str) -> str:
 
 
 def _replicas(svc: Service, conf: dict, kind: str, overlay: Overlay,
-              generate: dict) -> tuple[int | None, bool]:
+              settings: GenerateSettings) -> tuple[int | None, bool]:
     """(pod count, whether the user chose it). A count from nself.yml, x-nself or compose's
     `deploy.replicas` wins over the environment's preset."""
     if kind not in ("Deployment", "StatefulSet"):
@@ -209,8 +264,7 @@ def _replicas(svc: Service, conf: dict, kind: str, overlay: Overlay,
     # one instance: two independent copies behind one Service would split its data.
     if kind == "Deployment" and overlay.replicas is not None and not kinds.is_stateful_image(svc.image):
         return overlay.replicas, False
-    default = (generate.get("replicas") or {}).get("default")
-    return (int(default) if default is not None else 1), False
+    return (settings.default_replicas if settings.default_replicas is not None else 1), False
 
 
 def _near(project: Project, owners: list[str]) -> dict:

@@ -7,7 +7,8 @@ from nself.errors import ConfigError, NselfError
 from nself.generated import write_tree
 from nself.k8s import kustomize
 from nself.k8s.convert import Manifests, convert
-from nself.k8s.settings import load_overlay
+from nself.k8s.convert import Options as ConvertOptions
+from nself.k8s.settings import generate_settings, load_overlay
 from nself.project.envfiles import ALIASES, CANONICAL_ENVS
 from nself.project.loader import for_environment
 from nself.project.model import Project
@@ -18,7 +19,7 @@ ENV_SPECIFIC = ("unpinned-image", "unset-variable")
 
 @dataclass(frozen=True)
 class Options:
-    output: str | None = None        # None: "k8s" (tree/split) or stdout (plain)
+    output: str | None = None        # None: kubernetes.generate.output (tree/split) or stdout (plain)
     namespace: str | None = None
     include_secrets: bool = False
     plain: bool = False
@@ -36,8 +37,8 @@ def convert_environments(project: Project, namespace: str, include_secrets: bool
     warnings: list[Warning] = list(project.warnings)
     # The base is the selected environment's objects; every overlay (its own included,
     # which is then empty) holds the differences from it.
-    base = convert(project, load_overlay(project, project.env), include_secrets=include_secrets,
-                   namespace=namespace, network_policies=network_policies)
+    base = convert(project, load_overlay(project, project.env),
+                   ConvertOptions(include_secrets, namespace, network_policies))
     warnings += base.warnings
     envs: list[kustomize.Environment] = []
     loaded_envs: list[Project] = [project]
@@ -47,8 +48,8 @@ def convert_environments(project: Project, namespace: str, include_secrets: bool
             continue
         loaded = for_environment(loaded_envs, env)
         loaded_envs.append(loaded)
-        manifests = convert(loaded, load_overlay(loaded, env), include_secrets=include_secrets,
-                            namespace=loaded.namespace, network_policies=network_policies)
+        manifests = convert(loaded, load_overlay(loaded, env),
+                            ConvertOptions(include_secrets, loaded.namespace, network_policies))
         # Base warnings cover the project; each environment adds only its own kind.
         own = [*manifests.warnings, *(loaded.warnings if loaded is not project else ())]
         warnings += [w for w in own if w.code in ENV_SPECIFIC]
@@ -85,13 +86,16 @@ def generate(project: Project, options: Options) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return {**report, "mode": "plain", "output": str(path)}
-    target = project.root / (options.output or "k8s")
+    target = project.root / (options.output or generate_settings(project).output)
     if options.split:
         files_out = _split(selected.manifests, selected_ns, options.include_secrets)
     else:
         from nself.blueprints import render
 
-        files_out = dict(kustomize.tree(base, envs, include_secrets=options.include_secrets))
+        from nself.k8s.patches import user_patches
+
+        files_out = dict(kustomize.tree(base, envs, include_secrets=options.include_secrets,
+                                        user_patches=user_patches(target, envs)))
         skeleton = render("k8s", {"project": project.name, "output": target.name})
         files_out.update(skeleton)
     changes = write_tree(target, dict(sorted(files_out.items())), force=options.force)

@@ -44,7 +44,10 @@ def _key(o: dict) -> tuple[str, str]:
     return o["kind"], o["metadata"]["name"]
 
 
-def tree(base: Manifests, environments: list[Environment], *, include_secrets: bool) -> dict[str, bytes]:
+def tree(base: Manifests, environments: list[Environment], *, include_secrets: bool,
+         user_patches: Mapping[str, Mapping[str, bytes]] | None = None) -> dict[str, bytes]:
+    """`user_patches`: environment → the user's patch files (name → content, see
+    nself.k8s.patches), copied into its overlay and applied after nself's own."""
     files: dict[str, list[dict]] = {}
     for group, o in base.objects:
         rel = f"{group}/{file_name(o['kind'])}" if group else file_name(o["kind"])
@@ -60,12 +63,13 @@ def tree(base: Manifests, environments: list[Environment], *, include_secrets: b
         "apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": resources})).encode()
     base_objects = {_key(o): o for o in base.all()}
     for env in environments:
-        out.update({f"overlays/{env.name}/{rel}": data
-                    for rel, data in overlay(base_objects, env).items()})
+        out.update({f"overlays/{env.name}/{rel}": data for rel, data in
+                    overlay(base_objects, env, (user_patches or {}).get(env.name, {})).items()})
     return out
 
 
-def overlay(base: Mapping[tuple[str, str], dict], env: Environment) -> dict[str, bytes]:
+def overlay(base: Mapping[tuple[str, str], dict], env: Environment,
+            user_patches: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
     """The files of overlays/<env>: kustomization.yaml, patches/, extra objects."""
     kustomization: dict = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                            "namespace": env.namespace, "resources": ["../../base"]}
@@ -105,8 +109,12 @@ def overlay(base: Mapping[tuple[str, str], dict], env: Environment) -> dict[str,
         kustomization["replicas"] = sorted(replicas, key=lambda r: r["name"])
     if images:
         kustomization["images"] = [{"name": n, "newTag": t} for n, t in sorted(images.items())]
+    patches.sort(key=lambda p: p["path"])
+    for name, data in (user_patches or {}).items():  # last: the user's have the last word
+        files[f"patches/user/{name}"] = data
+        patches.append({"path": f"patches/user/{name}"})
     if patches:
-        kustomization["patches"] = sorted(patches, key=lambda p: p["path"])
+        kustomization["patches"] = patches
     files["kustomization.yaml"] = (HEADER + dump(kustomization)).encode()
     return dict(sorted(files.items()))
 

@@ -96,11 +96,11 @@ def _load_folder(folder: Path) -> list[dict]:
 def secrets(project: Project, namespace: str) -> tuple[list[dict], list[str]]:
     """The environment's Secrets with values from its env files; keys without a local value
     are left out (so the cluster's value stays), and named."""
-    from nself.k8s.convert import convert
+    from nself.k8s.convert import Options, convert
     from nself.k8s.settings import load_overlay
 
     out, missing = [], []
-    for secret in convert(project, load_overlay(project, project.env), include_secrets=True).secrets:
+    for secret in convert(project, load_overlay(project, project.env), Options(include_secrets=True)).secrets:
         values = {k: v for k, v in secret["stringData"].items() if v != ""}
         missing += [f"{secret['metadata']['name']}/{k}" for k, v in secret["stringData"].items() if v == ""]
         if values:

@@ -107,10 +107,29 @@ def _container_security(svc: Service, warnings: list[Warning]) -> dict:
         caps["drop"] = [capability(c) for c in svc.cap_drop]
     if caps:
         out["capabilities"] = caps
+    out.update(_security_options(svc, warnings))
     if svc.privileged:
         out["privileged"] = True
     if svc.read_only:
         out["readOnlyRootFilesystem"] = True
+    return out
+
+
+def _security_options(svc: Service, warnings: list[Warning]) -> dict:
+    """`security_opt`: `no-new-privileges` (Docker also reads `no-new-privileges:true` and
+    `=true`) is allowPrivilegeEscalation false; the rest (seccomp, apparmor, label profiles
+    of the host) are named in a warning."""
+    out: dict = {}
+    for option in svc.security_opt:
+        name, _, value = option.replace("=", ":", 1).partition(":")
+        if name.strip() == "no-new-privileges":
+            if value.strip().lower() in ("", "true", "1"):
+                out["allowPrivilegeEscalation"] = False
+        else:
+            warnings.append(Warning("not-converted", svc.name, "security_opt",
+                                    f"{option!r} is not converted: set securityContext "
+                                    "seccompProfile/appArmorProfile in a patch under "
+                                    "k8s/patches/<env>/ (docs/k8s.md)"))
     return out
 
 

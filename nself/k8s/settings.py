@@ -42,6 +42,34 @@ SERVICE_SETTINGS = {
 SERVICE_KEYS = set(SERVICE_SETTINGS)
 
 
+@dataclass(frozen=True)
+class GenerateSettings:
+    """`kubernetes.generate` of nself.yml, read once per project: the one home of how
+    manifests are generated (Invoke's `k8s.output` was a second one; see nself.project.settings.MOVED)."""
+
+    output: str = "k8s"
+    domain: str | None = None               # else the env files' BASE_DOMAIN
+    ingress_class: str = "nginx"
+    storage_class: str | None = None
+    storage_size: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    network_policies: bool = True
+    default_replicas: int | None = None     # `replicas.default`
+
+
+def generate_settings(project: Project) -> GenerateSettings:
+    given = project.settings.section("kubernetes", "generate") or {}
+    default = (given.get("replicas") or {}).get("default")
+    return GenerateSettings(
+        output=given.get("output") or "k8s",
+        domain=given.get("domain") or project.variables.lookup.get("BASE_DOMAIN") or None,
+        ingress_class=given.get("ingress") or "nginx", storage_class=given.get("storage_class"),
+        storage_size=given.get("storage_size"),
+        image_pull_secrets=tuple(given.get("image_pull_secrets") or ()),
+        network_policies=given.get("network_policies", True),
+        default_replicas=int(default) if default is not None else None)
+
+
 def service_settings(project: Project, svc: Service) -> dict[str, Any]:
     generate = project.settings.section("kubernetes", "generate") or {}
     for where, given in (("x-nself", svc.nself),

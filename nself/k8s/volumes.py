@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from nself.k8s.kinds import image_base
+from nself.k8s.settings import GenerateSettings
 from nself.k8s.objects import SOURCE_ANNOTATION, labels, memory, obj, resource_name
 from nself.project.model import FileRef, Mount, Project, Service
 from nself.project.names import to_dns1035
@@ -47,13 +48,13 @@ class PodStorage:
 class StorageConverter:
     """Per project: remembers which named volumes already have a claim."""
 
-    def __init__(self, project: Project, warnings: list[Warning], include_secrets: bool):
+    def __init__(self, project: Project, settings: GenerateSettings, warnings: list[Warning],
+                 include_secrets: bool):
         self.project = project
         self.warnings = warnings
         self.include_secrets = include_secrets
-        generate = project.settings.section("kubernetes", "generate") or {}
-        self.storage_class = generate.get("storage_class")
-        self.default_size = generate.get("storage_size") or DEFAULT_SIZE
+        self.storage_class = settings.storage_class
+        self.default_size = settings.storage_size or DEFAULT_SIZE
         self.claimed: dict[str, tuple[str, str]] = {}   # volume or host folder → (claim, owner)
         self.names: dict[str, str] = {}                 # claim name → what it holds
 

@@ -23,9 +23,25 @@ def _env(values, secret) -> dict[str, str]:
     return {k: REDACTED if k in secret and v else v for k, v in sorted(values.items())}
 
 
+def _masked(value: Any, secrets: list[str]) -> Any:
+    """Secret values inside a command-like field (`redis-cli -a ${REDIS_PASSWORD} ping`)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_masked(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, secrets) for k, v in value.items()}
+    return value
+
+
 def describe(project: Project) -> dict[str, Any]:
-    """The effective configuration of a project, as `config.show` prints it."""
+    """The effective configuration of a project, as `config.show` prints it: secret variables
+    masked by name, secret values masked inside healthcheck commands. Nothing else holds
+    one, so the document needs no text replacement when printed."""
     variables = project.variables
+    secrets = variables.secret_values()
     return {
         "project": project.name,
         "root": str(project.root),
@@ -47,7 +63,9 @@ def describe(project: Project) -> dict[str, Any]:
                 "depends_on": [d.service for d in svc.depends_on],
                 "profiles": list(svc.profiles),
                 "environment": _env(svc.environment, svc.secret_env),
-                "healthcheck": asdict(svc.healthcheck) if svc.healthcheck else None,
+                "healthcheck": _masked(asdict(svc.healthcheck), secrets + sorted(
+                    (svc.environment[k] for k in svc.secret_env if svc.environment[k]), key=len,
+                    reverse=True)) if svc.healthcheck else None,
             }
             for name, svc in project.services.items()
         },

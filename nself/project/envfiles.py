@@ -32,6 +32,9 @@ _NOT_SECRET = re.compile(r"(EXPIRES|_TTL|LIFETIME|TIMEOUT|_LENGTH|_FILE|_PATH|_D
 # A value this long that also appears inside another value marks that value secret
 # (DATABASE_URL=postgres://u:<password>@db); shorter ones would match by accident.
 _MIN_SECRET_LEN = 6
+# A URL with a password in it (`redis://:pw@cache`, `postgres://u:pw@db/app`) is a secret
+# whatever its variable is called.
+_URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
 
 
 def canonical_env(name: str, known: Iterable[str] = ()) -> str:
@@ -123,7 +126,7 @@ def classify(values: Mapping[str, str], refs: Mapping[str, set[str]],
              known: Iterable[str] = (), secret_values: Iterable[str] = ()) -> set[str]:
     """Secret names: known ones, secret-looking names, and values built from secrets
     (by reference, or by containing a secret value literally)."""
-    secret = set(known) | {k for k in values if is_secret_name(k)}
+    secret = set(known) | {k for k in values if is_secret_name(k) or _URL_PASSWORD.search(values[k] or "")}
     outside = [v for v in secret_values if _distinctive(v)]
     changed = True
     while changed:  # a value built from a value built from a secret is secret too

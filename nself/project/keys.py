@@ -12,7 +12,7 @@ CARRIED = frozenset({
     "expose", "extends", "extra_hosts", "group_add", "healthcheck", "hostname", "image",
     "init", "labels", "links", "mem_limit", "mem_reservation", "network_mode", "networks",
     "pids_limit", "platform", "ports", "privileged", "profiles", "pull_policy", "read_only",
-    "restart", "scale", "secrets", "shm_size", "stdin_open", "stop_grace_period",
+    "restart", "scale", "secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period",
     "stop_signal", "sysctls", "tmpfs", "tty", "ulimits", "user", "volumes", "working_dir",
 })
 
@@ -55,7 +55,6 @@ NOT_CARRIED = {
     "provider": "compose provider services are not supported",
     "pull_refresh_after": "image refresh is a compose option",
     "runtime": "set a RuntimeClass in an overlay patch",
-    "security_opt": "use the x-nself settings run_as_user, run_as_group and fs_group instead",
     "storage_opt": "storage driver options have no pod-level setting",
     "use_api_socket": "the Docker API socket does not exist in a cluster",
     "userns_mode": "user namespaces are set by the cluster",

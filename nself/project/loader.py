@@ -52,7 +52,10 @@ def _configured_env(settings, root: Path, process_env: Mapping[str, str], known)
 
 
 def namespace_for(project_name: str, settings: settings_mod.Settings, env: str) -> str:
-    return settings.env_target(env).get("namespace") or f"{project_name}-{env}"
+    """environments.<env>.namespace, else kubernetes.generate.namespace (one namespace for
+    every environment, each on its own cluster), else <project>-<env>."""
+    shared = settings.section("kubernetes", "generate", "namespace")
+    return settings.env_target(env).get("namespace") or shared or f"{project_name}-{env}"
 
 
 def for_environment(loaded: list[Project], env: str) -> Project:
@@ -99,6 +102,7 @@ def load_project(root: Path | None = None, *, env: str | None = None,
                               hint="cd into your project, or create one with `nself new NAME`")
     root = root.resolve()
     settings = settings if settings is not None else settings_mod.load(root)
+    settings_mod.moved_variables(os.environ if process_env is None else process_env)
     choice = select_env(env, settings, root, process_env)
     target = settings.env_target(choice.name)
     variables = load_env(root, choice.name, pass_env=target.get("pass_env") or (),

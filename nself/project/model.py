@@ -157,6 +157,7 @@ class Service:
     hostname: str | None = None
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
     privileged: bool = False
     read_only: bool = False
     init: bool = False

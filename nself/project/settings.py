@@ -75,7 +75,8 @@ SCHEMA: dict = {
             "properties": {"generate": {
                 "type": "object", "additionalProperties": False,
                 "properties": {
-                    "namespace": _STR, "output": _STR, "ingress": _STR, "storage_class": _STR,
+                    "namespace": _ENV_TARGET["properties"]["namespace"], "output": _STR, "ingress": _STR,
+                    "storage_class": _STR,
                     "image_pull_secrets": _STRS, "domain": _STR, "network_policies": {"type": "boolean"},
                     "storage_size": _STR,
                     "replicas": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
@@ -119,6 +120,15 @@ SCHEMA: dict = {
     },
 }
 TOP_KEYS = tuple(SCHEMA["properties"])
+# Settings with one home: each key path here was a second one, read by nothing (or by
+# Invoke alone), and is an error that names the home (issue 21 kind 11).
+MOVED = {
+    ("k8s", "output"): "kubernetes.generate.output (or --output for one run)",
+    ("k8s", "namespace"): "environments.<env>.namespace, or kubernetes.generate.namespace for "
+                          "every environment (or --namespace for one run)",
+}
+MOVED_VARIABLES = {"NSELF_" + "_".join(path).upper(): home for path, home in MOVED.items()
+                   if path[0] == "k8s"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,7 @@ def load(root: Path) -> Settings:
 def validate(data: Any, path: Path, text: str) -> dict:
     if data is None:
         return {}
-    problems = _top_level_problems(data, path, text)
+    problems = _top_level_problems(data, path, text) + _moved(data, path, text)
     for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
         keys = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -202,6 +212,27 @@ def _top_level_problems(data: Any, path: Path, text: str) -> list[str]:
         problems.append(f"{path.name}:{yamlio.line_of(text, [key])}: unknown key {key!r}" +
                         (f" (did you mean {guess[0]!r}?)" if guess else ""))
     return problems
+
+
+def _moved(data: dict, path: Path, text: str) -> list[str]:
+    problems = []
+    for keys, home in MOVED.items():
+        node: Any = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is not None:
+            problems.append(f"{path.name}:{yamlio.line_of(text, list(keys))}: {'.'.join(keys)} is "
+                            f"not a setting: set {home}")
+    return problems
+
+
+def moved_variables(environ: Mapping[str, str]) -> None:
+    """`NSELF_K8S_OUTPUT` and the like: Invoke would ignore them silently (their key is gone)."""
+    found = sorted(name for name in MOVED_VARIABLES if environ.get(name))
+    if found:
+        raise ConfigError(f"${found[0]} is not a setting", details=[
+            f"{name}: set {MOVED_VARIABLES[name]}" for name in found],
+            hint="unset it and use the setting named above")
 
 
 def _message(error) -> str:

@@ -49,8 +49,9 @@ _Loader.add_constructor("!override", _tagged(Override))
 _BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-CORE_INT = re.compile(r"^(?:[-+]?[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+)$")
-CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9_]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+# A number has a digit: `_`, `-_` and `_.` are strings (the fuzz test found them).
+CORE_INT = re.compile(r"^(?:[-+]?_*[0-9][0-9_]*|0o_*[0-7][0-7_]*|0x_*[0-9a-fA-F][0-9a-fA-F_]*)$")
+CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\._*[0-9][0-9_]*|_*[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 
 

@@ -17,7 +17,8 @@ def show(c, file=None, profile=None):
 
     out = runtime.output(c)
     doc = describe(runtime.load(c, files=file, profiles=profile))
-    out.emit(doc, render=_render_show(out))
+    with out.verbatim():  # describe masks secrets where they are, by key
+        out.emit(doc, render=_render_show(out))
 
 
 def _render_show(out):

@@ -31,14 +31,17 @@ def _target(c, **kw):
     return project, target(project, **kw)
 
 
-@task(help={"from_k8s": "build the chart from existing manifests in this folder instead of compose",
+@task(iterable=["file", "profile"],
+      help={"from_k8s": "build the chart from existing manifests in this folder instead of compose",
             "name": "chart name (default: helm.chart.name in nself.yml, else the project name)",
             "output": "folder that holds the charts (default charts)",
-            "force": "overwrite chart files even if you edited them"})
-def init(c, from_k8s=None, name=None, output="charts", force=False):
+            "force": "overwrite chart files even if you edited them",
+            "file": "compose file(s) to load instead of the project's (repeatable), as k8s.generate",
+            "profile": "compose profile to enable (repeatable; '*' enables all)"})
+def init(c, from_k8s=None, name=None, output="charts", force=False, file=None, profile=None):
     """Create the Helm chart from the compose project (or from manifests)."""
     out = runtime.output(c)
-    project = runtime.load(c)
+    project = runtime.load(c, files=file, profiles=profile)
     if from_k8s:
         from nself.helm.from_k8s import init_from_manifests
 
@@ -71,22 +74,39 @@ def lint(c, strict=False, values=None):
 @task(iterable=["set"], help={"set": "override a value, KEY=VALUE (repeatable)",
                               "output_dir": "write the rendered files here instead of stdout",
                               "name": "release name (default: helm.release, else the chart name)",
-                              "namespace": "namespace (default: the environment's)"})
-def template(c, set=None, output_dir=None, name=None, namespace=None):  # noqa: A002 - helm's flag
+                              "namespace": "namespace (default: the environment's)",
+                              "include_secrets": "render the Secrets with their values from the env "
+                                                 "files (files under --output-dir are then 0600)"})
+def template(c, set=None, output_dir=None, name=None, namespace=None,  # noqa: A002 - helm's flag
+             include_secrets=False):
     """Render the chart for --env (manifests on stdout unless --output-dir)."""
+    import os
+    from pathlib import Path
+
     from nself.helm import binary
+    from nself.helm.chart import owner_only
     from nself.helm.operations import secret_values
 
     project, tgt = _target(c, name=name, namespace=namespace)
     step = binary.template(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
-                          secret_values(project), output_dir)
-    results = _plan_or_run(c, step)
-    if results is not None:
-        out = runtime.output(c)
+                           secret_values(project, values=include_secrets), output_dir)
+    private = bool(output_dir and include_secrets)
+    mask = os.umask(0o077) if private else None   # no moment where helm's files are 0644
+    try:
+        results = _plan_or_run(c, step)
+    finally:
+        if mask is not None:
+            os.umask(mask)
+    if results is None:
+        return
+    if private:
+        owner_only(Path(output_dir))   # files helm rewrote keep their old mode
+    out = runtime.output(c)
+    with out.verbatim():  # Secrets render empty unless --include-secrets asked for them
         if out.json_mode:
             out.emit({"release": tgt.release, "namespace": tgt.namespace, "manifests": results[0]})
         else:
-            out.stdout.write(out.redact(results[0]))
+            out.stdout.write(results[0])
 
 
 _INSTALL_HELP = {

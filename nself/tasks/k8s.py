@@ -8,7 +8,8 @@ from nself import runtime
 _HELP = {
     "file": "compose file(s) to load instead of the project's (repeatable)",
     "profile": "compose profile to enable (repeatable; '*' enables all)",
-    "output": "where to write: a folder (default k8s), or with --plain a file (default stdout)",
+    "output": "where to write: a folder (default: kubernetes.generate.output, else k8s), or with "
+              "--plain a file (default stdout)",
     "namespace": "namespace for --env (default: environments.<env>.namespace or <project>-<env>)",
     "include_secrets": "write secret values into the output (careful: keep it out of git)",
     "plain": "one multi-document YAML stream for --env instead of a kustomize tree",
@@ -26,8 +27,6 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
     from nself.k8s.generate import Options, generate as run
 
     out = runtime.output(c)
-    if not plain:  # the configured folder; --plain defaults to stdout
-        output = output or c.config.get("k8s", {}).get("output")
     project = runtime.load(c, files=file, profiles=profile)
     options = Options(output=output, namespace=namespace, include_secrets=include_secrets,
                       plain=plain, split=split, strict=strict, force=force,
@@ -35,7 +34,7 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
     report = run(project, options)
     text = report.pop("text", None)
     if text is not None and not out.json_mode:
-        out.stdout.write(text if include_secrets else out.redact(text))
+        out.stdout.write(text)  # secret values are in it only with --include-secrets
         _warn_summary(out, report)
         return
 
@@ -47,9 +46,12 @@ def generate(c, file=None, profile=None, output=None, namespace=None, include_se
                     f"unchanged, {len(doc['removed'])} removed ({doc['objects']} objects for "
                     f"{doc['environment']}, namespace {doc['namespace']})")
         _warn_summary(out, doc)
-    if text is not None:
-        report["text"] = text if include_secrets else out.redact(text)
-    out.emit(report, render=render)
+    if text is None:
+        out.emit(report, render=render)
+        return
+    report = out.redact(report)  # warnings may quote values; the manifests hold none
+    with out.verbatim():
+        out.emit({**report, "text": text}, render=render)
 
 
 def _warn_summary(out, doc) -> None:
@@ -700,4 +702,5 @@ k3s_ns = Collection("k3s", install, join, kubeconfig, upgrade, uninstall)
 
 ns = Collection("k8s", generate, apply, status, pods, events, describe, logs, exec, shell, port_forward,
                 scale, delete, rollback, context_ns, rollout_ns, k3s_ns)
-ns.configure({"k8s": {"output": "k8s", "k3s_installer": "https://get.k3s.io"}})
+# Task defaults only: how manifests are generated lives in nself.yml's kubernetes.generate.
+ns.configure({"k8s": {"k3s_installer": "https://get.k3s.io"}})

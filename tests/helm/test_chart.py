@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import CORPUS, STACK, copy_tree
+from conftest import CORPUS, STACK, copy_tree, make_project
 from rendering import helm_render, normalise, run
 from nself.helm.binary import HelmRunner
 from nself.helm.init import InitOptions, init
@@ -200,3 +200,15 @@ def test_helm_4_commands(stack, nself):
     plans = [nself(["helm.install", "--atomic", "--dry-run"], cwd=stack, env={"NSELF_HELM": helm}).out
              for helm in (HELM4, HELM)]
     assert plans[0] == plans[1] and "--wait --atomic" in plans[0]
+
+
+def test_init_reads_the_compose_files_it_is_given(tmp_path, nself):
+    """`helm.init --file` like `k8s.generate --file` (issue 21 kind 8)."""
+    root = make_project(tmp_path / "two", "services:\n  web: {image: 'nginx:1.27'}\n",
+                        files={"other.yaml": "services:\n  api: {image: 'shop/api:1'}\n"})
+    r = nself(["helm.init", "--file", "other.yaml"], cwd=root)
+    assert r.code == 0, r.err
+    values = yaml.safe_load((root / "charts/two/values.yaml").read_text())
+    assert set(values["services"]) == {"api"}
+    production = (root / "charts/two/values-production.yaml").read_text()
+    assert "web" not in production

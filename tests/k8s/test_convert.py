@@ -3,7 +3,7 @@ import pytest
 
 from conftest import make_project
 from nself.errors import ConfigError
-from nself.k8s.convert import convert
+from nself.k8s.convert import Options, convert
 from nself.k8s.settings import BASE, load_overlay
 from nself.project import load_project
 
@@ -11,7 +11,7 @@ from nself.project import load_project
 def convert_compose(tmp_path, compose, overlay=None, include_secrets=False, files=None):
     project = load_project(make_project(tmp_path / "app", compose, files), process_env={})
     chosen = load_overlay(project, overlay) if overlay else BASE
-    return project, convert(project, chosen, include_secrets=include_secrets)
+    return project, convert(project, chosen, Options(include_secrets=include_secrets))
 
 
 def find(manifests, kind, name=None):
@@ -413,6 +413,38 @@ def test_network_mode_service_becomes_a_sidecar(tmp_path):
     """)
     assert find(m, "Deployment", "app") is None
     assert [c["name"] for c in pod(find(m, "Deployment", "vpn"))["containers"]] == ["vpn", "app"]
+
+
+def test_a_sidecar_gets_every_step_of_a_container(tmp_path):
+    """One builder for every container of a pod: a sidecar's compose secret is mounted AND
+    its Secret produced; its env, probes, security and claims are its own (issue 21 kind 11)."""
+    _, m = convert_compose(tmp_path, """
+        services:
+          vpn: {image: wireguard, ports: ["51820:51820/udp"], environment: {REGION: eu}}
+          app:
+            image: app
+            network_mode: "service:vpn"
+            secrets: [app_token]
+            environment: {API_PASSWORD: pw-123456, MODE: fast}
+            cap_add: [cap_net_admin]
+            healthcheck: {test: ["CMD", "true"], interval: 10s}
+            volumes: [appdata:/data]
+        secrets:
+          app_token: {file: ./token.txt}
+        volumes:
+          appdata: {}
+    """, files={"token.txt": "tok-abcdef"}, include_secrets=True)
+    vpn, app = pod(find(m, "Deployment", "vpn"))["containers"]
+    assert {s["metadata"]["name"] for s in m.secrets} == {"app-token", "app-secrets"}
+    assert {v["mountPath"] for v in app["volumeMounts"]} == {"/run/secrets/app_token", "/data"}
+    assert app["envFrom"] == [{"configMapRef": {"name": "app-env"}}]
+    assert app["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "app-secrets", "key": "API_PASSWORD"}
+    assert app["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"]
+    assert "readinessProbe" in app and "ports" not in app
+    assert vpn["envFrom"] == [{"configMapRef": {"name": "vpn-env"}}]
+    assert find(m, "PersistentVolumeClaim", "appdata") is not None
+    assert set(find(m, "Deployment", "vpn")["spec"]["template"]["metadata"]["annotations"]) == \
+        {"checksum/config"}
 
 
 def test_unmapped_keys_are_warned(tmp_path):

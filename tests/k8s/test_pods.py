@@ -41,6 +41,19 @@ def test_host_network_keeps_cluster_dns(tmp_path):
     assert pod(found["agent"])["dnsPolicy"] == "ClusterFirstWithHostNet"
 
 
+@pytest.mark.parametrize("option, escalation", [
+    ("no-new-privileges", False), ("no-new-privileges:true", False),
+    ("no-new-privileges=true", False), ("no-new-privileges:false", None)])
+def test_no_new_privileges_forbids_privilege_escalation(tmp_path, option, escalation):
+    found, m = workloads(make_project(tmp_path / "p", f"""
+        services:
+          app: {{image: 'a:1', security_opt: ["{option}", "seccomp:unconfined"]}}
+    """))
+    security = pod(found["app"])["containers"][0].get("securityContext", {})
+    assert security.get("allowPrivilegeEscalation") is escalation
+    assert [w.key for w in m.warnings if w.service == "app"] == ["security_opt"]
+
+
 def test_udp_only_dependency_is_not_waited_for_with_tcp(tmp_path):
     found, m = workloads(copy_tree(CASES / "depends-on-udp", tmp_path / "p"))
     assert "initContainers" not in pod(found["app"])
@@ -99,9 +112,9 @@ def test_x_nself_settings_are_checked(tmp_path, settings, message):
         workloads(root)
 
 
-def test_the_security_opt_hint_names_settings_that_exist(tmp_path):
-    from nself.k8s.settings import SERVICE_KEYS
-    from nself.project.keys import NOT_CARRIED
-
-    named = [w for w in NOT_CARRIED["security_opt"].replace(",", " ").split() if "_" in w]
-    assert named and set(named) <= SERVICE_KEYS
+def test_the_security_opt_hint_names_a_place_that_exists(tmp_path):
+    """Options nself does not convert point at the user patches folder (issue 21 kind 10)."""
+    found, m = workloads(make_project(tmp_path / "p", "services:\n  app: {image: 'a:1', "
+                                                     "security_opt: ['apparmor:custom']}\n"))
+    message = next(w.message for w in m.warnings if w.key == "security_opt")
+    assert "k8s/patches/<env>/" in message and "appArmorProfile" in message

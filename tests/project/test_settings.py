@@ -29,7 +29,7 @@ deploy:
 servers:
   web1: {host: 127.0.0.1, port: 2222, user: deploy, roles: [web]}
 run: {echo: true}
-k8s: {output: manifests}
+k8s: {k3s_installer: "http://127.0.0.1:9/k3s"}
 x-anchors: {a: 1}
 """
 

@@ -343,3 +343,30 @@ def test_bad_input_changes_nothing(cli, project, kube_api):
     assert kube_api.objects("Deployment", NS) == [] and kube_api.objects("Lease", NS) == []
     r = cli("deploy.blue-green.switch", "production")
     assert r.code == 1 and "no blue-green deploy in production to switch" in r.err
+
+
+def test_inv_deploy_canary_in_a_project_made_by_nself_new(nself, kube_api, kube_controller, tmp_path, monkeypatch):
+    """The product's headline, as a user types it: plain `inv` on the generated tasks.py."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")     # the pre-deploy hook runs nself
+    assert nself(["new", "demo", "--no-input", "--output", str(tmp_path)]).code == 0
+    root = tmp_path / "demo"
+    settings = root / "nself.yml"
+    settings.write_text(settings.read_text().replace("    namespace: demo\n", "    namespace: demo\n    context: test\n"))
+    images = root / ".nself" / "state" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for release, digest in DIGEST.items():
+        (images / f"{release}.json").write_text(json.dumps({"nginx": f"127.0.0.1:5000/demo/nginx@{digest}"}))
+    with kube_controller.running("demo"):
+        assert nself(["deploy.to", "production", "--release", "v1", "--skip-build"], cwd=root).code == 0
+        done = subprocess.run([os.path.join(bin_dir, "inv"), "deploy.canary", "production", "--release", "v2",
+                               "--skip-build", "--percent", "20"], cwd=root, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "canary v2 (stable v1) at 20%, paused" in done.stdout
+    ingress = next(o for o in kube_api.objects("Ingress", "demo") if o["metadata"]["name"] == "nginx-canary")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "20"

@@ -356,7 +356,8 @@ def test_inv_deploy_canary_in_a_project_made_by_nself_new(nself, kube_api, kube_
     assert nself(["new", "demo", "--no-input", "--output", str(tmp_path)]).code == 0
     root = tmp_path / "demo"
     settings = root / "nself.yml"
-    settings.write_text(settings.read_text().replace("    namespace: demo\n", "    namespace: demo\n    context: test\n"))
+    text = settings.read_text()
+    settings.write_text(text.replace("    namespace: demo\n", "    namespace: demo\n    context: test\n"))
     images = root / ".nself" / "state" / "images"
     images.mkdir(parents=True, exist_ok=True)
     for release, digest in DIGEST.items():

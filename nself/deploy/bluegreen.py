@@ -44,7 +44,7 @@ def deploy(driver, options, *, clock: Clock = SYSTEM_CLOCK,
     try:
         core.run_hooks(driver.project, "pre-deploy", hooks.hook_env(env, options.release.id, stable, "blue-green"),
                        echo)
-        driver.canary_start(options)
+        driver.canary_start(replace(options, strategy="blue-green"))
         state = replace(canary.start(env, options.release.id, stable, [CanaryStep(weight=100)], clock.now()),
                         phase="paused", strategy="blue-green")
         driver.canary_save(state)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nself.deploy import kubediff, kubeplan
 from nself.deploy.core import DeployOptions, Driver
+from nself.deploy.kubecanary import KubeCanary
 from nself.deploy.kubestate import NAMESPACE, History, LeaseLock, get_or_none, status_of
 from nself.deploy.release import Release
 from nself.errors import Exit, NselfError, UsageError
@@ -23,7 +24,7 @@ CONCURRENT = 8                   # preview: API requests in flight at once
 HELM_TIMEOUTS = ("timed out waiting for the condition", "context deadline exceeded")
 
 
-class KubeDriver(Driver):
+class KubeDriver(KubeCanary, Driver):
     kind = "k8s"
 
     def __init__(self, project, target, out):
@@ -86,6 +87,7 @@ class KubeDriver(Driver):
             helm_ops.secret_values(self.project)
 
     def apply(self, options: DeployOptions, plan: Plan) -> dict:
+        self._refuse_during_canary("a deploy")
         if self.target.via == "helm":
             return self._apply_helm(plan)
         mine = {f"{s.spec['resource']}/{s.spec['name']}" for s in plan.steps if s.spec.get("verb") == "apply"}
@@ -168,6 +170,7 @@ class KubeDriver(Driver):
         return done[-1]["to"] if done else None
 
     def rollback(self, to: str | None) -> dict:
+        self._refuse_during_canary("a rollback")
         records = self.history()
         current = self.current()
         release = to or _previous(records, current, self.target.env)
@@ -306,6 +309,16 @@ class KubeClient:
         from nself.k8s.cluster import resource
 
         return self.driver.tgt.cluster.patch(resource(kind), self.driver.target.namespace, name, body)
+
+    def delete(self, kind: str, name: str) -> None:
+        """Delete `kind/name`; already gone is fine."""
+        from nself.k8s.cluster import resource
+
+        try:
+            self.driver.tgt.cluster.delete(resource(kind), self.driver.target.namespace, name)
+        except NselfError as exc:
+            if status_of(exc) != 404:
+                raise
 
     def wait(self, names: list[str], timeout: float) -> list[str]:
         from nself.k8s import operations

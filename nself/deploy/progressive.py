@@ -95,7 +95,12 @@ def _analyse(driver, state: CanaryState, name: str, since: float, limits, clock:
     """Wait until enough canary requests are logged (up to the analysis window), then judge."""
     deadline = clock.epoch() + max(limits.window, 1)
     while True:
-        verdict = analysis.judge(driver.canary_requests(state, since), limits)
+        try:
+            requests = driver.canary_requests(state, since)
+        except NselfError as exc:      # unreadable, unreachable or not configured: never promote on it
+            hint = f" ({exc.hint})" if exc.hint else ""
+            return analysis.Verdict("failed", 0, None, None, f"no canary requests to judge: {exc.message}{hint}")
+        verdict = analysis.judge(requests, limits)
         if verdict.result != "inconclusive" or clock.epoch() >= deadline:
             return verdict
         clock.sleep(limits.interval)
@@ -146,7 +151,7 @@ def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, cl
     lock = core.locked(driver, record, "canary")
     try:
         core.run_hooks(driver.project, "pre-deploy", hooks.hook_env(env, options.release.id, stable, "canary"), echo)
-        driver.canary_start(options)
+        driver.canary_start(replace(options, strategy="canary"))
         state = canary.start(env, options.release.id, stable, steps, clock.now())
         driver.canary_save(state)
         return _settle(driver, walk(driver, state, auto=auto, limits=limits, clock=clock, say=echo), record, echo)

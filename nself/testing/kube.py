@@ -3,8 +3,9 @@
 
 kmock 0.8 parses `/api/v1/namespaces…` wrongly (500), has no PUT, no server-side-apply create,
 ignores labelSelector, dryRun and watch timeouts, serves lists without `kind`, reports the core
-group as `/v1`, returns the Deployment for `/scale`, streams watches as octet-stream, would choke
-on protobuf, and keeps an ever-growing request log. This server keeps kmock's HTTP server,
+group as `/v1`, returns the Deployment for `/scale`, streams watches as octet-stream, chokes on
+protobuf bodies (nself.testing.kubeproto decodes kubectl's), and keeps an ever-growing request
+log. This server keeps kmock's HTTP server,
 discovery and error format, and answers resource requests itself: CRUD, PUT, JSON merge and
 strategic-merge patches (as merges), server-side apply (create or merge), JSON patches,
 label/field selectors, dry runs, generations, resourceVersions, `/scale` and `/status`,
@@ -238,6 +239,13 @@ class KubeAPI(kmock.KubernetesEmulator):
 
     @staticmethod
     async def _body(raw) -> dict:
+        if "protobuf" in raw.headers.get("Content-Type", ""):      # kubectl's built-in kinds
+            from nself.testing import kubeproto
+
+            try:
+                return kubeproto.decode(await raw.read())
+            except kubeproto.Undecodable as exc:
+                raise ApiError(415, "UnsupportedMediaType", f"protobuf body: {exc}") from None
         text = await raw.text()
         try:
             return yaml.safe_load(text) if text.strip() else {}

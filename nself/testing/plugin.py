@@ -28,6 +28,16 @@ def kube_controller(kube_api):
 
 
 @pytest.fixture
+def prometheus():
+    """A Prometheus query API on 127.0.0.1 (`.url`), fed with `.observe(namespace, service, status, seconds)`."""
+    from nself.testing.prometheus import FakePrometheus
+
+    server = FakePrometheus()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def ssh_hosts(tmp_path):
     """Start real sshd hosts: `ssh_hosts(3)` → [Host(name, port, user_key, …), …];
     `ssh_hosts(2, isolated=True)`: hosts in their own mount namespace (for installs, reboots);

@@ -141,8 +141,11 @@ def _delete_step(res: Resource, name: str, namespace: str, cluster: Callable[[],
 
 def pruning(tgt: Target) -> list[tuple[Resource, str]]:
     """What nself applied to this environment before (its labels), for `apply_plan` to prune."""
+    # A running canary's or idle colour's twins (nself.deploy.kuberoute, label nself.io/track)
+    # are the deploy's, not the overlay's: pruning them would cut traffic mid-canary.
     return [(res, obj["metadata"]["name"]) for res in PRUNABLE
-            for obj in tgt.cluster.list(res, tgt.namespace, tgt.selector)]
+            for obj in tgt.cluster.list(res, tgt.namespace, tgt.selector)
+            if "nself.io/track" not in (obj["metadata"].get("labels") or {})]
 
 
 def apply(plan: Plan, progress: Callable[[str], None] | None = None) -> dict:

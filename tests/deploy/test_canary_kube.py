@@ -371,3 +371,12 @@ def test_inv_deploy_canary_in_a_project_made_by_nself_new(nself, kube_api, kube_
     assert "canary v2 (stable v1) at 20%, paused" in done.stdout
     ingress = next(o for o in kube_api.objects("Ingress", "demo") if o["metadata"]["name"] == "nginx-canary")
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "20"
+
+
+def test_prune_leaves_a_running_canarys_objects_and_state_alone(stable, cli, kube_api):
+    assert cli("deploy.canary", "production", "--release", "v2", "--skip-build", "--percent", "25").code == 0
+    r = cli("k8s.apply", "--env", "production", "--prune", "--dry-run", "--json")
+    assert r.code == 0, r.err
+    deletes = {s["name"] for s in r.json()["plan"]["steps"] if s.get("verb") == "delete"}
+    assert not {n for n in deletes if "canary" in n}, deletes
+    assert canary_ingress(kube_api)[WEIGHT] == "25"

@@ -1,4 +1,4 @@
-"""Shared fixtures: the read-only shared fixtures, project copies, the CLI in-process."""
+"""Shared fixtures: the vendored test data (tests/data), project copies, the CLI in-process."""
 from __future__ import annotations
 
 import http.server
@@ -15,9 +15,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("NSELF_SHARED", REPO.parent / "shared")).resolve()
-STACK = SHARED / "fixtures" / "nself-stack"
-CORPUS = SHARED / "fixtures" / "compose-corpus"
+# The fixtures and provider API descriptions the tests read, vendored (tests/data/README.md).
+# NSELF_SHARED may point at another folder of the same layout (fixtures/, specs/) while developing.
+DATA = Path(os.environ.get("NSELF_SHARED") or REPO / "tests" / "data").resolve()
+STACK = DATA / "fixtures" / "nself-stack"
+CORPUS = DATA / "fixtures" / "compose-corpus"
+SPECS = DATA / "specs"
+# helm, helm4 and kubectl that .ci/install_tools.py put into .ci/bin when the machine lacks them.
+if (REPO / ".ci" / "bin").is_dir():
+    os.environ["PATH"] = f"{REPO / '.ci' / 'bin'}{os.pathsep}{os.environ['PATH']}"
 
 
 def copy_tree(src: Path, dest: Path) -> Path:
@@ -29,9 +35,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _shared_present():
+def _data_present():
     if not STACK.is_dir():
-        pytest.exit(f"shared fixtures not found at {SHARED} (set NSELF_SHARED)", returncode=3)
+        pytest.exit(f"test data not found at {DATA} (unset NSELF_SHARED to use tests/data)", returncode=3)
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ import stat
 import pytest
 import yaml
 
-from tests.conftest import SHARED
+from tests.conftest import SPECS
 
-SPECS = SHARED / "specs"
 CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, a size id it lacks
     ("hetzner", "fsn1", "cx22"),
     ("digitalocean", "fra1", "s-2vcpu-4gb"),

@@ -2,6 +2,7 @@
 Compose's `!reset`/`!override` tags, and key paths mapped back to line numbers."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,36 @@ class Override:
     value: Any = None
 
 
+# Aliases are shared, not copied, while loading, but every later step walks the expanded
+# tree: a 300-byte "billion laughs" file would take minutes and gigabytes. Nodes reached only
+# through aliases beyond this many are refused.
+MAX_ALIAS_EXPANSION = 100_000
+
+
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    pass
+    """YAML 1.2 booleans (only true/false, as Compose's Go parser reads them: a service
+    named `yes` or `on` stays a name) and duplicate keys refused, as `docker compose` does."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "in a mapping", node.start_mark,
+                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 def _tagged(cls):
@@ -63,8 +92,21 @@ def read_text(path: Path, what: str) -> str:
 
 
 def parse(text: str, path: Path, what: str) -> Any:
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        extra = _expanded(node, {}) - _count(node, set())
+        if extra > MAX_ALIAS_EXPANSION:
+            raise ConfigError(f"{path}: {what} expands its aliases (*name) into more than "
+                              f"{MAX_ALIAS_EXPANSION:,} extra values",
+                              hint="repeat less through anchors and aliases; is this file "
+                                   "what you meant to load?")
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{path}: {what} is nested too deeply to read",
+                          hint="flatten the structure (a few dozen levels is plenty)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -75,6 +117,32 @@ def parse(text: str, path: Path, what: str) -> Any:
         raise ConfigError(f"{where}: {what} is not valid YAML: {problem}",
                           hint="fix the indentation or quoting at that line "
                                "(values with ':' or '#' need quotes)") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded(node, memo: dict) -> int:
+    """Nodes in the tree as every alias expanded would make it (shared subtrees counted once
+    per use; `memo` by node identity keeps this linear in the file's size)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0   # a recursive alias counts as itself only
+        memo[key] = 1 + sum(_expanded(child, memo) for child in _children(node))
+    return memo[key]
+
+
+def _count(node, seen: set) -> int:
+    """Distinct nodes, as written."""
+    if id(node) in seen:
+        return 0
+    seen.add(id(node))
+    return 1 + sum(_count(child, seen) for child in _children(node))
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
 
 
 def load(path: Path, what: str) -> tuple[Any, str]:

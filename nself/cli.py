@@ -133,8 +133,10 @@ class NselfProgram(Program):
         # What follows `--` is the task's command (k8s.exec, servers.exec).
         self._remainder = argv[argv.index("--") + 1:] if "--" in argv else []
         self.root = None
+        # --json anywhere before `--` (also after the task, parsed later) shapes every error.
+        self._json_requested = "--json" in argv[:argv.index("--") if "--" in argv else len(argv)] \
+            or _env_flag("NSELF_JSON")
         super().parse_core(argv)
-        self._json_requested = bool(self.args.json.value) or _env_flag("NSELF_JSON")
         if sum(bool(self.args[f].value) for f in ("quiet", "verbose")) > 1:
             raise NselfError("--quiet and --verbose contradict each other", code=Code.USAGE,
                              hint="pass one of them")
@@ -200,7 +202,30 @@ class NselfProgram(Program):
     def parse_tasks(self):
         self.core.unparsed = self._hoist_core_flags(self._respell(self.core.unparsed))
         self._json_requested = self._json_requested or "--json" in self.core.unparsed
-        super().parse_tasks()
+        try:
+            super().parse_tasks()
+        except ValueError as exc:   # Invoke casts `--tail abc` to int while parsing
+            import re
+
+            value = re.search(r": (.*)$", str(exc))
+            raise NselfError(f"expected a whole number, got {value.group(1) if value else exc}",
+                             code=Code.USAGE, hint=f"see `{self.binary} --help TASK` for the flags "
+                                                   "that take numbers") from None
+        for context in self.tasks:
+            self._check_required(context)
+
+    def _check_required(self, context) -> None:
+        """A task parameter without a default is required even when it is a flag (Invoke
+        would call the task with None: `cloud.provision hetzner` without --name)."""
+        import inspect
+
+        params = inspect.signature(self.collection[context.name].body).parameters
+        no_default = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
+        missing = [f"--{arg.name}" for arg in context.args.values()
+                   if arg.value is None and arg.name.replace("-", "_") in no_default]
+        if missing:
+            raise NselfError(f"{context.name} needs {', '.join(missing)}", code=Code.USAGE,
+                             hint=f"see `{self.binary} {context.name} --help`")
 
     def _hoist_core_flags(self, argv: list[str]) -> list[str]:
         """Global flags and `--help` after a task apply to the command, even where Invoke

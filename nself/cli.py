@@ -260,11 +260,9 @@ class NselfProgram(Program):
         out, i = [], 0
         while i < len(argv):
             word = argv[i]
-            if word.startswith("-") or word in names:
+            if word.startswith("-"):
                 out.append(word)
                 i += 1
-                if word in names:
-                    i = self._optional_positionals(word, argv, i, out)
                 continue
             for j in range(len(argv), i, -1):  # the longest matching task path wins
                 candidate = ".".join(argv[i:j])

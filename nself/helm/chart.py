@@ -24,7 +24,7 @@ VALUES_HEADER = """\
 # nself.yml and the {env} environment's env files. values-<env>.yaml files hold what each
 # environment changes; values.schema.json rejects unknown keys and wrong types.
 #
-# namespace.create      create the release namespace (a Namespace object)
+# namespace.create      template the release namespace (off: helm install --create-namespace makes it)
 # nameOverride, fullnameOverride   as in `helm create`
 # services.<name>       one entry per compose service (the object names):
 #   image               repository, tag (or digest), pullPolicy
@@ -123,7 +123,7 @@ def schema(values: dict[str, Any]) -> dict[str, Any]:
             "replicas": integer,
             "resources": {"type": "object", "additionalProperties": False,
                           "properties": {"requests": free, "limits": free}},
-            "env": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            "env": {"type": "object", "additionalProperties": string},   # a ConfigMap holds strings
             "secrets": {"type": "array", "items": string},
             "persistence": {"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": False,
@@ -154,8 +154,11 @@ def schema(values: dict[str, Any]) -> dict[str, Any]:
             "affinity": free, "podSecurityContext": free, "securityContext": free,
         },
     }
+    # One shared definition, referenced per service: the schema grows by a line per service
+    # and stays far below Helm's 5 MiB file limit at thousands of services.
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
+        "definitions": {"service": service},
         "type": "object", "additionalProperties": False,
         "properties": {
             "namespace": {"type": "object", "additionalProperties": False,
@@ -164,7 +167,8 @@ def schema(values: dict[str, Any]) -> dict[str, Any]:
             "secretValues": {"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": string}},
             "services": {"type": "object", "additionalProperties": False,
-                         "properties": {name: service for name in values["services"]}},
+                         "properties": {name: {"$ref": "#/definitions/service"}
+                                        for name in values["services"]}},
             "global": free,
         },
     }

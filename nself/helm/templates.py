@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from nself.helm.values import PROBES, WORKLOADS, main_container, pod_spec
+from nself.k8s.convert import CONFIG_CHECKSUM
 from nself.k8s.yamlout import dump
 
 _SENTINEL = re.compile(r"^(?P<indent>\s*)(?P<dash>- )?(?P<key>[^\s:][^:]*): __H(?P<n>\d+)__$")
@@ -122,6 +123,10 @@ def workload_template(chart: str, service: str, workload: dict) -> str:
         spec["replicas"] = t.scalar("$svc.replicas")
     template = spec["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else spec["template"]
     _pod_labels(t, template, service)
+    annotations = template["metadata"].get("annotations", {})
+    if CONFIG_CHECKSUM in annotations:   # the rendered ConfigMaps' hash: values changes roll pods
+        annotations[CONFIG_CHECKSUM] = t.scalar(
+            f'include (print $.Template.BasePath "/{service}/configmap.yaml") $ | sha256sum')
     pod = pod_spec(obj)
     for key in ("nodeSelector", "tolerations", "affinity"):
         pod[key] = t.block(f"$svc.{key}")

@@ -108,7 +108,9 @@ def chart_values(manifests: Manifests) -> dict[str, Any]:
     groups = service_groups(manifests)
     services = {name: service_values(name, objects, manifests.secrets)
                 for name, objects in groups.items() if any(o["kind"] in WORKLOADS for o in objects)}
-    return {"namespace": {"create": True}, "nameOverride": "", "fullnameOverride": "",
+    # Off: `helm install --create-namespace` (what helm.install runs) creates it, and a chart
+    # that also templates it fails the first install ("namespaces … already exists").
+    return {"namespace": {"create": False}, "nameOverride": "", "fullnameOverride": "",
             "services": services}
 
 

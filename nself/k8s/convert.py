@@ -5,6 +5,8 @@ objects in the same order, so generated files are byte-identical run to run.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 from nself.errors import ConfigError
@@ -12,11 +14,14 @@ from nself.k8s import kinds, network, pods
 from nself.k8s.environment import env_objects, secrets_in_commands, shield
 from nself.k8s.objects import labels, obj, selector
 from nself.k8s.settings import BASE, Overlay, service_settings
-from nself.k8s.volumes import StorageConverter
+from nself.k8s.volumes import StorageConverter, holds_data
 from nself.project.model import Project, Service
 from nself.project.warnings import Warning
 
 INGRESS_NAMESPACE = "ingress-nginx"
+# On the pod template: changes when a ConfigMap the pod reads changes, so the pods roll
+# (Helm's chart writes the same key as `include … | sha256sum` of the rendered file).
+CONFIG_CHECKSUM = "checksum/config"
 JOB_WAITER = "nself-job-waiter"
 _API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
         "Job": "batch/v1", "CronJob": "batch/v1"}
@@ -47,7 +52,8 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
     confs = {name: service_settings(project, svc) for name, svc in project.services.items()}
     sidecars = _sidecars(project, warnings)
     in_other_pod = {name for names in sidecars.values() for name in names}
-    kind_of = {name: kinds.workload_kind(project, svc, confs[name], name in waiters, warnings)
+    kind_of = {name: kinds.workload_kind(project, svc, confs[name], name in waiters,
+                                         holds_data(project, svc), warnings)
                for name, svc in project.services.items() if name not in in_other_pod}
     ports = {name: network.service_ports(svc, refs.get(name), warnings)
              for name, svc in project.services.items() if name not in in_other_pod}
@@ -82,6 +88,8 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
             out.secrets.append(secret)
         out.secrets += [s for s in pod_storage.secrets
                         if not any(s["metadata"]["name"] == t["metadata"]["name"] for t in out.secrets)]
+        single_attach = list(pod_storage.single_attach)
+        shared_with = list(pod_storage.shared_with)
         res = pods.resources(svc, conf, overlay.resources)
         main = pods.container(project.name, svc, env_fields, pod_storage.mounts, ports[name], res,
                               warnings, overlay.images)
@@ -104,6 +112,8 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
                                             warnings, overlay.images)
             shield(side_container, side_secrets)
             containers.append(side_container)
+            single_attach += side_storage.single_attach
+            shared_with += side_storage.shared_with
             pod_volumes += [v for v in side_storage.volumes
                             if not any(v["name"] == p["name"] for p in pod_volumes)]
         init = _init_containers(project, svc, kind_of, ports, warnings)
@@ -119,16 +129,31 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
             pod["restartPolicy"] = "OnFailure"
         if generate.get("image_pull_secrets"):
             pod["imagePullSecrets"] = [{"name": n} for n in generate["image_pull_secrets"]]
-        pod.update(pods.pod_extras(svc, selector(project.name, svc.object_name), warnings))
+        pod.update(pods.pod_extras(svc, conf, selector(project.name, svc.object_name), warnings))
+        if shared_with:
+            pod["affinity"] = {**pod.get("affinity", {}), "podAffinity": _near(project, shared_with)}
         template_labels = {**labels(project.name, svc.object_name, _component(svc, kind)),
                            **network.network_labels(svc)}
         template_meta: dict = {"labels": template_labels}
         pod_annotations = {**svc.labels, **svc.annotations}
+        configs = [o for g, o in out.objects if g == group and o["kind"] == "ConfigMap"]
+        if configs:
+            pod_annotations[CONFIG_CHECKSUM] = checksum(configs)
         if pod_annotations:
             template_meta["annotations"] = dict(sorted(pod_annotations.items()))
         template = {"metadata": template_meta, "spec": pod}
-        replicas = _replicas(svc, conf, kind, overlay, generate)
-        workload = _workload(project, svc, kind, conf, template, replicas, pod_storage.claims)
+        replicas, explicit = _replicas(svc, conf, kind, overlay, generate)
+        one_pod = kind == "Deployment" and bool(single_attach)
+        if one_pod and explicit and (replicas or 1) > 1:
+            warnings.append(Warning("single-attach", svc.name, "replicas",
+                                    f"{replicas} replicas asked, but ReadWriteOnce claim(s) "
+                                    f"{', '.join(sorted(set(single_attach)))} attach to one "
+                                    "node: one pod (set x-nself access_mode: ReadWriteMany, or "
+                                    "kind: statefulset for a claim per pod)"))
+        if one_pod:
+            replicas = 1
+        workload = _workload(project, svc, kind, conf, template, replicas, pod_storage.claims,
+                             recreate=one_pod)
         out.objects.append((group, workload))
         has_service = bool(ports[name]) and kind not in ("Job", "CronJob")
         if has_service:
@@ -140,8 +165,8 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
                                              bool(overlay.ingress.get("tls")), annotations)
             if ingress:
                 out.objects.append((group, ingress))
-        if kind == "Deployment" and not kinds.is_stateful_image(svc.image):
-            hpa = _autoscaler(project, svc, conf, overlay, replicas)
+        if kind == "Deployment" and not one_pod and not kinds.is_stateful_image(svc.image):
+            hpa = _autoscaler(project, svc, conf, overlay, replicas, explicit)
             if hpa:
                 out.objects.append((group, hpa))
         if kind in ("Deployment", "StatefulSet") and (replicas or 0) > 1 and \
@@ -156,6 +181,12 @@ def convert(project: Project, overlay: Overlay = BASE, *, include_secrets: bool 
     return out
 
 
+def checksum(objects: list[dict]) -> str:
+    """sha256 of the objects' data, in a stable form."""
+    data = [(o["metadata"]["name"], o.get("data"), o.get("binaryData")) for o in objects]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def _component(svc: Service, kind: str) -> str:
     if kind in ("Job", "CronJob"):
         return "job"
@@ -164,29 +195,45 @@ def _component(svc: Service, kind: str) -> str:
     return "server"
 
 
-def _replicas(svc: Service, conf: dict, kind: str, overlay: Overlay, generate: dict) -> int | None:
+def _replicas(svc: Service, conf: dict, kind: str, overlay: Overlay,
+              generate: dict) -> tuple[int | None, bool]:
+    """(pod count, whether the user chose it). A count from nself.yml, x-nself or compose's
+    `deploy.replicas` wins over the environment's preset."""
     if kind not in ("Deployment", "StatefulSet"):
-        return None
+        return None, False
     if "replicas" in conf:
-        return int(conf["replicas"])
+        return int(conf["replicas"]), True
     if svc.deploy.replicas is not None:
-        return svc.deploy.replicas
+        return svc.deploy.replicas, True
     # An environment scales stateless servers; a datastore image (redis, postgres…) keeps
     # one instance: two independent copies behind one Service would split its data.
     if kind == "Deployment" and overlay.replicas is not None and not kinds.is_stateful_image(svc.image):
-        return overlay.replicas
+        return overlay.replicas, False
     default = (generate.get("replicas") or {}).get("default")
-    return int(default) if default is not None else 1
+    return (int(default) if default is not None else 1), False
+
+
+def _near(project: Project, owners: list[str]) -> dict:
+    """Pods sharing another service's ReadWriteOnce claim run on that service's node
+    (a RWO volume attaches to one node; pods on that node may all mount it)."""
+    return {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": selector(project.name,
+                                                   project.services[owner].object_name)},
+         "topologyKey": "kubernetes.io/hostname"} for owner in sorted(set(owners))]}
 
 
 def _workload(project: Project, svc: Service, kind: str, conf: dict, template: dict,
-              replicas: int | None, claims: list[dict]) -> dict:
+              replicas: int | None, claims: list[dict], recreate: bool = False) -> dict:
+    """`recreate`: the old pod stops before the new one starts (it holds a ReadWriteOnce claim
+    that the new pod could not attach on another node, and two writers would share its data)."""
     lbls = labels(project.name, svc.object_name, _component(svc, kind))
     match = {"matchLabels": selector(project.name, svc.object_name)}
     if kind == "Deployment":
         spec: dict = {"replicas": replicas, "selector": match}
         update = svc.deploy.update_config
-        if update and (update.order == "start-first" or update.parallelism):
+        if recreate:
+            spec["strategy"] = {"type": "Recreate"}
+        elif update and (update.order == "start-first" or update.parallelism):
             rolling = {"maxSurge": update.parallelism or 1, "maxUnavailable": 0} \
                 if update.order == "start-first" else {"maxSurge": 0,
                                                         "maxUnavailable": update.parallelism or 1}
@@ -221,8 +268,13 @@ def _init_containers(project: Project, svc: Service, kind_of: dict, ports: dict,
             warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
                                     f"waits for {dep.service} to complete, but {dep.service} is "
                                     f"a {kind_of[dep.service]}; set x-nself kind: job on it"))
-        elif ports.get(dep.service):
-            out.append(pods.wait_container(target.object_name, ports[dep.service][0]["port"]))
+        elif any(p["protocol"] == "TCP" for p in ports.get(dep.service, ())):
+            tcp = next(p for p in ports[dep.service] if p["protocol"] == "TCP")
+            out.append(pods.wait_container(target.object_name, tcp["port"]))
+        elif ports.get(dep.service):  # `nc -z` is a TCP handshake: a UDP port never answers it
+            warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
+                                    f"{dep.service} has only UDP ports; starting without waiting "
+                                    "(depends_on means started, not listening)"))
         else:
             warnings.append(Warning("wait", svc.name, f"depends_on.{dep.service}",
                                     f"{dep.service} has no port to wait for; starting without "
@@ -231,12 +283,14 @@ def _init_containers(project: Project, svc: Service, kind_of: dict, ports: dict,
 
 
 def _autoscaler(project: Project, svc: Service, conf: dict, overlay: Overlay,
-                replicas: int | None) -> dict | None:
+                replicas: int | None, explicit: bool) -> dict | None:
+    """The environment's HPA, unless the user fixed the pod count; the service's own
+    `autoscaling` setting always applies."""
     own = conf.get("autoscaling")
     settings = dict(overlay.autoscaling)
     if isinstance(own, dict):
         settings = {**settings, "enabled": True, **own}
-    elif own is False:
+    elif own is False or (explicit and own is not True):
         return None
     if not settings.get("enabled") or not replicas:
         return None

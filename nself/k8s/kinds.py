@@ -48,7 +48,10 @@ def completion_waiters(project: Project) -> dict[str, list[str]]:
 
 
 def workload_kind(project: Project, svc: Service, conf: Mapping, waited_for: bool,
-                  warnings: list[Warning]) -> str:
+                  holds_data: bool, warnings: list[Warning]) -> str:
+    """`holds_data`: the service keeps data in claims (see `volumes.holds_data`); a
+    datastore image that does becomes a StatefulSet, whether the compose file names a
+    volume or binds a folder for it."""
     explicit = conf.get("kind")
     if explicit:
         if str(explicit).lower() not in KINDS:
@@ -77,7 +80,6 @@ def workload_kind(project: Project, svc: Service, conf: Mapping, waited_for: boo
         warnings.append(Warning("restart-policy", svc.name, "restart",
                                 f"restart: {restart!r} has no Deployment equivalent: pods always "
                                 "restart; set x-nself kind: job if it runs once"))
-    has_data = any(m.type == "volume" and m.source for m in svc.volumes)
-    if has_data and is_stateful_image(svc.image):
+    if holds_data and is_stateful_image(svc.image):
         return "StatefulSet"
     return "Deployment"

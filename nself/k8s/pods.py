@@ -102,9 +102,9 @@ def _container_security(svc: Service, warnings: list[Warning]) -> dict:
                                     "(runAsUser), so the image's default user is kept"))
     caps = {}
     if svc.cap_add:
-        caps["add"] = list(svc.cap_add)
+        caps["add"] = [capability(c) for c in svc.cap_add]
     if svc.cap_drop:
-        caps["drop"] = list(svc.cap_drop)
+        caps["drop"] = [capability(c) for c in svc.cap_drop]
     if caps:
         out["capabilities"] = caps
     if svc.privileged:
@@ -112,6 +112,13 @@ def _container_security(svc: Service, warnings: list[Warning]) -> dict:
     if svc.read_only:
         out["readOnlyRootFilesystem"] = True
     return out
+
+
+def capability(name: str) -> str:
+    """Docker accepts `CAP_NET_ADMIN`, `NET_ADMIN` and `net_admin`; Kubernetes wants
+    `NET_ADMIN` (the runtime prefixes `CAP_` itself: istio/old_pilot_repo#1161)."""
+    upper = name.strip().upper()
+    return upper[4:] if upper.startswith("CAP_") else upper
 
 
 def wait_container(target: str, port: int) -> dict:
@@ -129,7 +136,22 @@ def job_wait_container(job: str) -> dict:
                           "limits": {"cpu": "200m", "memory": "128Mi"}}}
 
 
-def pod_extras(svc: Service, selector: dict, warnings: list[Warning]) -> dict:
+def _pod_identity(svc: Service, conf: Mapping) -> dict:
+    """runAsUser/runAsGroup/fsGroup from x-nself, else from compose `user: uid[:gid]`. fsGroup
+    makes mounted claims group-writable, so a non-root image can write its volumes."""
+    user, _, group = (svc.user or "").partition(":")
+    out = {}
+    for field, key, fallback in (("runAsUser", "run_as_user", None),
+                                 ("runAsGroup", "run_as_group", None),
+                                 ("fsGroup", "fs_group", group if group.isdigit() else
+                                  user if user.isdigit() and user != "0" else None)):
+        value = conf.get(key, fallback)
+        if value is not None:
+            out[field] = int(value)
+    return out
+
+
+def pod_extras(svc: Service, conf: Mapping, selector: dict, warnings: list[Warning]) -> dict:
     """Pod-level fields: placement, DNS, host aliases, sysctls, grace period."""
     out: dict = {}
     terms, spread = _placement(svc, selector, warnings)
@@ -165,12 +187,14 @@ def pod_extras(svc: Service, selector: dict, warnings: list[Warning]) -> dict:
     groups = [int(g) for g in svc.group_add if g.isdigit()]
     if groups:
         security["supplementalGroups"] = groups
+    security.update(_pod_identity(svc, conf))
     if security:
         out["securityContext"] = security
     if svc.stop_grace_period is not None:
         out["terminationGracePeriodSeconds"] = seconds(svc.stop_grace_period, 30)
     if svc.network_mode == "host":
         out["hostNetwork"] = True
+        out["dnsPolicy"] = "ClusterFirstWithHostNet"   # else Service names stop resolving
         warnings.append(Warning("host-network", svc.name, "network_mode",
                                 "network_mode: host → hostNetwork: the pod shares the node's network"))
     for key, value, why in (("ulimits", svc.ulimits, "ulimits are set by the container runtime, "

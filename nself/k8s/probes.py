@@ -64,8 +64,11 @@ def probes(check: Healthcheck | None) -> dict[str, dict]:
               "failureThreshold": check.retries if check.retries else 3}
     out = {"readinessProbe": {**base, **timing}, "livenessProbe": {**base, **timing}}
     if check.start_period:
+        # Compose lets a container fail its checks during start_period, then `retries` more
+        # times `interval` apart: the startup probe allows the same time in all.
         interval = seconds(check.start_interval, 5) if check.start_interval else min(period, 5)
+        budget = check.start_period + timing["failureThreshold"] * period
         out["startupProbe"] = {**base, "periodSeconds": interval,
                                "timeoutSeconds": timing["timeoutSeconds"],
-                               "failureThreshold": max(1, math.ceil(check.start_period / interval))}
+                               "failureThreshold": max(1, math.ceil(budget / interval))}
     return out

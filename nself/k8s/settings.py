@@ -18,14 +18,44 @@ PRESETS = {  # the product plan's resource table (§2.2)
     "medium": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     "large": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
 }
-SERVICE_KEYS = {"kind", "schedule", "ingress", "public", "storage", "resources", "replicas",
-                "autoscaling", "component", "wait", "network_policy"}
+_ID = ("a user or group id (0 or more)", lambda v: isinstance(v, int) and not isinstance(v, bool)
+       and v >= 0)
+_ANY = ("", lambda v: True)
+# Each per-service setting: (what it takes, check). Unknown keys and wrong types are errors.
+SERVICE_SETTINGS = {
+    "kind": ("a workload kind", lambda v: isinstance(v, str)),
+    "schedule": ("a cron schedule (a string)", lambda v: isinstance(v, str)),
+    "ingress": ("true, false or a mapping (host, path, port, class, annotations)",
+                lambda v: isinstance(v, (bool, Mapping))),
+    "public": ("true or false", lambda v: isinstance(v, bool)),
+    "storage": ("a size (5Gi) or a mapping of volume → size", lambda v: isinstance(v, (str, Mapping))),
+    "resources": ("small, medium or large", lambda v: v in PRESETS),
+    "replicas": ("a whole number (0 or more)", lambda v: isinstance(v, int) and
+                 not isinstance(v, bool) and v >= 0),
+    "autoscaling": ("true, false or a mapping (min_replicas, max_replicas, target_cpu_utilization)",
+                    lambda v: isinstance(v, (bool, Mapping))),
+    "component": ("a label value (a string)", lambda v: isinstance(v, str)),
+    "wait": _ANY, "network_policy": _ANY,
+    "access_mode": ("ReadWriteOnce or ReadWriteMany", lambda v: v in ("ReadWriteOnce", "ReadWriteMany")),
+    "run_as_user": _ID, "run_as_group": _ID, "fs_group": _ID,
+}
+SERVICE_KEYS = set(SERVICE_SETTINGS)
 
 
 def service_settings(project: Project, svc: Service) -> dict[str, Any]:
     generate = project.settings.section("kubernetes", "generate") or {}
+    for where, given in (("x-nself", svc.nself),
+                         ("kubernetes.generate.services", (generate.get("services") or {}).get(svc.name))):
+        if given is not None and not isinstance(given, Mapping):
+            raise ConfigError(f"service {svc.name!r}: {where} must be a mapping of settings, "
+                              f"not {given!r}", hint="write settings as `key: value` lines under it")
     own = dict(svc.nself)
     own.update((generate.get("services") or {}).get(svc.name) or {})
+    for key, value in own.items():
+        what, check = SERVICE_SETTINGS.get(key, _ANY)
+        if not check(value):
+            raise ConfigError(f"service {svc.name!r}: x-nself/nself.yml setting {key}: expected "
+                              f"{what}, got {value!r}", hint="fix the value in x-nself or nself.yml")
     unknown = set(own) - SERVICE_KEYS
     if unknown:
         raise ConfigError(f"service {svc.name!r}: unknown x-nself/nself.yml setting(s) "

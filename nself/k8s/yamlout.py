@@ -2,6 +2,7 @@
 multi-line strings as literal blocks, no line folding."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import yaml
@@ -27,8 +28,18 @@ class _Out(_Dumper):  # type: ignore[misc, valid-type]
         return tag
 
 
+# Plain scalars a YAML 1.2 reader (kustomize, Helm, Go) types as something else: PyYAML's
+# YAML 1.1 resolver would write `1e3`, `0o17` or `.Inf` bare, and kustomize reads a number.
+_NOT_A_STRING = re.compile(
+    r"^(?:[-+]?(?:\.[0-9_]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7_]+|0x[0-9a-fA-F_]+"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~|)$")
+
+
 def _str(dumper, value: str):
-    style = "|" if "\n" in value and not value.endswith((" ", "\t")) and "\r" not in value else None
+    if "\n" in value and not value.endswith((" ", "\t")) and "\r" not in value:
+        style = "|"
+    else:
+        style = "'" if _NOT_A_STRING.match(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

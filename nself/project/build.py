@@ -84,6 +84,21 @@ MAX_REPLICAS = 10_000
 # string could never run, and splitting megabytes of it would take minutes.
 MAX_COMMAND = 131_072
 
+_TRUE = frozenset({"true", "yes", "y", "on"})
+_FALSE = frozenset({"false", "no", "n", "off", ""})
+
+
+def flag(value: Any, where: str) -> bool:
+    """A boolean from YAML or from interpolation (`read_only: ${RO}` with RO=false gives the
+    string "false", which `bool()` would call true). Compose accepts these spellings."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{where}: expected true or false, got {value!r}",
+                      hint="fix the value (or the variable that fills it)")
+
 
 def command(value: Any, where: str = "") -> tuple[str, ...] | None:
     if value is None:
@@ -127,8 +142,8 @@ def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
         expose=tuple(raw.get("expose") or ()),
         volumes=tuple(volumes),
         depends_on=tuple(Dependency(service=d, condition=o.get("condition", "service_started"),
-                                    required=bool(o.get("required", True)),
-                                    restart=bool(o.get("restart", False)))
+                                    required=flag(o.get("required", True), f"{where} depends_on"),
+                                    restart=flag(o.get("restart", False), f"{where} depends_on"))
                          for d, o in (raw.get("depends_on") or {}).items()),
         links=tuple(raw.get("links") or ()),
         healthcheck=_healthcheck(raw.get("healthcheck"), where),
@@ -149,9 +164,10 @@ def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
         working_dir=raw.get("working_dir"),
         hostname=raw.get("hostname"),
         cap_add=tuple(raw.get("cap_add") or ()), cap_drop=tuple(raw.get("cap_drop") or ()),
-        privileged=bool(raw.get("privileged")), read_only=bool(raw.get("read_only")),
-        init=bool(raw.get("init")), tty=bool(raw.get("tty")),
-        stdin_open=bool(raw.get("stdin_open")),
+        privileged=flag(raw.get("privileged"), f"{where} privileged"),
+        read_only=flag(raw.get("read_only"), f"{where} read_only"),
+        init=flag(raw.get("init"), f"{where} init"), tty=flag(raw.get("tty"), f"{where} tty"),
+        stdin_open=flag(raw.get("stdin_open"), f"{where} stdin_open"),
         stop_grace_period=duration(raw.get("stop_grace_period"), f"{where} stop_grace_period"),
         stop_signal=raw.get("stop_signal"),
         sysctls=frozen(raw.get("sysctls")),
@@ -199,7 +215,7 @@ def _environment(name: str, raw: dict, env: EnvVars, refs: Mapping[str, set[str]
 def _mount(vol: dict, where: str) -> Mount:
     size = (vol.get("tmpfs") or {}).get("size")
     return Mount(type=vol.get("type", "volume"), target=vol["target"], source=vol.get("source"),
-                 read_only=bool(vol.get("read_only")),
+                 read_only=flag(vol.get("read_only"), f"{where} volumes"),
                  size=byte_size(size, f"{where} volumes") if size is not None else None,
                  subpath=(vol.get("volume") or {}).get("subpath"))
 
@@ -327,11 +343,13 @@ def build_resources(raw: Mapping | None) -> Mapping[str, Resource]:
         external = spec.get("external")
         if isinstance(external, dict):  # legacy `external: {name: x}`
             spec = {**spec, "name": external.get("name", spec.get("name"))}
-        out[name] = Resource(name=name, external=bool(external), driver=spec.get("driver"),
+        external = True if isinstance(external, dict) else flag(external, f"{name} external")
+        out[name] = Resource(name=name, external=external, driver=spec.get("driver"),
                              driver_opts=frozen(spec.get("driver_opts")),
                              labels=frozen(spec.get("labels") if isinstance(spec.get("labels"), dict)
                                            else None),
                              file=spec.get("file"), environment=spec.get("environment"),
-                             content=spec.get("content"), internal=bool(spec.get("internal")),
+                             content=spec.get("content"),
+                             internal=flag(spec.get("internal"), f"{name} internal"),
                              external_name=spec.get("name"))
     return frozen(out)

@@ -125,7 +125,7 @@ class _Loader:
         path = path.resolve()
         if path in self.cache:
             return self.cache[path][0]
-        data, text = yamlio.load(path, "compose file")
+        data, text = yamlio.load(path, "compose file", compose=True)
         if data is None:
             raise ConfigError(f"{path}: compose file is empty",
                               hint="add a `services:` section, or remove the file")

@@ -55,7 +55,7 @@ NOT_CARRIED = {
     "provider": "compose provider services are not supported",
     "pull_refresh_after": "image refresh is a compose option",
     "runtime": "set a RuntimeClass in an overlay patch",
-    "security_opt": "use x-nself securityContext settings instead",
+    "security_opt": "use the x-nself settings run_as_user, run_as_group and fs_group instead",
     "storage_opt": "storage driver options have no pod-level setting",
     "use_api_socket": "the Docker API socket does not exist in a cluster",
     "userns_mode": "user namespaces are set by the cluster",

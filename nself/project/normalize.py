@@ -179,8 +179,12 @@ def parse_volume(raw: Any, where: str, base: Path) -> dict:
 
 
 def _target_of(kind: str, item: dict) -> str:
-    return item.get("target") or (f"/run/secrets/{item['source']}" if kind == "secrets"
-                                  else f"/{item['source']}")
+    """The absolute file path. A relative secret target names a file under /run/secrets/
+    (Compose Specification, services.secrets.target); a relative config target is under /."""
+    target = item.get("target") or item["source"]
+    if target.startswith("/"):
+        return target
+    return f"/run/secrets/{target}" if kind == "secrets" else f"/{target}"
 
 
 def normalize_service(name: str, svc: dict, base: Path) -> dict:

@@ -39,6 +39,11 @@ _ENV_TARGET = {
         "pod_disruption_budget": {"type": "object"},
         "image_tag_policy": {"enum": ["compose", "pinned"]},
         "images": {"type": "object", "additionalProperties": {"type": "string"}},
+        # deploy target (docs/deploy.md): ssh hosts running compose, or a Kubernetes cluster
+        "target": {"enum": ["ssh", "k8s"]}, "runtime": {"enum": ["podman", "docker"]},
+        "path": {"type": "string", "pattern": "^/"}, "router": {"enum": ["nginx", "none"]},
+        "via": {"enum": ["kustomize", "helm"]},
+        "strategy": {"enum": ["rolling", "canary", "blue-green"]},
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
@@ -90,6 +95,9 @@ SCHEMA: dict = {
                 "strategy": {"enum": ["rolling", "canary", "blue-green"]},
                 "canary": {"type": "object"}, "blue_green": {"type": "object"},
                 "keep_releases": {"type": "integer", "minimum": 1},
+                "registry": _STR, "timeout": {"type": "integer", "minimum": 1},
+                "blue_green_keep": {"type": "integer", "minimum": 0},
+                "webhook_secret_env": _STR,
             },
         },
         "servers": {"type": "object", "additionalProperties": {

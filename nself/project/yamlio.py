@@ -35,8 +35,7 @@ MAX_ALIAS_EXPANSION = 100_000
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    """YAML 1.2 booleans (only true/false, as Compose's Go parser reads them: a service
-    named `yes` or `on` stays a name) and duplicate keys refused, as `docker compose` does."""
+    """Duplicate keys are refused, as `docker compose` does (PyYAML would keep the last)."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
@@ -47,17 +46,9 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "in a mapping", node.start_mark,
-                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})",
-                    key_node.start_mark)
+                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark)
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
 
 
 def _tagged(cls):
@@ -73,6 +64,44 @@ def _tagged(cls):
 
 _Loader.add_constructor("!reset", _tagged(Reset))
 _Loader.add_constructor("!override", _tagged(Override))
+
+_BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+CORE_INT = re.compile(r"^(?:[-+]?[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+)$")
+CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9_]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+
+class _ComposeLoader(_Loader):
+    """YAML 1.2 core schema, as Compose reads files (compose-go uses go-yaml v3): `yes`,
+    `no`, `on`, `off` and `12:30` stay strings; `0o17` is octal and `1e3` a float; a
+    leading-zero integer (`0755`) is octal as Go's ParseInt(s, 0) reads it."""
+
+
+_ComposeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+_ComposeLoader.add_implicit_resolver(_BOOL, CORE_BOOL, list("tTfF"))
+_ComposeLoader.add_implicit_resolver(_INT, CORE_INT, list("-+0123456789"))
+_ComposeLoader.add_implicit_resolver(_FLOAT, CORE_FLOAT, list("-+0123456789."))
+
+
+def _core_int(loader, node) -> int | float:
+    text = loader.construct_scalar(node).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits[:2] in ("0o", "0x"):
+        return sign * int(digits[2:], 8 if digits[1] == "o" else 16)
+    if len(digits) > 1 and digits.startswith("0"):
+        try:
+            return sign * int(digits, 8)
+        except ValueError:  # `08`: not octal; Go then reads it as a float
+            return sign * float(digits)
+    return sign * int(digits)
+
+
+_ComposeLoader.add_constructor(_INT, _core_int)
 
 
 def read_text(path: Path, what: str) -> str:
@@ -91,8 +120,10 @@ def read_text(path: Path, what: str) -> str:
         raise ConfigError(f"{what} {path} is not UTF-8 text", hint="save it as UTF-8") from None
 
 
-def parse(text: str, path: Path, what: str) -> Any:
-    loader = _Loader(text)
+def parse(text: str, path: Path, what: str, compose: bool = False) -> Any:
+    """`compose`: read with the YAML 1.2 core schema Compose uses (else YAML 1.1, as Invoke
+    reads nself.yml)."""
+    loader = (_ComposeLoader if compose else _Loader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -145,9 +176,9 @@ def _children(node) -> list:
     return [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
 
 
-def load(path: Path, what: str) -> tuple[Any, str]:
+def load(path: Path, what: str, compose: bool = False) -> tuple[Any, str]:
     text = read_text(path, what)
-    return parse(text, path, what), text
+    return parse(text, path, what, compose), text
 
 
 def line_of(text: str, keys: list) -> int | None:

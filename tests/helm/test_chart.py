@@ -1,6 +1,5 @@
 """helm.init: a chart that lints, renders every environment, packages — and says the
 same as the kustomize overlays (one model, two renderers)."""
-import json
 import shutil
 import subprocess
 
@@ -8,6 +7,7 @@ import pytest
 import yaml
 
 from conftest import CORPUS, STACK, copy_tree
+from rendering import helm_render, normalise, run
 from nself.helm.binary import Helm
 from nself.helm.init import InitOptions, init
 from nself.helm.operations import secret_values
@@ -30,39 +30,9 @@ def helm_bin():
     return HELM
 
 
-def run(*argv, stdin=None):
-    out = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
-
-
 def project_copy(case, tmp_path, env=None):
     source = STACK if case == "nself-stack" else CORPUS / case
     return load_project(copy_tree(source, tmp_path / case), env=env, process_env={})
-
-
-def helm_render(project, chart, env):
-    values = ["--values", str(chart / "values.yaml"), "--values", str(chart / f"values-{env}.yaml")]
-    stdin = secret_values(project)
-    argv = [HELM, "template", "rel", str(chart), "--namespace", project.namespace, *values]
-    if stdin:
-        argv += ["--values", "-"]
-    return [d for d in yaml.safe_load_all(run(*argv, stdin=stdin)) if d]
-
-
-def normalise(doc):
-    """Drop what legitimately differs: labels (the release is the instance) and selectors."""
-    doc = json.loads(json.dumps(doc))
-    doc["metadata"].pop("labels", None)
-    spec = doc.get("spec", {})
-    if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Service", "PodDisruptionBudget"):
-        spec.pop("selector", None)
-    for template in (spec.get("template"), spec.get("jobTemplate", {}).get("spec", {}).get("template")):
-        if template:
-            template["metadata"].pop("labels", None)
-            for tsc in template["spec"].get("topologySpreadConstraints", []):
-                tsc.pop("labelSelector", None)
-    return doc
 
 
 @pytest.mark.parametrize("case", EQUIVALENCE)
@@ -80,6 +50,9 @@ def test_helm_and_kustomize_render_the_same_objects(case, tmp_path, helm_bin):
                       for d in yaml.safe_load_all(run(KUBECTL, "kustomize",
                                                       str(project.root / "k8s/overlays" / env))) if d}
         helm_keys = {k for k in rendered if k[0] != "Secret"}
+        # The chart leaves the namespace to `helm install --create-namespace` (issue 21).
+        assert ("Namespace", project.namespace) not in rendered
+        kustomized = {k: v for k, v in kustomized.items() if k[0] != "Namespace"}
         assert helm_keys == set(kustomized), (env, helm_keys ^ set(kustomized))
         for key in kustomized:
             assert normalise(rendered[key]) == normalise(kustomized[key]), (env, key)

@@ -1,0 +1,2 @@
+"""Deploys: environments as targets (SSH hosts running compose, or Kubernetes), releases,
+locks, audit, hooks. See docs/deploy.md."""

@@ -145,6 +145,11 @@ class NselfProgram(Program):
         from nself.project import find_root
 
         start = self.args["search-root"].value
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            raise NselfError("the current directory no longer exists (it was deleted or moved)",
+                             hint="cd into your project again") from None
         self.root = find_root(Path(start) if start else None)
         if self.root is not None:
             self._check_project_config(self.root, self.config.global_defaults())

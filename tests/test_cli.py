@@ -326,3 +326,12 @@ def test_generated_style_override_and_mount():
     assert "mine" in mount(base, extra).collections and "mine" not in base.collections
     with pytest.raises(KeyError, match="already exists"):
         mount(base, Collection("config"))
+
+
+def test_a_deleted_working_directory_is_named(nself, tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    r = nself(["config.show"])
+    assert r.code == 1 and "current directory no longer exists" in r.err and "internal" not in r.err

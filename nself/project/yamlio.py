@@ -68,8 +68,9 @@ _Loader.add_constructor("!override", _tagged(Override))
 _BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-CORE_INT = re.compile(r"^(?:[-+]?[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+)$")
-CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9_]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+# Each number starts with a digit: `_` or `._` alone are strings, not a crash in int()/float().
+CORE_INT = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7][0-7_]*|0x[0-9a-fA-F][0-9a-fA-F_]*)$")
+CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 
 
@@ -138,6 +139,9 @@ def parse(text: str, path: Path, what: str, compose: bool = False) -> Any:
     except RecursionError:
         raise ConfigError(f"{path}: {what} is nested too deeply to read",
                           hint="flatten the structure (a few dozen levels is plenty)") from None
+    except (ValueError, TypeError) as exc:   # a constructor that cannot read a scalar
+        raise ConfigError(f"{path}: {what} has a value that cannot be read: {exc}",
+                          hint="quote the value to keep it a string") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -394,3 +394,11 @@ def test_a_command_longer_than_linux_allows_is_refused(tmp_path):
 def test_yaml_1_2_booleans_keep_yes_and_on_as_names(tmp_path):
     loaded = project(tmp_path, {"compose.yaml": "services:\n  yes:\n    image: a\n  on:\n    image: b\n"})
     assert sorted(loaded.services) == ["on", "yes"]
+
+
+@pytest.mark.parametrize("text, value", [("._", "._"), ("_", "_"), ("0o_", "0o_"), ("1_000", 1000), (".5", 0.5)])
+def test_number_like_scalars_read_as_compose_does(tmp_path, text, value):
+    # Found by the converter fuzzing: `replicas: ._` crashed float() (internal error).
+    from nself.project import yamlio
+
+    assert yamlio.parse(f"a: {text}\n", tmp_path / "compose.yaml", "compose file", compose=True) == {"a": value}

@@ -35,9 +35,10 @@ LOCAL, CLUSTER = "local", "cluster"
 @dataclass(frozen=True)
 class Step:
     """One action. `spec` holds the machine form beside `argv` for put/http/k8s steps:
-    put → {"path", "mode"}; http → {"method", "url", "body"?}; k8s → {"verb", "kind", "name",
-    "namespace"?, "body"?}. `call` executes http/k8s steps through their client (it is not
-    shown; the spec is). `error_code` is the exit code when the step fails (errors.Exit)."""
+    put → {"path", "mode"}; http → {"method", "url", "body"?}; k8s → {"verb", "resource"
+    (the object's kind: `kind` is the step's), "name", "namespace"?}. `call` executes
+    http/k8s steps through their client (it is not shown; the spec is). `error_code` is the
+    exit code when the step fails (errors.Exit)."""
 
     summary: str
     kind: str = "run"
@@ -68,11 +69,13 @@ class Step:
             text = self.command_line
         elif self.kind == "put":
             mode = self.spec.get("mode")
-            text = f"put {_size(self.data)} → {self.spec.get('path')}" + (f" (mode {mode:04o})" if mode else "")
+            what = self.spec.get("source") or _size(self.data)
+            text = f"put {what} → {self.spec.get('path')}" + (f" (mode {mode:04o})" if mode else "")
         elif self.kind == "http":
             text = f"{self.spec.get('method', 'GET')} {self.spec.get('url', '')}"
         else:
-            where = "/".join(filter(None, (self.spec.get("namespace"), self.spec.get("kind"), self.spec.get("name"))))
+            names = (self.spec.get("namespace"), self.spec.get("resource"), self.spec.get("name"))
+            where = "/".join(filter(None, names))
             text = f"{self.spec.get('verb', 'apply')} {where}"
         if self.data is not None and self.kind == "run":
             text += f" < (stdin, {_size(self.data)})"
@@ -83,7 +86,7 @@ class Step:
         if self.argv:
             out["argv"] = list(self.argv)
         out.update({k: v for k, v in self.spec.items() if k != "body" or self.kind != "put"})
-        if self.data is not None:
+        if self.data is not None or self.kind == "put":
             out["data"] = f"({_size(self.data)}, not shown)"
         if self.may_fail:
             out["may_fail"] = True
@@ -91,7 +94,10 @@ class Step:
 
 
 def _size(data: bytes | str | None) -> str:
-    n = len(data.encode() if isinstance(data, str) else data or b"")
+    """How data is shown: its size only (None: a put whose bytes are read while the plan runs)."""
+    if data is None:
+        return "data read while the plan runs"
+    n = len(data.encode() if isinstance(data, str) else data)
     return f"{n} bytes"
 
 
@@ -105,8 +111,11 @@ def shell(summary: str, script: str, *, on: str = LOCAL, **kw) -> Step:
     return Step(summary, "run", ("sh", "-c", script), on, **kw)
 
 
-def put(summary: str, path: str, data: bytes | str, *, on: str = LOCAL, mode: int | None = None, **kw) -> Step:
-    spec = {"path": path, **({"mode": mode} if mode is not None else {})}
+def put(summary: str, path: str, data: bytes | str | None, *, on: str = LOCAL, mode: int | None = None,
+        source: str | None = None, **kw) -> Step:
+    """A file to `path`: `data`, or (large files, e.g. image archives) the local file `source`,
+    streamed when the step runs."""
+    spec = {"path": path, **({"mode": mode} if mode is not None else {}), **({"source": source} if source else {})}
     return Step(summary, "put", (), on, spec, data, **kw)
 
 
@@ -206,7 +215,9 @@ class LocalRunner:
 
             from nself.files import write_atomic
 
-            data = step.data.encode() if isinstance(step.data, str) else step.data or b""
+            source = step.spec.get("source")
+            data = Path(source).read_bytes() if source else \
+                step.data.encode() if isinstance(step.data, str) else step.data or b""
             write_atomic(Path(step.spec["path"]), data, mode=step.spec.get("mode", 0o644))
             return StepResult(step, True, 0, duration=time.monotonic() - started)
         return self._process(step, started)

@@ -1,11 +1,10 @@
 """What the helm tasks share: the chart, release, namespace, values files and the
-secret values of an environment, turned into helm commands."""
+secret values of an environment, turned into helm steps."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from nself.helm.binary import Helm
 from nself.helm.init import chart_dir, chart_name
 from nself.k8s.convert import convert
 from nself.k8s.settings import load_overlay
@@ -47,5 +46,13 @@ def secret_values(project: Project) -> str | None:
     return dump({"secretValues": values}) if values else None
 
 
-def helm() -> Helm:
-    return Helm()
+def archive_name(chart: Path, version: str | None = None) -> str:
+    """The file `helm package` writes: <name>-<version>.tgz, the version from Chart.yaml unless given."""
+    import yaml
+
+    from nself.errors import ConfigError
+
+    if not (chart / "Chart.yaml").is_file():
+        raise ConfigError(f"no chart at {chart}", hint="create it with `nself helm.init`")
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text()) or {}
+    return f"{meta.get('name', chart.name)}-{version or meta.get('version')}.tgz"

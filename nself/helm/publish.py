@@ -5,6 +5,14 @@ import os
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
+from nself.plan import Step
+
+
+def upload_step(archive: str, repository: str) -> Step:
+    """The upload as a plan step: POST <repository>/api/charts, run through `upload`."""
+    url = repository.rstrip("/") + "/api/charts"
+    return Step(f"upload {Path(archive).name} to {repository}", "http", spec={"method": "POST", "url": url},
+                call=lambda step: upload(archive, repository))
 
 
 def upload(archive: str, repository: str, timeout: float = 60) -> None:

@@ -3,9 +3,11 @@ apply, prune, wait through the watch API), status, scale, rollouts, delete."""
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import yaml
 
 from nself.errors import Exit, NselfError
 from nself.k8s.cluster import Cluster
-from nself.k8s.resources import BY_KIND, RESOURCES, for_object
+from nself.k8s.resources import BY_KIND, RESOURCES, Resource, for_object
+from nself.plan import LocalRunner, Plan, Step
 from nself.project.model import Project
 from nself.project.names import check_namespace
 
@@ -106,53 +109,57 @@ def secrets(project: Project, namespace: str) -> tuple[list[dict], list[str]]:
     return out, missing
 
 
-def apply(tgt: Target, objects: list[dict], secret_objects: list[dict], *, prune: bool = False,
-          dry_run: bool = False, wait: bool = False, timeout: int = 300, progress=None) -> dict:
-    applied: list[str] = []
-    ordered = objects[:1] + secret_objects + objects[1:]      # the Namespace first, Secrets before pods
-    if dry_run and not _namespace_exists(tgt):
-        # A server-side dry run of objects in a namespace that does not exist yet fails, as it
-        # does on a real cluster: print the plan instead.
-        return {"namespace": tgt.namespace, "applied": [f"{o['kind']}/{o['metadata']['name']}" for o in ordered],
-                "pruned": [], "dry_run": True, "server_dry_run": False}
+def apply_plan(namespace: str, objects: list[dict], secret_objects: list[dict],
+               cluster: Callable[[], Cluster], prunable: list[tuple[Resource, str]] = ()) -> Plan:
+    """One k8s step per object (server-side apply): the Namespace first, Secrets before the pods
+    that read them, then the rest; then a delete step per object of `prunable` (what nself applied
+    here before, from `pruning`) that is no longer wanted. Pure: `cluster` is called only when a
+    step runs. A Secret's step carries the object as `data` (shown by size only)."""
+    ordered = objects[:1] + secret_objects + objects[1:]
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in ordered}
+    steps = [_apply_step(obj, namespace, cluster) for obj in ordered]
+    steps += [_delete_step(res, name, namespace, cluster) for res, name in prunable if (res.kind, name) not in wanted]
+    return Plan(f"apply {len(ordered)} objects to {namespace}", steps)
+
+
+def _apply_step(obj: dict, namespace: str, cluster: Callable[[], Cluster]) -> Step:
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    where = {"namespace": namespace} if for_object(obj).namespaced else {}
+    return Step(f"apply {kind} {name}", "k8s", spec={"verb": "apply", "resource": kind, "name": name, **where},
+                data=json.dumps(obj) if kind == "Secret" else None, error_code=Exit.KUBERNETES,
+                call=lambda step: cluster().apply(obj, namespace))
+
+
+def _delete_step(res: Resource, name: str, namespace: str, cluster: Callable[[], Cluster]) -> Step:
+    return Step(f"prune {res.kind} {name}", "k8s",
+                spec={"verb": "delete", "resource": res.kind, "name": name, "namespace": namespace},
+                error_code=Exit.KUBERNETES, call=lambda step: cluster().delete(res, namespace, name))
+
+
+def pruning(tgt: Target) -> list[tuple[Resource, str]]:
+    """What nself applied to this environment before (its labels), for `apply_plan` to prune."""
+    return [(res, obj["metadata"]["name"]) for res in PRUNABLE
+            for obj in tgt.cluster.list(res, tgt.namespace, tgt.selector)]
+
+
+def apply(plan: Plan, progress: Callable[[str], None] | None = None) -> dict:
+    """Run an `apply_plan`; a failure names what was applied before it."""
+    started: list[str] = []
+
+    def starting(step: Step) -> None:
+        started.append(f"{step.spec['resource']}/{step.spec['name']}")
+        if progress:
+            progress(step.summary)
     try:
-        for obj in ordered:
-            tgt.cluster.apply(obj, tgt.namespace, dry_run=dry_run)
-            applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
-            if progress:
-                progress(applied[-1])
+        plan.run(LocalRunner(), on_step=starting)
     except NselfError as exc:
-        exc.details = [f"applied before the failure ({len(applied)}): " + (", ".join(applied) or "none"),
+        before = started[:-1]
+        exc.details = [f"applied before the failure ({len(before)}): " + (", ".join(before) or "none"),
                        *exc.details]
         raise
-    pruned = _prune(tgt, objects + secret_objects, dry_run) if prune else []
-    report = {"namespace": tgt.namespace, "applied": applied, "pruned": pruned, "dry_run": dry_run,
-              "server_dry_run": dry_run}
-    if wait and not dry_run:
-        report["ready"] = wait_ready(tgt, {o["metadata"]["name"] for o in objects if o["kind"] in WORKLOADS},
-                                     timeout)
-    return report
-
-
-def _namespace_exists(tgt: Target) -> bool:
-    try:
-        tgt.cluster.get(BY_KIND[("v1", "Namespace")], None, tgt.namespace)
-        return True
-    except NselfError as exc:
-        if exc.message.startswith("not found"):
-            return False
-        raise
-
-
-def _prune(tgt: Target, objects: list[dict], dry_run: bool) -> list[str]:
-    wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
-    pruned = []
-    for res in PRUNABLE:
-        for obj in tgt.cluster.list(res, tgt.namespace, tgt.selector):
-            if (res.kind, obj["metadata"]["name"]) not in wanted:
-                tgt.cluster.delete(res, tgt.namespace, obj["metadata"]["name"], dry_run=dry_run)
-                pruned.append(f"{res.kind}/{obj['metadata']['name']}")
-    return pruned
+    verbs = [(s.spec["verb"], f"{s.spec['resource']}/{s.spec['name']}") for s in plan.steps]
+    return {"applied": [what for verb, what in verbs if verb == "apply"],
+            "pruned": [what for verb, what in verbs if verb == "delete"]}
 
 
 def is_ready(obj: dict) -> bool:

@@ -3,15 +3,17 @@ host name, fail-fast or continue, a summary (host, exit code, duration) and one 
 naming the hosts that failed (Fabric's Group has no limit, no prefix and no summary)."""
 from __future__ import annotations
 
+import shlex
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
-from nself.plan import Plan, Step, StepFailed, StepResult, shell
+from nself.plan import Plan, Step, StepFailed, StepResult, run, shell
 from nself.remote.connection import connect, open_checked
 from nself.remote.inventory import Server
 
@@ -26,6 +28,7 @@ class HostResult:
     stderr: str = ""
     error: str | None = None
     error_code: int | None = None
+    hint: str | None = None
     steps: list[StepResult] = field(default_factory=list, repr=False)
 
     @property
@@ -63,36 +66,70 @@ class Prefixed:
             self.buffer = ""
 
 
+# A sudo server's put: copy beside the target (same file system), set the mode, rename over it.
+_MOVE = ('tmp="$2.nself-tmp"; cp "$1" "$tmp" && chmod "$3" "$tmp" && mv -f "$tmp" "$2"; '
+         'status=$?; rm -f "$1" "$tmp"; exit $status')
+
+
+_STDIN = 'f="$1"; shift; "$@" < "$f"; status=$?; rm -f "$f"; exit $status'
+
+
 class HostRunner:
     """Runs a plan's steps on one server over one open connection: run steps through the
     server's shell (with sudo when the inventory says so; stdin from the step's data), put
-    steps as atomic SFTP writes. Live output goes to `streams` (prefixed by host)."""
+    steps as atomic SFTP writes (on a sudo server: uploaded as the user, moved into place by
+    root). Live output goes to `streams` (prefixed by host)."""
 
     def __init__(self, connection, server: Server, streams: dict | None = None, timeout: float | None = None):
         self.connection, self.server, self.streams, self.timeout = connection, server, streams or {}, timeout
 
     def __call__(self, step: Step) -> StepResult:
-        import io
-
         from nself.remote.files import put
 
         started = time.monotonic()
         if step.kind == "put":
-            data = step.data.encode() if isinstance(step.data, str) else step.data or b""
-            put(self.connection, data, step.spec["path"], mode=step.spec.get("mode", 0o644))
-            return StepResult(step, True, 0, duration=time.monotonic() - started)
+            mode = step.spec.get("mode", 0o644)
+            source = step.spec.get("source")
+            # a local file is streamed, never whole in memory
+            data = open(source, "rb") if source else \
+                (step.data.encode() if isinstance(step.data, str) else step.data or b"")
+            try:
+                if not self.server.sudo:
+                    put(self.connection, data, step.spec["path"], mode=mode)
+                    return StepResult(step, True, 0, duration=time.monotonic() - started)
+                # As the user into a private temporary file, then moved into place as root.
+                upload = f"/tmp/.nself-put-{uuid.uuid4().hex}"
+                put(self.connection, data, upload, mode=0o600)
+            finally:
+                if source:
+                    data.close()
+            return self(run(step.summary, "sh", "-c", _MOVE, "sh", upload, step.spec["path"], f"{mode:o}",
+                            on=step.on, error_code=step.error_code))
         if step.kind != "run":
             raise NselfError(f"a {step.kind} step cannot run on a host: {step.summary}", code=Exit.GENERAL,
                              hint="this is a bug in nself: please report it")
-        data = step.data.decode() if isinstance(step.data, bytes) else step.data
-        stdin = io.StringIO(data) if data is not None else False
-        run = self.connection.sudo if self.server.sudo else self.connection.run
-        result = run(step.command_line, hide=True, warn=True, in_stream=stdin,
-                     timeout=step.timeout or self.timeout, **self.streams)
+        command = step.command_line
+        if step.data is not None:
+            # Invoke feeds in_stream a byte per read (10 ms each): send the data as a private
+            # file instead, and give it to the command on stdin there.
+            upload = f"/tmp/.nself-stdin-{uuid.uuid4().hex}"
+            data = step.data.encode() if isinstance(step.data, str) else step.data
+            put(self.connection, data, upload, mode=0o600)
+            command = shlex.join(["sh", "-c", _STDIN, "sh", upload, *step.argv])
+        execute = self.connection.sudo if self.server.sudo else self.connection.run
+        result = execute(command, hide=True, warn=True, in_stream=False,
+                         timeout=step.timeout or self.timeout, **self.streams)
         for stream in self.streams.values():
             stream.flush()
         return StepResult(step, result.exited == 0, result.exited, result.stdout, result.stderr,
                           time.monotonic() - started)
+
+
+def _code_of(exc: Exception) -> int:
+    """Connection trouble is a network failure (6); anything else (a missing remote file, a
+    bug) is general (1), not misreported as the network's."""
+    network = (ConnectionError, TimeoutError, EOFError)
+    return Exit.NETWORK if isinstance(exc, network) or type(exc).__module__.startswith("paramiko") else Exit.GENERAL
 
 
 def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *, parallel: int = 8,
@@ -127,13 +164,14 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
         except StepFailed as exc:
             failed = exc.result
             outcome = HostResult(server.name, server.host, failed.exit_code, time.monotonic() - started,
-                                 failed.stdout, failed.stderr, error=exc.message, error_code=exc.code)
+                                 failed.stdout, failed.stderr, error=exc.message, error_code=exc.code,
+                                 hint=exc.hint)
         except NselfError as exc:
             outcome = HostResult(server.name, server.host, None, time.monotonic() - started,
-                                 error=exc.message, error_code=exc.code)
+                                 error=exc.message, error_code=exc.code, hint=exc.hint)
         except Exception as exc:  # noqa: BLE001 - one host's failure must not stop the others
             outcome = HostResult(server.name, server.host, None, time.monotonic() - started,
-                                 error=f"{type(exc).__name__}: {exc}", error_code=Exit.NETWORK)
+                                 error=f"{type(exc).__name__}: {exc}", error_code=_code_of(exc))
         if fail_fast and not outcome.ok:
             stop.set()
         return outcome
@@ -146,14 +184,34 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
     return sorted(results, key=lambda r: r.name)
 
 
+def command_plans(servers: list[Server], command: str) -> dict[str, Plan]:
+    """One shell command per server (name → plan); its exit is the host's result, so it may fail."""
+    return {s.name: Plan(f"run on {s.name}", [shell("run the command", command, on=s.name, may_fail=True)])
+            for s in servers}
+
+
 def run_command(root: Path, servers: list[Server], command: str, *, parallel: int = 8,
                 fail_fast: bool = False, echo: Callable[[str], None] | None = None,
                 inventory: dict[str, Server] | None = None, timeout: float | None = None) -> list[HostResult]:
     """One shell command on every server; a non-zero exit is the host's result, not an error."""
-    plans = {s.name: Plan(f"run on {s.name}", [shell("run the command", command, on=s.name, may_fail=True)])
-             for s in servers}
+    plans = command_plans(servers, command)
     known = {**(inventory or {}), **{s.name: s for s in servers}}
     return run_plans(root, plans, known, parallel=parallel, fail_fast=fail_fast, echo=echo, timeout=timeout)
+
+
+def run_on(root: Path, servers: dict[str, Server], plan: Plan, *, echo: Callable[[str], None] | None = None,
+           timeout: float | None = None) -> list[StepResult]:
+    """A plan whose steps all run on one server (the `on` of its steps), over one connection;
+    a failure is raised with its own exit code and hint (connection: 6/7, a step: its code)."""
+    names = {step.on for step in plan.steps}
+    if len(names) != 1:
+        raise ValueError(f"run_on needs the steps of one server, not {sorted(names)}")
+    result, = run_plans(root, {names.pop(): plan}, servers, echo=echo, timeout=timeout)
+    if not result.ok:
+        raise NselfError(result.error or f"{result.name}: exit {result.exit_code}",
+                         code=result.error_code or Exit.GENERAL,
+                         hint=result.hint or "run the steps printed by --dry-run by hand to see more")
+    return result.steps
 
 
 def failure(results: list[HostResult]) -> NselfError | None:

@@ -1,4 +1,4 @@
-"""What the server tasks do, built from commands as data and run by the executor."""
+"""What the server tasks do: commands and plans as data, run by the executor."""
 from __future__ import annotations
 
 import shlex
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
+from nself.plan import LOCAL, LocalRunner, Plan, Step, shell
 from nself.remote.connection import connect, open_checked
 from nself.remote.inventory import Server
 
@@ -50,19 +51,26 @@ def logs_command(service: str | None, follow: bool, lines: int = 200) -> str:
     return f"$( (command -v podman || command -v docker) ) logs {flags} {name}"
 
 
-def reboot(root: Path, server: Server, inventory: dict[str, Server], timeout: int = 300,
-           trigger: Callable[[], None] | None = None) -> float:
-    """Reboot (over SSH, or through `trigger`: the provider's API) and wait until SSH answers
-    again; returns the seconds it took."""
+# In the background, a second later: the SSH session ends cleanly before the host goes down.
+REBOOT = "nohup sh -c 'sleep 1; reboot' >/dev/null 2>&1 &"
+
+
+def reboot_plan(server: Server, through_api: Step | None = None) -> Plan:
+    """Reboot over SSH (sudo added by the runner when the inventory says so), or through the
+    provider's API (`through_api`: an http step); the task then waits for SSH."""
+    step = through_api or shell("reboot", REBOOT, on=server.name)
+    return Plan(f"reboot {server.name}, then wait until SSH answers again", [step])
+
+
+def reboot(root: Path, plan: Plan, server: Server, inventory: dict[str, Server], timeout: int = 300) -> float:
+    """Run the reboot plan and wait until SSH answers again; returns the seconds it took."""
+    from nself.remote.executor import run_on
+
     started = time.monotonic()
-    if trigger is None:
-        connection = connect(root, server, inventory)
-        open_checked(connection, server)
-        command = "sleep 1; reboot" if not server.sudo else "sleep 1; sudo reboot"
-        connection.run(f"nohup sh -c '{command}' >/dev/null 2>&1 &", hide=True, warn=True, in_stream=False)
-        connection.close()
+    if plan.steps[0].on == LOCAL:
+        plan.run(LocalRunner())
     else:
-        trigger()
+        run_on(root, inventory, plan)
     time.sleep(2)
 
     def answers() -> None:

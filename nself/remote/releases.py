@@ -3,81 +3,91 @@
 A release is uploaded into a hidden folder and renamed into place; `current` switches
 atomically (a new symlink renamed over the old one); older releases beyond `keep` are
 removed, never the live one; rollback points `current` at the previous release.
-Commands are built as data (strings) and run by the caller's connection.
+
+Steps are built as data (argv, puts) for the server named `host`; they run through a runner,
+normally `nself.remote.executor.HostRunner`, which adds sudo when the inventory says so.
 """
 from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 
 from nself.errors import Exit, NselfError
-from nself.remote.files import put
+from nself.plan import Plan, Runner, Step, put, run
 
 _ID = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
+_LIST = 'ls -1 "$1" 2>/dev/null; echo --; readlink "$2" 2>/dev/null || true'
+_INTO_PLACE = 'test ! -e "$2" && mv "$1" "$2"'
 
 
-def _q(path: str) -> str:
-    return shlex.quote(path)
-
-
-def prepare_command(base: str) -> str:
-    return f"mkdir -p {_q(posixpath.join(base, 'releases'))} {_q(posixpath.join(base, 'shared'))}"
+def activate_steps(host: str, base: str, release: str) -> list[Step]:
+    """Atomic switch: a new symlink, renamed over `current` (mv -T replaces the link itself)."""
+    link, temp = posixpath.join(base, "current"), posixpath.join(base, ".current.nself")
+    return [run(f"link {release} beside current", "ln", "-sfn", posixpath.join("releases", release), temp, on=host),
+            run(f"make {release} current", "mv", "-Tf", temp, link, on=host)]
 
 
 def activate_command(base: str, release: str) -> str:
-    """Atomic switch: a new symlink, renamed over `current` (mv -T replaces the link itself)."""
-    link, temp = posixpath.join(base, "current"), posixpath.join(base, ".current.nself")
-    return f"ln -sfn {_q(posixpath.join('releases', release))} {_q(temp)} && mv -Tf {_q(temp)} {_q(link)}"
+    """The same switch as one shell line, for steps that chain it with others."""
+    return " && ".join(step.command_line for step in activate_steps("", base, release))
 
 
-def list_command(base: str) -> str:
-    return (f"ls -1 {_q(posixpath.join(base, 'releases'))} 2>/dev/null; echo '--'; "
-            f"readlink {_q(posixpath.join(base, 'current'))} 2>/dev/null || true")
+def list_step(host: str, base: str) -> Step:
+    """Prints the release folders, `--`, then where `current` points (a read)."""
+    return run("list the releases", "sh", "-c", _LIST, "sh", posixpath.join(base, "releases"),
+               posixpath.join(base, "current"), on=host)
 
 
-def _run(connection, command: str) -> str:
-    result = connection.run(command, hide=True, warn=True, in_stream=False)
-    if result.exited:
-        raise NselfError(f"{connection.host}: `{command}` failed: {result.stderr.strip()}",
-                         code=Exit.GENERAL, hint="check the path and permissions on the host")
-    return result.stdout
+def deploy_plan(host: str, base: str, release: str, files: dict[str, bytes]) -> Plan:
+    """Upload `files` (relative path → bytes) as release `release` under `base` and make it current."""
+    if not _ID.match(release):
+        raise NselfError(f"invalid release id {release!r}", code=Exit.USAGE, hint="letters, digits, . _ -")
+    staging = posixpath.join(base, "releases", f".{release}.partial")
+    target = posixpath.join(base, "releases", release)
+    steps = [run("make the release layout", "mkdir", "-p", posixpath.join(base, "releases"),
+                 posixpath.join(base, "shared"), on=host),
+             run("clear the upload folder", "rm", "-rf", staging, on=host),
+             run("make the upload folder", "mkdir", "-p", staging, on=host)]
+    for rel, data in sorted(files.items()):
+        path = posixpath.join(staging, rel)
+        if posixpath.dirname(rel):
+            steps.append(run(f"make the folder of {rel}", "mkdir", "-p", posixpath.dirname(path), on=host))
+        steps.append(put(f"upload {rel}", path, data, on=host))
+    steps.append(run(f"move release {release} into place", "sh", "-c", _INTO_PLACE, "sh", staging, target, on=host))
+    return Plan(f"release {release} on {host}", [*steps, *activate_steps(host, base, release)])
 
 
-def releases(connection, base: str) -> tuple[list[str], str | None]:
-    names, _, current = _run(connection, list_command(base)).partition("--\n")
+def releases(runner: Runner, host: str, base: str) -> tuple[list[str], str | None]:
+    """The release ids (sorted) and the current one."""
+    result, = Plan(f"list releases on {host}", [list_step(host, base)]).run(runner)
+    names, _, current = result.stdout.partition("--\n")
     current = current.strip()
     return sorted(n for n in names.split() if not n.startswith(".")), \
         (posixpath.basename(current) if current else None)
 
 
-def deploy(connection, base: str, release: str, files: dict[str, bytes], keep: int = 5) -> dict:
-    if not _ID.match(release):
-        raise NselfError(f"invalid release id {release!r}", code=Exit.USAGE, hint="letters, digits, . _ -")
-    _run(connection, prepare_command(base))
-    staging = posixpath.join(base, "releases", f".{release}.partial")
-    target = posixpath.join(base, "releases", release)
-    _run(connection, f"rm -rf {_q(staging)} && mkdir -p {_q(staging)}")
-    for rel, data in sorted(files.items()):
-        path = posixpath.join(staging, rel)
-        _run(connection, f"mkdir -p {_q(posixpath.dirname(path))}")
-        put(connection, data, path)
-    _run(connection, f"test ! -e {_q(target)} && mv {_q(staging)} {_q(target)}")
-    _run(connection, activate_command(base, release))
-    removed = cleanup(connection, base, keep)
-    return {"release": release, "removed": removed}
+def deploy(runner: Runner, host: str, base: str, release: str, files: dict[str, bytes], keep: int = 5) -> dict:
+    plan = deploy_plan(host, base, release, files)
+    if release in releases(runner, host, base)[0]:
+        raise NselfError(f"release {release!r} exists on {host}", code=Exit.GENERAL,
+                         hint="use a new release id, or roll back to it")
+    plan.run(runner)
+    return {"release": release, "removed": cleanup(runner, host, base, keep)}
 
 
-def cleanup(connection, base: str, keep: int) -> list[str]:
-    names, current = releases(connection, base)
+def cleanup(runner: Runner, host: str, base: str, keep: int) -> list[str]:
+    """Remove the oldest releases beyond `keep`, never the current one."""
+    names, current = releases(runner, host, base)
     old = [n for n in names if n != current][: max(0, len(names) - keep)]
-    for name in old:
-        _run(connection, f"rm -rf {_q(posixpath.join(base, 'releases', name))}")
+    Plan(f"remove old releases on {host}", [
+        run(f"remove release {name}", "rm", "-rf", posixpath.join(base, "releases", name), on=host)
+        for name in old]).run(runner)
     return old
 
 
-def rollback(connection, base: str, to: str | None = None) -> dict:
-    names, current = releases(connection, base)
+def rollback(runner: Runner, host: str, base: str, to: str | None = None) -> dict:
+    """Point `current` at `to`, else at the release before the current one."""
+    names, current = releases(runner, host, base)
     if to is None:
         earlier = [n for n in names if current and n < current]
         if not earlier:
@@ -86,5 +96,5 @@ def rollback(connection, base: str, to: str | None = None) -> dict:
         to = earlier[-1]
     elif to not in names:
         raise NselfError(f"no release {to!r}", code=Exit.GENERAL, hint="releases: " + ", ".join(names))
-    _run(connection, activate_command(base, to))
+    Plan(f"roll {host} back to {to}", activate_steps(host, base, to)).run(runner)
     return {"from": current, "to": to}

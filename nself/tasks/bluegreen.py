@@ -27,7 +27,7 @@ def _say(out, state) -> None:
 @task(positional=["environment"], help={"environment": _ENV, "release": "release id (default: git short sha)",
                                         "skip_build": "do not build images; deploy what the last build recorded"})
 def start(c, environment, release=None, skip_build=False):
-    """Deploy the new release to the idle colour and health-check it there (no traffic)."""
+    """Deploy the new release to the idle colour and health-check it."""
     from nself.deploy import bluegreen
     from nself.tasks.deploy import _options, _run_build
 
@@ -48,7 +48,7 @@ def start(c, environment, release=None, skip_build=False):
 
 @task(positional=["environment"], help={"environment": _ENV})
 def switch(c, environment):
-    """Move all traffic to the new colour at once (the old one stays up for rollback)."""
+    """Move all traffic to the new colour at once (the old one stays up)."""
     from nself.deploy import bluegreen
 
     driver = _driver(c, environment)
@@ -70,7 +70,7 @@ def rollback(c, environment):
 
 @task(positional=["environment"], help={"environment": _ENV, "now": "stop the old colour now, whatever its age"})
 def finish(c, environment, now=False):
-    """Stop the old colour once it is older than deploy.blue_green_keep minutes."""
+    """Stop the old colour once deploy.blue_green_keep minutes have passed."""
     from nself.deploy import bluegreen
 
     driver = _driver(c, environment)

@@ -44,7 +44,7 @@ def _render(out, state) -> None:
     "skip_build": "do not build images; deploy what the last build recorded"})
 def start(c, environment, percent=None, steps=None, pause=None, analysis=None, auto=False, release=None,
           skip_build=False):
-    """Deploy the new release beside the stable one and send it a share of traffic."""
+    """Run the new release beside the stable one with a share of traffic."""
     from nself.deploy import progressive
     from nself.tasks.deploy import _options, _run_build
 
@@ -99,7 +99,7 @@ def promote(c, environment, full=False, auto=False, analysis=None):
 
 @task(positional=["environment"], help={"environment": _ENV})
 def rollback(c, environment):
-    """Abort the running canary: 100% back to the stable release, the canary removed."""
+    """Abort the running canary: all traffic back to the stable release."""
     from nself.deploy import progressive
 
     driver = _driver(c, environment)
@@ -111,7 +111,7 @@ def rollback(c, environment):
 @task(positional=["environment"], help={"environment": _ENV, "watch": "print again on every change until Ctrl-C",
                                         "interval": "seconds between reads with --watch (default 2)"})
 def status(c, environment, watch=False, interval=2.0):
-    """Show the canary's step, weights and analysis results (in the environment)."""
+    """Show the running canary's step, weights and analysis results."""
     import time
 
     driver = _driver(c, environment)

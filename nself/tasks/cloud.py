@@ -141,6 +141,7 @@ def exec(c, hosts=None, roles=None, parallel=8, cmd=None, fail_fast=False, timeo
     import shlex
 
     from nself.errors import UsageError
+    from nself.plan import emit
     from nself.remote import executor, inventory
 
     out = runtime.output(c)
@@ -150,14 +151,12 @@ def exec(c, hosts=None, roles=None, parallel=8, cmd=None, fail_fast=False, timeo
         raise UsageError("which command?", hint="nself cloud.servers.exec --roles web -- uptime")
     root = _root(c)
     servers = inventory.load(root)
-    chosen = inventory.select(servers, hosts, roles)
+    plans = executor.command_plans(inventory.select(servers, hosts, roles), command)
     if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": s.name, "command": command} for s in chosen]},
-                 render=lambda d: [out.say(f"would run on {s.name}: {command}") for s in chosen])
+        emit(out, list(plans.values()))
         return
-    results = executor.run_command(root, chosen, command, parallel=int(parallel), fail_fast=fail_fast,
-                                   echo=None if out.json_mode else out.say, inventory=servers,
-                                   timeout=int(timeout) or None)
+    results = executor.run_plans(root, plans, servers, parallel=int(parallel), fail_fast=fail_fast,
+                                 echo=None if out.json_mode else out.say, timeout=int(timeout) or None)
     out.emit([r.to_dict() for r in results], render=lambda d: out.table(
         ["host", "exit", "seconds", "error"],
         [[r["host"], "" if r["exit_code"] is None else r["exit_code"], f"{r['duration']:.2f}",
@@ -174,6 +173,7 @@ def ssh(c, name):
     import subprocess
 
     from nself.errors import Exit, NselfError
+    from nself.plan import Plan, emit, run
     from nself.remote import inventory, operations
 
     out = runtime.output(c)
@@ -181,7 +181,7 @@ def ssh(c, name):
     argv = operations.ssh_argv(root, inventory.get(inventory.load(root), name),
                                list(runtime.options(c).remainder) or None)
     if runtime.options(c).dry_run:
-        out.emit({"plan": [argv]}, render=lambda d: out.say("would run: " + " ".join(argv)))
+        emit(out, Plan(f"open an SSH session on {name}", [run("open an interactive SSH session", *argv)]))
         return
     binary = shutil.which("ssh")
     if not binary:
@@ -222,6 +222,7 @@ def reboot(c, name, timeout=300):
     """Reboot a server and wait until it answers SSH again.
 
     Through the provider's API when nself provisioned it, else over SSH; asks unless --yes."""
+    from nself.plan import emit
     from nself.remote import inventory, operations
 
     out = runtime.output(c)
@@ -229,18 +230,20 @@ def reboot(c, name, timeout=300):
     servers = inventory.load(root)
     server = inventory.get(servers, name)
     via = f"{server.provider} API" if server.provider and server.id else "ssh"
+    through_api = None
+    if via != "ssh":
+        from nself.providers.plans import reboot_step
+
+        through_api = reboot_step(server.provider, name, server.id, server.region,
+                                  lambda: _provider(c, server.provider).reboot(server.id))
+    plan = operations.reboot_plan(server, through_api)
     if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": name, "command": "reboot", "via": via, "then": "wait for SSH"}]},
-                 render=lambda d: out.say(f"would reboot {name} through {via} and wait for SSH"))
+        emit(out, plan)
         return
     if not runtime.confirm(c, f"Reboot {name} ({server.host})?"):
         out.say("left as it is")
         return
-    trigger = None
-    if via != "ssh":
-        provider = _provider(c, server.provider)
-        trigger = lambda: provider.reboot(server.id)  # noqa: E731
-    seconds = operations.reboot(root, server, servers, int(timeout), trigger)
+    seconds = operations.reboot(root, plan, server, servers, int(timeout))
     out.emit({"server": name, "via": via, "back_after": round(seconds, 1)},
              render=lambda d: out.say(f"{name} is back after {d['back_after']}s"))
 
@@ -252,7 +255,9 @@ def destroy(c, name, provider=None):
 
     Asks unless --yes."""
     from nself.errors import UsageError
+    from nself.plan import LocalRunner, emit
     from nself.providers import operations
+    from nself.providers.plans import destroy_plan
     from nself.remote import inventory
 
     out = runtime.output(c)
@@ -267,15 +272,15 @@ def destroy(c, name, provider=None):
     else:
         found = operations.resolve_id(_provider(c, provider), name)
         server_id, host = found.id, found.ipv4 or "no address"
-    plan = {"destroy": name, "provider": provider, "id": server_id, "host": host}
+    region = servers[name].region if name in servers else None
+    plan = destroy_plan(provider, name, server_id, host, region, lambda: _provider(c, provider).destroy(server_id))
     if runtime.options(c).dry_run:
-        out.emit({"plan": [plan]}, render=lambda d: out.say(
-            f"would destroy {provider} server {server_id} ({name}, {host})"))
+        emit(out, plan)
         return
     if not runtime.confirm(c, f"Destroy {name} ({provider} {server_id}, {host})? Its disk is lost."):
         out.say("left as it is")
         return
-    _provider(c, provider).destroy(server_id)
+    plan.run(LocalRunner())
     if name in servers:
         del servers[name]
         inventory.save(root, servers)
@@ -284,6 +289,12 @@ def destroy(c, name, provider=None):
 
 
 # --- providers ------------------------------------------------------------------------------
+
+def _question(plan) -> str:
+    """A one-step plan's sentence as the confirmation question."""
+    summary = plan.steps[0].summary
+    return f"{summary[:1].upper()}{summary[1:]}?"
+
 
 def _provider(c, name):
     """The provider's driver; its credentials are redacted from every output."""
@@ -418,8 +429,10 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     from pathlib import Path
 
     from nself.errors import Exit, NselfError, UsageError
+    from nself.plan import LocalRunner, emit
     from nself.providers import keys, operations
     from nself.providers.base import ProvisionRequest
+    from nself.providers.plans import provision_plan
     from nself.remote import connection, inventory
     from nself.remote import operations as remote_ops
 
@@ -443,19 +456,16 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     chosen = operations.resolve_size(driver, size, region)
     operations.check_user_data(driver, init_text)
     request = ProvisionRequest(name, region, chosen.id, image or driver.image, public_key, init_text)
-    plan = {"provider": provider, "name": name, "region": region, "size": chosen.id, "vcpu": chosen.vcpu,
-            "ram_gb": chosen.ram_gb, "monthly": chosen.monthly, "currency": chosen.currency,
-            "image": request.image, "ssh_key": keys.md5_fingerprint(public_key)}
-    price = "" if chosen.monthly is None else f", {chosen.monthly:.2f} {chosen.currency}/month"
-    summary = f"{name}: {driver.title} {chosen.id} ({chosen.vcpu} vCPU, {chosen.ram_gb:g} GB{price}) in {region}"
+    plan = provision_plan(provider, request, chosen, keys.md5_fingerprint(public_key),
+                          lambda: operations.create(driver, request, out.verbose))
     if runtime.options(c).dry_run:
-        out.emit({"plan": [plan]}, render=lambda d: out.say("would create " + summary))
+        emit(out, plan)
         return
-    if not runtime.confirm(c, f"Create {summary}?"):
+    if not runtime.confirm(c, _question(plan)):
         out.say("left as it is")
         return
     started = time.monotonic()
-    created = operations.create(driver, request, out.verbose)
+    created = plan.run(LocalRunner())[0].value
     # In the inventory from the moment it exists, so nothing is lost if the wait is interrupted.
     server = inventory.Server(name, created.ipv4 or "0.0.0.0", int(port), user, keys.private_key_path(ssh_key),
                               roles=tuple(r for item in roles or [] for r in item.split(",") if r),
@@ -469,7 +479,10 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     if trust_new:
         fingerprint = remote_ops.wait_for_ssh(server, lambda: connection.trust(root, server, servers),
                                               started + float(timeout))
-    out.emit({**plan, "id": running.id, "ipv4": running.ipv4, "ipv6": running.ipv6, "host_key": fingerprint,
+    report = {"provider": provider, "name": name, "region": region, "size": chosen.id, "vcpu": chosen.vcpu,
+              "ram_gb": chosen.ram_gb, "monthly": chosen.monthly, "currency": chosen.currency,
+              "image": request.image, "ssh_key": keys.md5_fingerprint(public_key)}
+    out.emit({**report, "id": running.id, "ipv4": running.ipv4, "ipv6": running.ipv6, "host_key": fingerprint,
               "seconds": round(time.monotonic() - started, 1)},
              render=lambda d: out.say(f"{name} is running at {running.ipv4} ({d['seconds']}s)"
                                       + (f"; host key {fingerprint}" if fingerprint else
@@ -592,8 +605,10 @@ def k8s_create(c, provider, name, region, size="medium", nodes=3, version="lates
 
     Waits until it runs; the context is <provider>-<name>. Asks unless --yes."""
     from nself.errors import UsageError
+    from nself.plan import LocalRunner, emit
     from nself.providers import operations
     from nself.providers.base import ClusterRequest
+    from nself.providers.plans import cluster_create_plan
 
     out = runtime.output(c)
     driver = _k8s_provider(c, provider)
@@ -605,15 +620,14 @@ def k8s_create(c, provider, name, region, size="medium", nodes=3, version="lates
         raise UsageError(f"{driver.title} offers no Kubernetes {version!r}",
                          hint="versions: " + ", ".join(versions[:6]) + ", or latest")
     request = ClusterRequest(name, region, version, chosen.id, int(nodes))
-    price = "" if chosen.monthly is None else f", nodes {chosen.monthly * int(nodes):.2f} {chosen.currency}/month"
-    summary = f"{name}: {driver.title} Kubernetes {version} in {region}, {nodes} × {chosen.id}{price}"
+    plan = cluster_create_plan(provider, request, chosen, lambda: driver.k8s_create(request))
     if runtime.options(c).dry_run:
-        out.emit({"plan": [request.__dict__]}, render=lambda d: out.say("would create " + summary))
+        emit(out, plan)
         return
-    if not runtime.confirm(c, f"Create {summary}?"):
+    if not runtime.confirm(c, _question(plan)):
         out.say("left as it is")
         return
-    created = driver.k8s_create(request)
+    created = plan.run(LocalRunner())[0].value
     running = operations.wait_cluster(driver, created, float(timeout), out.say)
     context_name = _merge_kubeconfig(c, driver, running, context, kubeconfig)
     out.emit({**running.to_dict(), "context": context_name},
@@ -624,19 +638,21 @@ def k8s_create(c, provider, name, region, size="medium", nodes=3, version="lates
                                                            "name": "cluster name or id"})
 def k8s_delete(c, provider, name):
     """Delete a managed Kubernetes cluster (asks unless --yes)."""
+    from nself.plan import LocalRunner, emit
     from nself.providers import operations
+    from nself.providers.plans import cluster_delete_plan
 
     out = runtime.output(c)
     driver = _k8s_provider(c, provider)
     cluster = operations.resolve_cluster(driver, name)
+    plan = cluster_delete_plan(provider, cluster, lambda: driver.k8s_delete(cluster.id))
     if runtime.options(c).dry_run:
-        out.emit({"plan": [{"delete": cluster.id, "name": cluster.name, "provider": provider}]},
-                 render=lambda d: out.say(f"would delete {driver.title} cluster {cluster.name} ({cluster.id})"))
+        emit(out, plan)
         return
     if not runtime.confirm(c, f"Delete {driver.title} cluster {cluster.name} ({cluster.id}) and its nodes?"):
         out.say("left as it is")
         return
-    driver.k8s_delete(cluster.id)
+    plan.run(LocalRunner())
     out.emit({"deleted": cluster.id, "name": cluster.name, "provider": provider},
              render=lambda d: out.say(f"deleted {cluster.name}"))
 

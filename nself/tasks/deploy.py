@@ -194,7 +194,7 @@ def to(c, environment, release=None, timeout=None, service=None, parallel=8, kee
                                   "all_envs": "every environment of nself.yml that has a deploy target", **_RUN})
 def envs(c, environment=None, targets=None, all_envs=False, release=None, timeout=None, service=None, parallel=8,
          keep_going=False, skip_build=False):
-    """Deploy to --targets a,b or --all-envs in order (`nself deploy --targets staging,prod`)."""
+    """Deploy to several environments in order (--targets a,b or --all-envs)."""
     _deploy_envs(c, _environments(c, environment or "", targets, all_envs), release, timeout, service, parallel,
                  keep_going, skip_build)
 
@@ -292,7 +292,7 @@ logs.optional_positionals = ("service",)
 
 @task(positional=["environment"], help={"environment": _ENV})
 def check(c, environment):
-    """Check the health of every service in an environment (exit 1 when one is not healthy)."""
+    """Check the health of every service in an environment."""
     from nself.errors import NselfError
 
     driver = _driver(c, environment)
@@ -329,7 +329,7 @@ def rollback(c, environment, to=None):
     "skip_tests": "promote even if the source's last deploy is not healthy",
     **{k: _RUN[k] for k in ("timeout", "parallel", "keep_going")}})
 def promote(c, source=None, destination=None, skip_tests=False, timeout=None, parallel=8, keep_going=False):
-    """Deploy the release running in one environment to the next (same image digests)."""
+    """Deploy the release one environment runs to the next (same digests)."""
     from nself.deploy.core import DeployOptions, deploy
     from nself.deploy.promote import promoted_release
 

@@ -10,21 +10,18 @@ from nself import runtime
 _ENV = "environment comes from --env (values.yaml + values-<env>.yaml)"
 
 
-def _plan_or_run(c, commands, *, capture=True):
-    """--dry-run prints the commands; otherwise run them in order."""
-    from nself.helm.operations import helm
+def _plan_or_run(c, *steps, title=None):
+    """--dry-run prints the plan; otherwise run it and return each step's stdout."""
+    from nself.helm.binary import HelmRunner
+    from nself.plan import Plan, emit
 
     out = runtime.output(c)
+    plan = Plan(title or steps[0].summary, list(steps))
     if runtime.options(c).dry_run:
-        out.emit({"plan": [{"summary": cmd.summary, "argv": list(cmd.argv)} for cmd in commands]},
-                 render=lambda d: [out.say(f"would run: {cmd.display()}") for cmd in commands])
+        emit(out, plan)
         return None
-    runner = helm()
-    results = []
-    for cmd in commands:
-        out.verbose(f"running: {cmd.display()}")
-        results.append(runner.run(cmd, capture=capture))
-    return results
+    results = plan.run(HelmRunner(), on_step=lambda step: out.verbose(f"running: {step.display()}"))
+    return [r.stdout for r in results]
 
 
 def _target(c, **kw):
@@ -61,11 +58,12 @@ def init(c, from_k8s=None, name=None, output="charts", force=False):
                                  "values": "extra values file (repeatable); " + _ENV})
 def lint(c, strict=False, values=None):
     """Lint the chart with helm (secret values supplied from the env files)."""
-    from nself.helm.operations import helm, secret_values
+    from nself.helm import binary
+    from nself.helm.operations import secret_values
 
     project, tgt = _target(c, extra_values=tuple(values or ()))
-    cmd = helm().lint(tgt.chart_arg, tgt.values, strict, secret_values(project))
-    results = _plan_or_run(c, [cmd])
+    step = binary.lint(tgt.chart_arg, tgt.values, strict, secret_values(project))
+    results = _plan_or_run(c, step)
     if results is not None:
         runtime.output(c).say(results[0].rstrip())
 
@@ -76,12 +74,13 @@ def lint(c, strict=False, values=None):
                               "namespace": "namespace (default: the environment's)"})
 def template(c, set=None, output_dir=None, name=None, namespace=None):  # noqa: A002 - helm's flag
     """Render the chart for --env (manifests on stdout unless --output-dir)."""
-    from nself.helm.operations import helm, secret_values
+    from nself.helm import binary
+    from nself.helm.operations import secret_values
 
     project, tgt = _target(c, name=name, namespace=namespace)
-    cmd = helm().template(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
+    step = binary.template(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
                           secret_values(project), output_dir)
-    results = _plan_or_run(c, [cmd])
+    results = _plan_or_run(c, step)
     if results is not None:
         out = runtime.output(c)
         if out.json_mode:
@@ -104,13 +103,14 @@ _INSTALL_HELP = {
 @task(iterable=["set"], help=_INSTALL_HELP)
 def install(c, name=None, namespace=None, context=None, wait=False, timeout=None, atomic=False, set=None):  # noqa: A002
     """Install the chart as a release for --env."""
-    from nself.helm.operations import helm, secret_values
+    from nself.helm import binary
+    from nself.helm.operations import secret_values
 
     project, tgt = _target(c, name=name, namespace=namespace, context=context)
-    cmd = helm().install(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
+    step = binary.install(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
                          secret_values(project), wait=wait, timeout=timeout, atomic=atomic,
                          context=tgt.context)
-    _report(c, _plan_or_run(c, [cmd]), f"installed {tgt.release} in {tgt.namespace}")
+    _report(c, _plan_or_run(c, step), f"installed {tgt.release} in {tgt.namespace}")
 
 
 @task(iterable=["set"], help={**_INSTALL_HELP, "reuse_values": "keep the release's current values",
@@ -120,17 +120,18 @@ def upgrade(c, name=None, namespace=None, context=None, wait=False, timeout=None
             set=None, reuse_values=False, reset_values=False, install=False):  # noqa: A002
     """Upgrade the release for --env."""
     from nself.errors import UsageError
-    from nself.helm.operations import helm, secret_values
+    from nself.helm import binary
+    from nself.helm.operations import secret_values
 
     if reuse_values and reset_values:
         raise UsageError("--reuse-values and --reset-values contradict each other",
                          hint="pass one of them")
     project, tgt = _target(c, name=name, namespace=namespace, context=context)
-    cmd = helm().install(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
+    step = binary.install(tgt.release, tgt.chart_arg, tgt.namespace, tgt.values, set or (),
                          secret_values(project), wait=wait, timeout=timeout, atomic=atomic,
                          upgrade=True, install=install, reuse_values=reuse_values,
                          reset_values=reset_values, context=tgt.context)
-    _report(c, _plan_or_run(c, [cmd]), f"upgraded {tgt.release} in {tgt.namespace}")
+    _report(c, _plan_or_run(c, step), f"upgraded {tgt.release} in {tgt.namespace}")
 
 
 @task(help={"revision": "revision to roll back to (default: the previous one)",
@@ -138,11 +139,11 @@ def upgrade(c, name=None, namespace=None, context=None, wait=False, timeout=None
             "context": _INSTALL_HELP["context"]})
 def rollback(c, revision=0, name=None, namespace=None, context=None):
     """Roll the release back to a revision."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
     _, tgt = _target(c, name=name, namespace=namespace, context=context)
-    cmd = helm().rollback(tgt.release, tgt.namespace, int(revision) or None, context=tgt.context)
-    _report(c, _plan_or_run(c, [cmd]), f"rolled {tgt.release} back")
+    step = binary.rollback(tgt.release, tgt.namespace, int(revision) or None, context=tgt.context)
+    _report(c, _plan_or_run(c, step), f"rolled {tgt.release} back")
 
 
 rollback.optional_positionals = ("revision",)
@@ -152,15 +153,15 @@ rollback.optional_positionals = ("revision",)
             "namespace": _INSTALL_HELP["namespace"], "context": _INSTALL_HELP["context"]})
 def uninstall(c, keep_history=False, name=None, namespace=None, context=None):
     """Uninstall the release (asks unless --yes)."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
     _, tgt = _target(c, name=name, namespace=namespace, context=context)
-    cmd = helm().uninstall(tgt.release, tgt.namespace, keep_history, context=tgt.context)
+    step = binary.uninstall(tgt.release, tgt.namespace, keep_history, context=tgt.context)
     if not runtime.options(c).dry_run and not runtime.confirm(
             c, f"Uninstall release {tgt.release} from {tgt.namespace}?"):
         runtime.output(c).say("left as it is")
         return
-    _report(c, _plan_or_run(c, [cmd]), f"uninstalled {tgt.release}")
+    _report(c, _plan_or_run(c, step), f"uninstalled {tgt.release}")
 
 
 @task(name="list", help={"all": "include failed and pending releases",
@@ -168,11 +169,11 @@ def uninstall(c, keep_history=False, name=None, namespace=None, context=None):
                          "namespace": _INSTALL_HELP["namespace"], "context": _INSTALL_HELP["context"]})
 def list_(c, all=False, all_namespaces=False, namespace=None, context=None):  # noqa: A002
     """List releases."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
     _, tgt = _target(c, namespace=namespace, context=context)
-    cmd = helm().list(tgt.namespace, all, all_namespaces, context=tgt.context)
-    results = _plan_or_run(c, [cmd])
+    step = binary.list_releases(tgt.namespace, all, all_namespaces, context=tgt.context)
+    results = _plan_or_run(c, step)
     if results is not None:
         releases = json.loads(results[0] or "[]")
         out = runtime.output(c)
@@ -186,10 +187,10 @@ def list_(c, all=False, all_namespaces=False, namespace=None, context=None):  # 
             "context": _INSTALL_HELP["context"]})
 def status(c, name=None, namespace=None, context=None):
     """Show the release's status."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
     _, tgt = _target(c, name=name, namespace=namespace, context=context)
-    results = _plan_or_run(c, [helm().status(tgt.release, tgt.namespace, context=tgt.context)])
+    results = _plan_or_run(c, binary.status(tgt.release, tgt.namespace, context=tgt.context))
     if results is not None:
         doc = json.loads(results[0])
         out = runtime.output(c)
@@ -202,11 +203,11 @@ def status(c, name=None, namespace=None, context=None):
             "namespace": _INSTALL_HELP["namespace"], "context": _INSTALL_HELP["context"]})
 def history(c, max=0, name=None, namespace=None, context=None):  # noqa: A002 - helm's flag
     """Show the release's revisions."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
     _, tgt = _target(c, name=name, namespace=namespace, context=context)
-    results = _plan_or_run(c, [helm().history(tgt.release, tgt.namespace, int(max) or None,
-                                              context=tgt.context)])
+    results = _plan_or_run(c, binary.history(tgt.release, tgt.namespace, int(max) or None,
+                                              context=tgt.context))
     if results is not None:
         revisions = json.loads(results[0] or "[]")
         out = runtime.output(c)
@@ -221,13 +222,14 @@ def history(c, max=0, name=None, namespace=None, context=None):  # noqa: A002 - 
             "destination": "folder for the .tgz (default dist)"})
 def package(c, version=None, app_version=None, destination="dist"):
     """Package the chart into a .tgz archive."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
     project, tgt = _target(c)
     dest = project.root / destination
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = helm().package(tgt.chart_arg, str(dest), version, app_version)
-    results = _plan_or_run(c, [cmd])
+    if not runtime.options(c).dry_run:
+        dest.mkdir(parents=True, exist_ok=True)
+    step = binary.package(tgt.chart_arg, str(dest), version, app_version)
+    results = _plan_or_run(c, step)
     if results is not None:
         archive = results[0].strip().rsplit(": ", 1)[-1]
         out = runtime.output(c)
@@ -279,17 +281,17 @@ values_ns = Collection("values", show, generate)
 @task(positional=["name", "url"], help={"name": "repository name", "url": "repository URL"})
 def add(c, name, url):
     """Add a chart repository."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
-    _report(c, _plan_or_run(c, [helm().repo("add", name, url)]), f"added repository {name}")
+    _report(c, _plan_or_run(c, binary.repo("add", name, url)), f"added repository {name}")
 
 
 @task(name="list", default=True)
 def repo_list(c):
     """List chart repositories."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
-    results = _plan_or_run(c, [helm().repo("list")])
+    results = _plan_or_run(c, binary.repo("list"))
     if results is not None:
         repos = json.loads(results[0] or "[]")
         out = runtime.output(c)
@@ -299,17 +301,17 @@ def repo_list(c):
 @task
 def update(c):
     """Refresh the index of every chart repository."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
-    _report(c, _plan_or_run(c, [helm().repo("update")]), "repositories updated")
+    _report(c, _plan_or_run(c, binary.repo("update")), "repositories updated")
 
 
 @task(positional=["name"], help={"name": "repository name"})
 def remove(c, name):
     """Remove a chart repository."""
-    from nself.helm.operations import helm
+    from nself.helm import binary
 
-    _report(c, _plan_or_run(c, [helm().repo("remove", name)]), f"removed repository {name}")
+    _report(c, _plan_or_run(c, binary.repo("remove", name)), f"removed repository {name}")
 
 
 repo_ns = Collection("repo", add, repo_list, update, remove)
@@ -322,8 +324,9 @@ repo_ns = Collection("repo", add, repo_list, update, remove)
 def push(c, registry=None, plain_http=False, version=None):
     """Package the chart and push it to a registry or chart repository."""
     from nself.errors import UsageError
-    from nself.helm.operations import helm
-    from nself.helm.publish import upload
+    from nself.helm import binary
+    from nself.helm.operations import archive_name
+    from nself.helm.publish import upload_step
 
     project, tgt = _target(c)
     registry = registry or project.settings.section("helm", "registry") or \
@@ -331,28 +334,21 @@ def push(c, registry=None, plain_http=False, version=None):
     if not registry:
         raise UsageError("no registry to push to",
                          hint="pass --registry oci://host/charts, or set helm.registry in nself.yml")
-    runner = helm()
     dist = project.root / "dist"
-    dist.mkdir(exist_ok=True)
-    package_cmd = runner.package(tgt.chart_arg, str(dist), version)
-    out = runtime.output(c)
+    archive = str(dist / archive_name(tgt.chart, version))
+    steps = [binary.package(tgt.chart_arg, str(dist), version)]
     if registry.startswith("oci://"):
-        if runtime.options(c).dry_run:
-            _plan_or_run(c, [package_cmd, runner.push(str(dist / "<chart>.tgz"), registry, plain_http)])
-            return
-        archive = runner.run(package_cmd).strip().rsplit(": ", 1)[-1]
-        runner.run(runner.push(archive, registry, plain_http))
+        steps.append(binary.push(archive, registry, plain_http))
     elif registry.startswith(("http://", "https://")):
-        if runtime.options(c).dry_run:
-            out.emit({"plan": [list(package_cmd.argv), ["POST", registry.rstrip("/") + "/api/charts"]]},
-                     render=lambda d: [out.say(f"would run: {package_cmd.display()}"),
-                                       out.say(f"would POST the archive to {registry}/api/charts")])
-            return
-        archive = runner.run(package_cmd).strip().rsplit(": ", 1)[-1]
-        upload(archive, registry)
+        steps.append(upload_step(archive, registry))
     else:
         raise UsageError(f"unsupported registry {registry!r}",
                          hint="use oci://host/path or an http(s):// chart repository")
+    if not runtime.options(c).dry_run:
+        dist.mkdir(exist_ok=True)
+    if _plan_or_run(c, *steps, title=f"push {tgt.chart.name} to {registry}") is None:
+        return
+    out = runtime.output(c)
     out.emit({"archive": archive, "registry": registry},
              render=lambda d: out.say(f"pushed {d['archive']} to {d['registry']}"))
 

@@ -147,6 +147,16 @@ _CLUSTER = {"context": "kube context (default: environments.<env>.context, else 
             "kubeconfig": _KUBECONFIG}
 
 
+def _dry(c, plan) -> bool:
+    """Under --dry-run: print the plan (or emit it with --json) and say so."""
+    from nself.plan import emit
+
+    if runtime.options(c).dry_run:
+        emit(runtime.output(c), plan)
+        return True
+    return False
+
+
 def _target(c, namespace=None, context=None, kubeconfig=None):
     from nself.k8s.operations import target
 
@@ -162,22 +172,34 @@ def _target(c, namespace=None, context=None, kubeconfig=None):
 def apply(c, dir=None, wait=False, timeout=300, prune=False, namespace=None, context=None,  # noqa: A002
           kubeconfig=None):
     """Apply --env to the cluster: Secrets from the env files, then objects."""
+    import functools
     from pathlib import Path
 
     from nself.k8s import operations as ops
 
     out = runtime.output(c)
-    opts = runtime.options(c)
-    project, tgt = _target(c, namespace, context, kubeconfig)
-    objects = ops.render(project, tgt.namespace, Path(project.root / dir) if dir else None)
-    secret_objects, missing = ops.secrets(project, tgt.namespace)
+    project = runtime.load(c)
+    namespace = namespace or project.namespace
+    # The cluster is reached only when a step runs (or --prune asks what is there): a dry run
+    # without --prune needs no cluster at all.
+    connect = functools.cache(lambda: ops.target(project, namespace=namespace, context=context,
+                                                 kubeconfig=kubeconfig))
+    objects = ops.render(project, namespace, Path(project.root / dir) if dir else None)
+    secret_objects, missing = ops.secrets(project, namespace)
     for name in missing:
         out.warn(f"secret {name} has no value in the env files: left as it is in the cluster")
-    report = ops.apply(tgt, objects, secret_objects, prune=prune, dry_run=opts.dry_run, wait=wait,
-                       timeout=int(timeout), progress=out.verbose)
+    plan = ops.apply_plan(namespace, objects, secret_objects, lambda: connect().cluster,
+                          ops.pruning(connect()) if prune else [])
+    if _dry(c, plan):
+        return
+    report = {"namespace": namespace, **ops.apply(plan, progress=out.verbose), "dry_run": False}
+    tgt = connect()
+    if wait:
+        report["ready"] = ops.wait_ready(tgt, {o["metadata"]["name"] for o in objects if o["kind"] in ops.WORKLOADS},
+                                         int(timeout))
     report["requests"] = tgt.cluster.requests
     out.emit(report, render=lambda d: out.say(
-        f"{'would apply' if d['dry_run'] else 'applied'} {len(d['applied'])} objects to {d['namespace']}"
+        f"applied {len(d['applied'])} objects to {d['namespace']}"
         + (f", pruned {len(d['pruned'])}" if d["pruned"] else "")
         + (", all ready" if d.get("ready") is not None else "")))
 
@@ -392,10 +414,9 @@ def _kubectl(c, argv: list[str], interactive: bool = False) -> None:
     import subprocess
 
     from nself.errors import Exit, NselfError
+    from nself.plan import Plan, run
 
-    out = runtime.output(c)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": [argv]}, render=lambda d: out.say("would run: " + " ".join(argv)))
+    if _dry(c, Plan("run kubectl", [run("run kubectl (interactive)" if interactive else "run kubectl", *argv)])):
         return
     binary = shutil.which("kubectl")
     if not binary:
@@ -473,10 +494,10 @@ def _kubectl_all(c, commands: list[list[str]]) -> None:
     import subprocess
 
     from nself.errors import Exit, NselfError
+    from nself.plan import Plan, run
 
-    out = runtime.output(c)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": commands}, render=lambda d: [out.say("would run: " + " ".join(a)) for a in commands])
+    steps = [run(f"forward {argv[-2]} {argv[-1]}", *argv) for argv in commands]
+    if _dry(c, Plan("forward ports (one kubectl each, stopped together)", steps)):
         return
     binary = shutil.which("kubectl")
     if not binary:
@@ -556,29 +577,16 @@ def _k3s_host(c, name):
     return root, servers, inventory.get(servers, name)
 
 
-def _remote_run(root, server, servers, commands: list[str]) -> list[str]:
-    from nself.errors import Exit, NselfError
-    from nself.remote.connection import connect, open_checked
-
-    connection = connect(root, server, servers)
-    open_checked(connection, server)
-    outputs = []
-    try:
-        for command in commands:
-            result = (connection.sudo if server.sudo else connection.run)(command, hide=True, warn=True,
-                                                                            in_stream=False)
-            if result.exited:
-                raise NselfError(f"{server.name}: `{command[:60]}` failed ({result.exited}): "
-                                 f"{result.stderr.strip()[-300:]}", code=Exit.GENERAL,
-                                 hint="see the host's output; rerun with --dry-run to see the commands")
-            outputs.append(result.stdout)
-    finally:
-        connection.close()
-    return outputs
-
-
 def _installer(c) -> str:
     return c.config.get("k8s", {}).get("k3s_installer") or "https://get.k3s.io"
+
+
+def _run_steps(root, servers, title, *steps):
+    """Some steps of a plan, all on one server, through the one SSH path; their stdout."""
+    from nself.plan import Plan
+    from nself.remote.executor import run_on
+
+    return [r.stdout for r in run_on(root, servers, Plan(title, list(steps)))]
 
 
 @task(help={"host": "inventory server to install on", "server": "install a server (the default)",
@@ -593,18 +601,16 @@ def install(c, host, server=False, agent=False, version=None):
         raise UsageError("--server and --agent contradict each other", hint="pass one of them")
     out = runtime.output(c)
     root, servers, target = _k3s_host(c, host)
-    command = k3s.install_command(_installer(c), "agent" if agent else "server", version=version,
-                                  tls_san=target.host)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": host, "command": k3s.INSTALLED}, {"host": host, "command": command}]},
-                 render=lambda d: [out.say(f"would run on {host}: {x['command']}") for x in d["plan"]])
+    plan = k3s.install_plan(host, target.host, _installer(c), "agent" if agent else "server", version)
+    if _dry(c, plan):
         return
-    present = _remote_run(root, target, servers, [k3s.INSTALLED])[0].strip()
+    check, setup = plan.steps
+    present = _run_steps(root, servers, plan.title, check)[0].strip()
     if present:
         out.emit({"host": host, "installed": False, "version": present},
                  render=lambda d: out.say(f"{host}: k3s is already installed ({present}); nothing to do"))
         return
-    _remote_run(root, target, servers, [command])
+    _run_steps(root, servers, plan.title, setup)
     out.emit({"host": host, "installed": True}, render=lambda d: out.say(f"{host}: k3s installed"))
 
 
@@ -613,36 +619,25 @@ def install(c, host, server=False, agent=False, version=None):
                                         "version": "k3s version (default: the stable channel)"})
 def join(c, server_name, host, version=None):
     """Join a server of the inventory to a k3s server as an agent."""
+    import dataclasses
+
     from nself.remote import k3s
-    from nself.remote.connection import connect, open_checked
-    from nself.remote.files import put
 
     out = runtime.output(c)
     root, servers, agent = _k3s_host(c, host)
     _, _, leader = _k3s_host(c, server_name)
-    url = f"https://{leader.host}:6443"
-    command = k3s.install_command(_installer(c), "agent", version=version, server_url=url,
-                                  token_file=k3s.TOKEN_FILE)
-    if runtime.options(c).dry_run:
-        plan = [{"host": server_name, "command": f"cat {k3s.NODE_TOKEN}"},
-                {"host": host, "command": f"put (the token) -> {k3s.TOKEN_FILE} (0600)"},
-                {"host": host, "command": command}]
-        out.emit({"plan": plan}, render=lambda d: [out.say(f"would run on {x['host']}: {x['command']}") for x in plan])
+    plan = k3s.join_plan(server_name, leader.host, host, _installer(c), version)
+    if _dry(c, plan):
         return
-    if _remote_run(root, agent, servers, [k3s.INSTALLED])[0].strip():
+    read_token, check, folder, token_file, setup = plan.steps
+    if _run_steps(root, servers, plan.title, check)[0].strip():
         out.emit({"host": host, "joined": False},
                  render=lambda d: out.say(f"{host}: k3s is already installed there; nothing to do"))
         return
-    token = _remote_run(root, leader, servers, [f"cat {k3s.NODE_TOKEN}"])[0].strip()
+    token = _run_steps(root, servers, plan.title, read_token)[0].strip()
     out.add_secrets([token])
-    connection = connect(root, agent, servers)
-    open_checked(connection, agent)
-    try:
-        connection.run(f"mkdir -p {k3s.TOKEN_FILE.rsplit('/', 1)[0]}", hide=True, in_stream=False)
-        put(connection, token.encode() + b"\n", k3s.TOKEN_FILE, mode=0o600)
-    finally:
-        connection.close()
-    _remote_run(root, agent, servers, [command])
+    _run_steps(root, servers, plan.title, folder, dataclasses.replace(token_file, data=token + "\n"), setup)
+    url = f"https://{leader.host}:6443"
     out.emit({"host": host, "joined": server_name, "server_url": url},
              render=lambda d: out.say(f"{host} joined {server_name} ({url})"))
 
@@ -657,14 +652,14 @@ def kubeconfig(c, host, context=None, kubeconfig=None):
     out = runtime.output(c)
     root, servers, target = _k3s_host(c, host)
     name = context or f"k3s-{host}"
-    if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": host, "command": f"cat {k3s.KUBECONFIG}"}]},
-                 render=lambda d: out.say(f"would read {k3s.KUBECONFIG} on {host} and merge it as {name}"))
+    path = kc.path(kubeconfig)
+    plan = k3s.kubeconfig_plan(host, name, str(path))
+    if _dry(c, plan):
         return
-    text = _remote_run(root, target, servers, [f"cat {k3s.KUBECONFIG}"])[0]
+    text = _run_steps(root, servers, plan.title, plan.steps[0])[0]
     entries = k3s.kubeconfig_for(text, target.host, name)
     out.add_secrets([v for v in entries["user"]["user"].values() if isinstance(v, str)])
-    kc.merge(kc.path(kubeconfig), entries)
+    kc.merge(path, entries)                           # the plan's second step
     out.emit({"context": name, "server": entries["cluster"]["cluster"]["server"]},
              render=lambda d: out.say(f"context {name} → {d['server']} (now current)"))
 
@@ -677,13 +672,10 @@ def upgrade(c, host, version, agent=False):
 
     out = runtime.output(c)
     root, servers, target = _k3s_host(c, host)
-    command = k3s.install_command(_installer(c), "agent" if agent else "server", version=version,
-                                  tls_san=target.host)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": host, "command": command}]},
-                 render=lambda d: out.say(f"would run on {host}: {command}"))
+    plan = k3s.upgrade_plan(host, target.host, _installer(c), "agent" if agent else "server", version)
+    if _dry(c, plan):
         return
-    _remote_run(root, target, servers, [command])
+    _run_steps(root, servers, plan.title, *plan.steps)
     out.emit({"host": host, "version": version}, render=lambda d: out.say(f"{host}: k3s {version}"))
 
 
@@ -693,15 +685,14 @@ def uninstall(c, host):
     from nself.remote import k3s
 
     out = runtime.output(c)
-    root, servers, target = _k3s_host(c, host)
-    if runtime.options(c).dry_run:
-        out.emit({"plan": [{"host": host, "command": k3s.UNINSTALL}]},
-                 render=lambda d: out.say(f"would run on {host}: {k3s.UNINSTALL}"))
+    root, servers, _ = _k3s_host(c, host)
+    plan = k3s.uninstall_plan(host)
+    if _dry(c, plan):
         return
     if not runtime.confirm(c, f"Uninstall k3s from {host}?"):
         out.say("left as it is")
         return
-    said = _remote_run(root, target, servers, [k3s.UNINSTALL])[0].strip()
+    said = _run_steps(root, servers, plan.title, *plan.steps)[0].strip()
     out.emit({"host": host, "output": said}, render=lambda d: out.say(f"{host}: {said or 'k3s uninstalled'}"))
 
 

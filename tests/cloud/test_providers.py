@@ -91,8 +91,12 @@ def test_dry_run_changes_nothing(nself, project, cloud_fake, key, provider, regi
     r = nself(["cloud.provision", provider, "--name", "web1", "--region", region, "--size", "large",
                "--ssh-key", str(key), "--dry-run", "--json"], cwd=project, env=fake.env())
     assert r.code == 0, r.err
-    plan = r.json()["plan"][0]
-    assert 4 <= plan["vcpu"] <= 8 and 8 <= plan["ram_gb"] <= 16
+    step, = r.json()["plan"]["steps"]
+    assert step["kind"] == "http" and step["method"] == "POST" and step["url"] == fake.env()[
+        f"NSELF_{provider.upper()}_API_URL"].rstrip("/").replace("{zone}", region)
+    body = step["body"]
+    assert 4 <= body["vcpu"] <= 8 and 8 <= body["ram_gb"] <= 16 and body["region"] == region
+    assert body["ssh_key"].count(":") == 15 and "ssh-" not in json.dumps(step)    # the key by fingerprint
     assert not fake.calls("POST", ".") and not (project / ".nself").exists()
     assert fake.violations == []
 

@@ -14,49 +14,50 @@ import time
 import pytest
 import yaml
 
-from nself.helm.binary import Helm
+from nself.helm import binary
 from tests.conftest import serve_folder
 
 HELM = shutil.which("helm")
 REGISTRY = shutil.which("docker-registry")
 
 
-def helm_at(major):
-    h = Helm("/usr/bin/true")
-    h._major = major
-    return h
-
-
-@pytest.mark.parametrize("major, atomic", [(3, "--atomic"), (4, "--rollback-on-failure")])
-def test_install_and_upgrade_command_lines(major, atomic):
-    h = helm_at(major)
-    cmd = h.install("acme", "charts/acme", "acme", ["charts/acme/values.yaml"], ["a.b=1"], "secretValues: {}",
-                    wait=True, timeout=300, atomic=True, context="prod")
-    assert list(cmd.argv) == ["helm", "install", "acme", "charts/acme", "--namespace", "acme",
-                              "--create-namespace", "--values", "charts/acme/values.yaml", "--values", "-",
-                              "--set", "a.b=1", "--wait", "--timeout", "300s", atomic, "--kube-context", "prod"]
-    assert cmd.stdin == "secretValues: {}" and "secretValues" not in cmd.display()
-    up = h.install("acme", "c", "ns", [], [], None, upgrade=True, install=True, reuse_values=True)
+def test_install_and_upgrade_command_lines():
+    step = binary.install("acme", "charts/acme", "acme", ["charts/acme/values.yaml"], ["a.b=1"],
+                          "secretValues: {}", wait=True, timeout=300, atomic=True, context="prod")
+    assert list(step.argv) == ["helm", "install", "acme", "charts/acme", "--namespace", "acme",
+                               "--create-namespace", "--values", "charts/acme/values.yaml", "--values", "-",
+                               "--set", "a.b=1", "--wait", "--timeout", "300s", "--atomic", "--kube-context", "prod"]
+    assert step.data == "secretValues: {}" and "secretValues" not in step.display() + str(step.to_dict())
+    up = binary.install("acme", "c", "ns", [], [], None, upgrade=True, install=True, reuse_values=True)
     assert list(up.argv) == ["helm", "upgrade", "--install", "acme", "c", "--namespace", "ns",
                              "--create-namespace", "--reuse-values"]
 
 
+@pytest.mark.parametrize("helm, spelling", [("helm", "--atomic"), ("helm4", "--rollback-on-failure")])
+def test_the_runner_spells_atomic_for_the_installed_helm(helm, spelling):
+    step = binary.install("acme", "c", "ns", [], [], None, atomic=True)
+    runner = binary.HelmRunner(shutil.which(helm))
+    assert runner.argv(step)[1:] == (*step.argv[1:-1], spelling)
+    assert runner.argv(binary.status("acme", "ns"))[1:] == binary.status("acme", "ns").argv[1:]
+
+
 def test_other_command_lines():
-    h = helm_at(3)
-    assert list(h.rollback("acme", "ns", 3).argv) == ["helm", "rollback", "acme", "3", "--namespace", "ns", "--wait"]
-    assert list(h.rollback("acme", "ns").argv) == ["helm", "rollback", "acme", "--namespace", "ns", "--wait"]
-    assert list(h.uninstall("acme", "ns", keep_history=True).argv) == [
+    assert list(binary.rollback("acme", "ns", 3).argv) == ["helm", "rollback", "acme", "3", "--namespace", "ns",
+                                                           "--wait"]
+    assert list(binary.rollback("acme", "ns").argv) == ["helm", "rollback", "acme", "--namespace", "ns", "--wait"]
+    assert list(binary.uninstall("acme", "ns", keep_history=True).argv) == [
         "helm", "uninstall", "acme", "--namespace", "ns", "--keep-history"]
-    assert list(h.list(None, all_releases=True, all_namespaces=True).argv) == [
+    assert list(binary.list_releases(None, all_releases=True, all_namespaces=True).argv) == [
         "helm", "list", "--output", "json", "--all-namespaces", "--all"]
-    assert list(h.history("acme", "ns", 5).argv) == [
+    assert list(binary.history("acme", "ns", 5).argv) == [
         "helm", "history", "acme", "--namespace", "ns", "--output", "json", "--max", "5"]
-    assert list(h.status("acme", "ns").argv) == ["helm", "status", "acme", "--namespace", "ns", "--output", "json"]
-    assert list(h.package("c", "dist", "1.0.0", "2.0").argv) == [
+    assert list(binary.status("acme", "ns").argv) == ["helm", "status", "acme", "--namespace", "ns", "--output",
+                                                      "json"]
+    assert list(binary.package("c", "dist", "1.0.0", "2.0").argv) == [
         "helm", "package", "c", "--destination", "dist", "--version", "1.0.0", "--app-version", "2.0"]
-    assert list(h.repo("add", "b", "https://x").argv) == ["helm", "repo", "add", "b", "https://x"]
-    assert list(h.push("a.tgz", "oci://r/c", plain_http=True).argv) == ["helm", "push", "a.tgz", "oci://r/c",
-                                                                       "--plain-http"]
+    assert list(binary.repo("add", "b", "https://x").argv) == ["helm", "repo", "add", "b", "https://x"]
+    assert list(binary.push("a.tgz", "oci://r/c", plain_http=True).argv) == ["helm", "push", "a.tgz", "oci://r/c",
+                                                                            "--plain-http"]
 
 
 @pytest.fixture
@@ -77,7 +78,9 @@ def helm_home(tmp_path, monkeypatch):
 def test_dry_run_prints_the_plan_without_secrets(stack_chart, nself):
     r = nself(["helm.install", "--dry-run", "--env", "prod", "--atomic", "--json"], cwd=stack_chart)
     assert r.code == 0, r.err
-    argv = r.json()["plan"][0]["argv"]
+    step, = r.json()["plan"]["steps"]
+    argv = step["argv"]
+    assert step["data"].endswith("bytes, not shown)") and step["kind"] == "run" and step["on"] == "local"
     assert argv[:6] == ["helm", "install", "acme", str(stack_chart / "charts/acme"), "--namespace", "acme"]
     assert str(stack_chart / "charts/acme/values-production.yaml") in argv and "--values" in argv
     assert "Zq8pLk2vWn4sTr7yXc1m" not in r.out
@@ -118,6 +121,10 @@ def test_unreachable_cluster_is_exit_9(stack_chart, nself, helm_home, tmp_path, 
     monkeypatch.setenv("KUBECONFIG", str(config))
     r = nself(["helm.install", "--timeout", "5"], cwd=stack_chart)
     assert r.code == 9 and "To fix" in r.err, r.err
+    for helm in ("helm", "helm4"):          # --atomic reaches each helm in its own spelling
+        r = nself(["helm.install", "--timeout", "5", "--atomic"], cwd=stack_chart,
+                  env={"NSELF_HELM": shutil.which(helm)})
+        assert r.code == 9 and "unknown flag" not in r.err, (helm, r.err)
     r = nself(["helm.status"], cwd=stack_chart)
     assert r.code == 9
 

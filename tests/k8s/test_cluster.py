@@ -118,7 +118,14 @@ def test_delete_asks_and_removes_the_environment(applied, kube_api, stack, nself
 def test_dry_run_changes_nothing(stack, nself, kube_api):
     r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
     assert r.code == 0, r.err
-    assert r.json()["dry_run"] and not r.json()["server_dry_run"] and len(r.json()["applied"]) > 50
+    steps = r.json()["plan"]["steps"]
+    assert len(steps) > 50 and {s["kind"] for s in steps} == {"k8s"} and {s["verb"] for s in steps} == {"apply"}
+    assert steps[0] == {"summary": f"apply Namespace {NS}", "kind": "k8s", "on": "local", "verb": "apply",
+                        "resource": "Namespace", "name": NS}
+    assert steps[1]["resource"] == "Secret" and steps[1]["namespace"] == NS      # Secrets before the pods
+    secret = next(s for s in steps if s["name"] == "postgres-secrets")
+    assert secret["data"].endswith("bytes, not shown)") and "Zq8pLk2vWn4sTr7yXc1m" not in r.out
+    assert list(kube_api.api.request_log) == []                                  # not even a read
     assert kube_api.objects("Deployment") == []
 
 
@@ -175,11 +182,19 @@ def test_errors_are_exit_9(stack, nself, kube_api, tmp_path, monkeypatch):
     assert r.code == 9 and "unreachable" in r.err and "applied before the failure (0)" in r.err
 
 
-def test_server_side_dry_run_in_an_existing_namespace(applied, kube_api, stack, nself):
-    before = _deployment(kube_api, "hasura")["metadata"]["resourceVersion"]
-    r = nself(["k8s.apply", "--env", "staging", "--dry-run", "--json"], cwd=stack)
-    assert r.code == 0 and r.json()["server_dry_run"] is True
-    assert _deployment(kube_api, "hasura")["metadata"]["resourceVersion"] == before
+def test_dry_run_with_prune_plans_the_deletes(applied, kube_api, stack, nself):
+    compose = yaml.safe_load((stack / "docker-compose.yml").read_text())
+    del compose["services"]["mailpit"]
+    (stack / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    assert nself(["k8s.generate", "--force"], cwd=stack).code == 0
+    before = _deployment(kube_api, "mailpit")["metadata"]["resourceVersion"]
+    r = nself(["k8s.apply", "--env", "staging", "--prune", "--dry-run", "--json"], cwd=stack)
+    assert r.code == 0, r.err
+    deletes = [s for s in r.json()["plan"]["steps"] if s["verb"] == "delete"]
+    assert {"summary": "prune Deployment mailpit", "kind": "k8s", "on": "local", "verb": "delete",
+            "resource": "Deployment", "name": "mailpit", "namespace": NS} in deletes
+    assert {d["name"] for d in deletes} == {"mailpit", "mailpit-env"}        # its ConfigMap too
+    assert _deployment(kube_api, "mailpit")["metadata"]["resourceVersion"] == before     # still there
 
 
 def test_pods_events_describe(applied, kube_api, stack, nself):
@@ -214,22 +229,26 @@ def test_logs_requests(applied, kube_api, stack, nself):
     assert nself(["k8s.logs", "ghost", "--env", "staging"], cwd=stack).code == 9
 
 
+def _argvs(result) -> list[list[str]]:
+    return [step["argv"] for step in result.json()["plan"]["steps"]]
+
+
 def test_exec_shell_port_forward_commands(applied, kube_api, stack, nself):
     r = nself(["k8s.exec", "hasura", "--dry-run", "--json", "--env", "staging", "--", "psql", "-c",
                "select 1"], cwd=stack)
     assert r.code == 0, r.err
-    argv = r.json()["plan"][0]
+    argv = _argvs(r)[0]
     assert argv[:3] == ["kubectl", "--namespace", NS] and argv[-4:] == ["--", "psql", "-c", "select 1"]
     assert argv[3] == "exec" and argv[4].startswith("hasura-")
     r = nself(["k8s.shell", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    assert r.json()["plan"][0][3:5] == ["exec", "-it"] and r.json()["plan"][0][-2:] == ["--", "sh"]
+    assert _argvs(r)[0][3:5] == ["exec", "-it"] and _argvs(r)[0][-2:] == ["--", "sh"]
     r = nself(["k8s", "port-forward", "hasura", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    assert r.json()["plan"] == [["kubectl", "--namespace", NS, "port-forward", "service/hasura", "8080"]]
+    assert _argvs(r) == [["kubectl", "--namespace", NS, "port-forward", "service/hasura", "8080"]]
     r = nself(["k8s", "port-forward", "postgres", "15432:5432", "--dry-run", "--json", "--env", "staging"],
               cwd=stack)
-    assert r.json()["plan"][0][-2:] == ["service/postgres", "15432:5432"]
+    assert _argvs(r)[0][-2:] == ["service/postgres", "15432:5432"]
     r = nself(["k8s.port-forward", "--all", "--dry-run", "--json", "--env", "staging"], cwd=stack)
-    targets = {argv[4] for argv in r.json()["plan"]}
+    targets = {argv[4] for argv in _argvs(r)}
     assert {"service/hasura", "service/postgres", "service/redis"} <= targets
     r = nself(["k8s.exec", "hasura", "--env", "staging"], cwd=stack)
     assert r.code == 2 and "which command" in r.err

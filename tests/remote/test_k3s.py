@@ -88,16 +88,23 @@ def test_install_join_kubeconfig_uninstall(cluster_hosts, nself):
     assert not Path("/etc/rancher/nself-join-token").exists()
 
 
-def test_plans_show_the_exact_remote_commands(cluster_hosts, nself):
+def test_plans_show_the_exact_remote_steps(cluster_hosts, nself):
     project, _, env = cluster_hosts
     installer = env["NSELF_K8S_K3S_INSTALLER"]
     r = nself(["k8s.k3s.install", "--host", "leader", "--version", "v1.31.4+k3s1", "--dry-run", "--json"],
               cwd=project, env=env)
-    assert r.json()["plan"][1]["command"] == (
-        f"curl -sfL {installer} | INSTALL_K3S_EXEC='server --tls-san 127.0.0.1' "
-        "INSTALL_K3S_VERSION=v1.31.4+k3s1 sh -s -")
+    probe, setup = r.json()["plan"]["steps"]
+    assert probe["on"] == "leader" and probe["argv"][:2] == ["sh", "-c"]
+    assert setup["argv"] == ["env", "INSTALL_K3S_EXEC=server --tls-san 127.0.0.1", "INSTALL_K3S_VERSION=v1.31.4+k3s1",
+                             "sh", "-c", 'curl -sfL "$1" | sh -s -', "sh", installer]
     r = nself(["k8s.k3s.join", "leader", "--host", "worker", "--dry-run", "--json"], cwd=project, env=env)
-    plan = r.json()["plan"]
-    assert plan[0] == {"host": "leader", "command": "cat /var/lib/rancher/k3s/server/node-token"}
-    assert "K3S_URL=https://127.0.0.1:6443 K3S_TOKEN_FILE=/etc/rancher/nself-join-token" in plan[2]["command"]
+    steps = r.json()["plan"]["steps"]
+    assert [(s["on"], s["kind"]) for s in steps] == [("leader", "run"), ("worker", "run"), ("worker", "run"),
+                                                     ("worker", "put"), ("worker", "run")]
+    assert steps[0]["argv"] == ["cat", "/var/lib/rancher/k3s/server/node-token"]
+    assert steps[3]["path"] == "/etc/rancher/nself-join-token" and steps[3]["mode"] == 0o600
+    assert "K3S_URL=https://127.0.0.1:6443" in steps[4]["argv"]
+    assert "K3S_TOKEN_FILE=/etc/rancher/nself-join-token" in steps[4]["argv"]
+    r = nself(["k8s.k3s.uninstall", "--host", "worker", "--dry-run"], cwd=project, env=env)
+    assert r.code == 0 and "[worker] run the k3s uninstall script" in r.out
     assert nself(["k8s.k3s.install", "--host", "nope"], cwd=project, env=env).code == 2

@@ -59,6 +59,11 @@ def test_roles_select_hosts(nself, project, ssh_hosts):
     add(nself, project, db, "db1", "--trust-new", "--roles", "db")
     r = nself(["cloud.servers.exec", "--roles", "db", "--json", "--", "true"], cwd=project)
     assert [row["host"] for row in json.loads(r.out)] == ["db1"]
+    r = nself(["cloud.servers.exec", "--roles", "db", "--dry-run", "--json", "--", "touch", "/x"],
+              cwd=project)
+    assert r.json() == {"plan": [{"title": "run on db1", "steps": [{
+        "summary": "run the command", "kind": "run", "on": "db1", "argv": ["sh", "-c", "touch /x"],
+        "may_fail": True}]}]}
     assert nself(["cloud.servers.exec", "--roles", "cache", "--", "true"], cwd=project).code == 2
     assert nself(["cloud.servers.exec", "--hosts", "nope", "--", "true"], cwd=project).code == 2
 
@@ -91,7 +96,7 @@ def test_status_and_ssh_command(nself, project, ssh_hosts):
     assert rows[0]["reachable"] and rows[0]["uptime"].endswith("m") and rows[0]["disk"].endswith("%")
     assert rows[0]["runtime"]
     r = nself(["cloud.servers.ssh", "host1", "--dry-run", "--json"], cwd=project)
-    argv = r.json()["plan"][0]
+    argv = r.json()["plan"]["steps"][0]["argv"]
     assert argv[:3] == ["ssh", "-p", str(host.port)] and "StrictHostKeyChecking=yes" in argv
     assert argv[-1] == "root@127.0.0.1"
 
@@ -100,7 +105,9 @@ def test_reboot_is_a_plan_in_dry_run(nself, project, ssh_hosts):
     host, = ssh_hosts(1)
     add(nself, project, host, None, "--trust-new")
     r = nself(["cloud.servers.reboot", "host1", "--dry-run", "--json"], cwd=project)
-    assert r.code == 0 and r.json()["plan"][0]["command"] == "reboot"
+    assert r.code == 0, r.err
+    step, = r.json()["plan"]["steps"]
+    assert step["on"] == "host1" and step["argv"] == ["sh", "-c", "nohup sh -c 'sleep 1; reboot' >/dev/null 2>&1 &"]
 
 
 def test_bad_inventory_is_a_configuration_error(nself, project):

@@ -152,6 +152,13 @@ def _unreachable(server: str, exc: Exception) -> NselfError:
 
 
 def _api_error(status: int, body: bytes, method: str, path: str) -> NselfError:
+    """The API's refusal as an NselfError (exit 9) carrying the HTTP `status` (409: exists)."""
+    error = _refusal(status, body, method, path)
+    error.status = status
+    return error
+
+
+def _refusal(status: int, body: bytes, method: str, path: str) -> NselfError:
     try:
         data = json.loads(body)
         message = (data.get("message") if isinstance(data, dict) else None) or json.dumps(data)[:200]

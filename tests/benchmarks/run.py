@@ -13,6 +13,8 @@
 6. `cloud.servers.exec --parallel 8 -- sleep 1` on 8 real sshd hosts against one host
    (target ≤ 1.5×), and the SSH connection set-up time per host.
 7. `nself deploy.to` of an unchanged release to 8 podman hosts against one (target ≤ 1.5×).
+8. `nself deploy.preview` of the stack on the test API, whole process (target ≤ 2 s;
+   deploy_preview.py, also runnable alone).
 """
 from __future__ import annotations
 
@@ -297,10 +299,15 @@ def main() -> int:
     first, one_host, eight_hosts = deploy_numbers(max(3, rounds // 4))
     print(f"deploy   unchanged release, nself deploy.to: one host {one_host:.2f} s, 8 hosts {eight_hosts:.2f} s "
           f"({eight_hosts / one_host:.2f}x, target <= 1.5x); first deploy to 8 podman hosts {first:.1f} s")
+    import deploy_preview
+
+    preview = deploy_preview.numbers(max(3, rounds // 2))
+    print(deploy_preview.line(preview, max(3, rounds // 2)))
     catalog, together, apart = cost_numbers(rounds)
     print(f"costs    cloud.costs.compare (catalog, 26 providers) {catalog * 1000:.0f} ms (target <= 300); "
           f"--live with 2 providers at 100 ms per request: {together:.2f} s together, {apart:.2f} s one by one")
-    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 and eight_hosts <= 1.5 * one_host else 1
+    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 and eight_hosts <= 1.5 * one_host \
+        and preview["median"] <= 2.0 else 1
 
 
 if __name__ == "__main__":

@@ -39,27 +39,39 @@ def render(name: str, context: dict) -> dict[str, bytes]:
         raise NselfError(f"no blueprint named {name!r}", code=2,
                          hint="see `nself blueprint.list`")
     cached = cache_root() / _fingerprint(template, context)
-    if not cached.is_dir():
-        _render_into(template, context, cached)
-    return {p.relative_to(cached).as_posix(): p.read_bytes()
-            for p in sorted(cached.rglob("*")) if p.is_file()}
-
-
-def _render_into(template: Path, context: dict, cached: Path) -> None:
-    from cookiecutter.generate import generate_context, generate_files
-
+    if cached.is_dir():
+        return _read(cached)
     work = Path(tempfile.mkdtemp(prefix="nself-blueprint-"))
     try:
-        full = generate_context(context_file=str(template / "cookiecutter.json"),
-                                extra_context=context)
-        out = Path(generate_files(repo_dir=str(template), context=full, output_dir=str(work),
-                                  overwrite_if_exists=True, accept_hooks=False))
+        out = _generate(template, context, work)
+        _store(out, cached)
+        return _read(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _read(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _generate(template: Path, context: dict, work: Path) -> Path:
+    from cookiecutter.generate import generate_context, generate_files
+
+    full = generate_context(context_file=str(template / "cookiecutter.json"), extra_context=context)
+    return Path(generate_files(repo_dir=str(template), context=full, output_dir=str(work),
+                               overwrite_if_exists=True, accept_hooks=False))
+
+
+def _store(out: Path, cached: Path) -> None:
+    """Keep a render for next time. The cache is optional: one that cannot be written
+    (a read-only HOME, an XDG_CACHE_HOME that is a file, a full disk) is skipped."""
+    staging = None
+    try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".render-", dir=cached.parent))
         shutil.copytree(out, staging, dirs_exist_ok=True)
-        try:
-            os.rename(staging, cached)
-        except OSError:  # another process rendered it first
+        os.rename(staging, cached)
+    except OSError:  # no usable cache, or another process rendered it first
+        if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

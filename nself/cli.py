@@ -18,6 +18,7 @@ from nself.errors import NselfError
 
 GLOBAL_FLAGS = {"env": str, "json": bool, "yes": bool, "dry-run": bool, "quiet": bool,
                 "verbose": bool}
+GLOBAL_OPTIONS = {*(f.replace("-", "_") for f in GLOBAL_FLAGS), "debug"}
 
 
 class NselfConfig(Config):
@@ -50,7 +51,7 @@ class NselfProgram(Program):
 
     # -- running ----------------------------------------------------------------
     def run(self, argv=None, exit=True):
-        self._json_requested = False
+        self._json_requested = _env_flag("NSELF_JSON")
         try:
             return self._run(argv)
         except NselfError as exc:
@@ -59,6 +60,8 @@ class NselfProgram(Program):
             code = self._report_invoke(exc)
         except KeyboardInterrupt:
             code = 130
+        except OSError as exc:   # a file system or device refusal that no layer below named
+            code = self._report(_os_error(exc))
         except BrokenPipeError:  # `nself config.show | head`: the reader left, not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 141
@@ -97,15 +100,30 @@ class NselfProgram(Program):
 
     def _report_invoke(self, exc) -> int:
         if isinstance(exc, ParseError):
-            return self._report(NselfError(str(exc), code=Code.USAGE,
-                                           hint=f"see `{self.binary} --help` or "
-                                                f"`{self.binary} --help TASK`"))
+            return self._report(NselfError(str(exc), code=Code.USAGE, hint=self._parse_hint(str(exc))))
         if isinstance(exc, Exit):
+            if exc.message and exc.code:   # Invoke's own refusals (`--list nosuch`)
+                return self._report(NselfError(str(exc.message), code=Code.USAGE,
+                                               hint=f"see `{self.binary} --list`"))
             if exc.message:
                 print(exc.message, file=sys.stderr)
             return exc.code
         print(exc, file=sys.stderr, end="")
         return exc.result.exited
+
+    def _parse_hint(self, message: str) -> str:
+        """A did-you-mean for an unknown task (`k8s.genrate` → `k8s.generate`)."""
+        import difflib
+        import re
+
+        hint = f"see `{self.binary} --help` or `{self.binary} --help TASK`"
+        unknown = re.fullmatch(r"No idea what '(.*)' is!", message)
+        collection = getattr(self, "collection", None)
+        if unknown and collection is not None:
+            close = difflib.get_close_matches(unknown.group(1), list(collection.task_names), n=3, cutoff=0.8)
+            if close:
+                hint = "did you mean " + " or ".join(f"`{c}`" for c in close) + f"? ({hint})"
+        return hint
 
     # -- parsing ------------------------------------------------------------------
     def parse_core(self, argv):
@@ -115,8 +133,10 @@ class NselfProgram(Program):
         # What follows `--` is the task's command (k8s.exec, servers.exec).
         self._remainder = argv[argv.index("--") + 1:] if "--" in argv else []
         self.root = None
+        # --json anywhere before `--` (also after the task, parsed later) shapes every error.
+        self._json_requested = "--json" in argv[:argv.index("--") if "--" in argv else len(argv)] \
+            or _env_flag("NSELF_JSON")
         super().parse_core(argv)
-        self._json_requested = bool(self.args.json.value)
         if sum(bool(self.args[f].value) for f in ("quiet", "verbose")) > 1:
             raise NselfError("--quiet and --verbose contradict each other", code=Code.USAGE,
                              hint="pass one of them")
@@ -125,9 +145,14 @@ class NselfProgram(Program):
         from nself.project import find_root
 
         start = self.args["search-root"].value
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            raise NselfError("the current directory no longer exists (it was deleted or moved)",
+                             hint="cd into your project again") from None
         self.root = find_root(Path(start) if start else None)
         if self.root is not None:
-            self._check_project_config(self.root)
+            self._check_project_config(self.root, self.config.global_defaults())
             self.config.set_project_location(str(self.root))
             self.config.load_project()
         tasks_file = self.root / "tasks.py" if self.root is not None else None
@@ -146,34 +171,90 @@ class NselfProgram(Program):
                 module, loaded_from=parent, auto_dash_names=self.config.tasks.auto_dash_names)
             _add_builtins(self.collection)
         elif self.args.collection.value:
-            super().load_collection()
+            try:
+                super().load_collection()
+            except Exit as exc:
+                raise NselfError(str(exc.message), code=Code.USAGE,
+                                 hint="-c names a tasks module (without .py) in this directory "
+                                      "or a parent") from None
         else:
             from nself.tasks import namespace
 
             self.collection = namespace()
+        if self.root is not None:   # the collections' defaults (`k8s.output`…) merge later
+            self._check_project_config(self.root, _collection_defaults(self.collection))
 
-    @staticmethod
-    def _check_project_config(root: Path) -> None:
-        """Refuse malformed YAML before Invoke reads it (Invoke would crash with a traceback).
+    def _check_project_config(self, root: Path, defaults: dict) -> None:
+        """Refuse a malformed nself.yml before Invoke merges it over `defaults` (Invoke would
+        crash with a traceback).
 
-        The schema (unknown keys, types) is checked when a task loads the project, so
-        that `config.validate` can report every problem at once.
+        The schema (unknown keys, types of nself's sections) is checked when a task loads
+        the project, so that `config.validate` can report every problem at once.
         """
         from nself.project import SETTINGS_FILES
 
-        path = next((root / n for n in SETTINGS_FILES if (root / n).is_file()), None)
+        path = next((root / n for n in SETTINGS_FILES if (root / n).exists()), None)
         if path is not None:
-            from nself.project import yamlio
+            from nself.project import settings, yamlio
 
-            data, _ = yamlio.load(path, "nself.yml")
+            data, text = yamlio.load(path, "nself.yml")
             if data is not None and not isinstance(data, dict):
                 raise NselfError(f"{path}:1: nself.yml must be a mapping of sections",
                                  code=Code.CONFIG,
                                  hint="start with keys such as `project:` or `environments:`")
+            settings.check_defaults(data, defaults, path, text)
 
     def parse_tasks(self):
-        self.core.unparsed = self._respell(self.core.unparsed)
-        super().parse_tasks()
+        self.core.unparsed = self._hoist_core_flags(self._respell(self.core.unparsed))
+        self._json_requested = self._json_requested or "--json" in self.core.unparsed
+        try:
+            super().parse_tasks()
+        except ValueError as exc:   # Invoke casts `--tail abc` to int while parsing
+            import re
+
+            value = re.search(r": (.*)$", str(exc))
+            raise NselfError(f"expected a whole number, got {value.group(1) if value else exc}",
+                             code=Code.USAGE, hint=f"see `{self.binary} --help TASK` for the flags "
+                                                   "that take numbers") from None
+        for context in self.tasks:
+            self._check_required(context)
+
+    def _check_required(self, context) -> None:
+        """A task parameter without a default is required even when it is a flag (Invoke
+        would call the task with None: `cloud.provision hetzner` without --name)."""
+        import inspect
+
+        params = inspect.signature(self.collection[context.name].body).parameters
+        no_default = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
+        missing = [f"--{arg.name}" for arg in context.args.values()
+                   if arg.value is None and arg.name.replace("-", "_") in no_default]
+        if missing:
+            raise NselfError(f"{context.name} needs {', '.join(missing)}", code=Code.USAGE,
+                             hint=f"see `{self.binary} {context.name} --help`")
+
+    def _hoist_core_flags(self, argv: list[str]) -> list[str]:
+        """Global flags and `--help` after a task apply to the command, even where Invoke
+        would take them as the value of a missing positional (`nself k8s.logs --help`)."""
+        out, front, task = [], [], None
+        i = 0
+        while i < len(argv):
+            word = argv[i]
+            if word in self.collection.task_names:
+                task = self.collection[word]
+            own = {n for a in task.get_arguments() for n in a.names} if task is not None else set()
+            name = word.lstrip("-")
+            if task is not None and word.startswith("-") and name not in own:
+                if name in ("help", "h"):
+                    self.args.help.value = next(w for w in argv if w in self.collection.task_names)
+                    return []
+                if word.startswith("--") and name.replace("-", "_") in GLOBAL_OPTIONS:
+                    takes_value = GLOBAL_FLAGS.get(name) is str and i + 1 < len(argv)
+                    front += argv[i:i + 1 + takes_value]
+                    i += 1 + takes_value
+                    continue
+            out.append(word)
+            i += 1
+        return front + out
 
     def _respell(self, argv: list[str]) -> list[str]:
         """`k8s rollout undo web` → `k8s.rollout.undo web`, optional positionals → flags."""
@@ -218,6 +299,36 @@ class NselfProgram(Program):
             "remainder": list(self._remainder)}}, merge=False)
         if merge:
             self.config.merge()
+
+
+def _collection_defaults(collection: Collection) -> dict:
+    """The config defaults of a collection and its sub-collections (`{"k8s": {"output": …}}`);
+    a sub-collection's own defaults win over what `namespace()` copied from nself.yml."""
+    out = dict(collection.configuration())
+    for sub in collection.collections.values():
+        out.update(_collection_defaults(sub))
+    return out
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def _os_error(exc: OSError) -> NselfError:
+    """An OSError as a refusal with the OS's words and the path: exit 7 when it is about
+    permission (including a read-only file system), else 1."""
+    import errno
+
+    path = " → ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    words = exc.strerror or type(exc).__name__
+    message = f"{path}: {words}" if path else words
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return NselfError(message, code=Code.PERMISSION,
+                          hint="make the path writable (or readable) for this user, or work in "
+                               "another folder")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NselfError(message, hint="free some space on that file system and run again")
+    return NselfError(message, hint="check the path; run again with --debug for the traceback")
 
 
 def _print_traceback() -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the read-only shared fixtures, project copies, the CLI in-process."""
+"""Shared fixtures: the vendored test data (tests/data), project copies, the CLI in-process."""
 from __future__ import annotations
 
 import http.server
@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("NSELF_SHARED", REPO.parent / "shared")).resolve()
-STACK = SHARED / "fixtures" / "nself-stack"
-CORPUS = SHARED / "fixtures" / "compose-corpus"
+# The fixtures and provider API descriptions the tests read, vendored (tests/data/README.md).
+# NSELF_SHARED may point at another folder of the same layout (fixtures/, specs/) while developing.
+DATA = Path(os.environ.get("NSELF_SHARED") or REPO / "tests" / "data").resolve()
+STACK = DATA / "fixtures" / "nself-stack"
+CORPUS = DATA / "fixtures" / "compose-corpus"
+SPECS = DATA / "specs"
+# helm, helm4 and kubectl that .ci/install_tools.py put into .ci/bin when the machine lacks them.
+if (REPO / ".ci" / "bin").is_dir():
+    os.environ["PATH"] = f"{REPO / '.ci' / 'bin'}{os.pathsep}{os.environ['PATH']}"
 
 
 def copy_tree(src: Path, dest: Path) -> Path:
@@ -29,9 +36,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _shared_present():
+def _data_present():
     if not STACK.is_dir():
-        pytest.exit(f"shared fixtures not found at {SHARED} (set NSELF_SHARED)", returncode=3)
+        pytest.exit(f"test data not found at {DATA} (unset NSELF_SHARED to use tests/data)", returncode=3)
 
 
 @pytest.fixture
@@ -166,6 +173,30 @@ def serve_folder(folder: Path):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def answering(body: bytes, delay: float = 0.0):
+    """An HTTP server that answers every request 200 with `body` after `delay` seconds: an
+    outage page, a proxy's `null`, or a provider that hangs."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            time.sleep(delay)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

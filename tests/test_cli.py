@@ -154,6 +154,54 @@ def test_json_errors_are_one_json_document(nself, stack):
                         "hint": r.json()["hint"]}
 
 
+@pytest.mark.parametrize("argv, env", [
+    (["config.get", "nope", "--json"], {}),           # after the task
+    (["config.get", "nope"], {"NSELF_JSON": "1"}),    # from the environment
+    (["k8s.logs", "--json"], {}),                     # where Invoke would take it as the service
+])
+def test_json_errors_wherever_json_is_asked_for(nself, stack, argv, env):
+    r = nself(argv, cwd=stack, env=env)
+    assert r.code == 2 and r.json()["code"] == 2 and r.err == ""
+
+
+@pytest.mark.parametrize("argv", [["k8s.logs", "--help"], ["cloud.provision", "--help"],
+                                  ["k8s.logs", "web", "--help"], ["k8s.scale", "-h"]])
+def test_help_after_a_task_shows_its_help_even_with_positionals(nself, stack, argv):
+    r = nself(argv, cwd=stack)
+    assert r.code == 0 and f"Usage: nself [--core-opts] {argv[0]}" in r.out, r.err
+
+
+def test_global_flags_after_a_missing_positional_are_global(nself, stack):
+    r = nself(["config.get", "--env", "prod", "namespace"], cwd=stack)
+    assert r.code == 0 and r.out.strip() == "acme"
+
+
+def test_unknown_task_suggests_the_close_one(nself, stack):
+    r = nself(["k8s.genrate"], cwd=stack)
+    assert r.code == 2 and "did you mean `k8s.generate`" in r.err
+
+
+def test_os_refusals_name_the_path_with_the_right_code(nself, stack, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    r = nself(["k8s.generate", "--output", str(tmp_path / "a-file" / "k8s")], cwd=stack)
+    assert r.code == 1 and "a-file: File exists" in r.err and "internal" not in r.err
+    # A read-only mount (a real one, in a private mount namespace): exit 7 with the path.
+    target = tmp_path / "ro"
+    target.mkdir()
+    exe = os.path.join(os.path.dirname(sys.executable), "nself")
+    r = subprocess.run(["unshare", "--mount", "sh", "-c", f"mount --bind -o ro {target} {target} && "
+                        f"{exe} k8s.generate --output {target}/k8s"], cwd=stack, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 7 and "Read-only file system" in r.stderr and str(target) in r.stderr, r.stderr
+
+
+def test_the_blueprint_cache_is_optional(nself, tmp_path):
+    (tmp_path / "not-a-dir").write_text("")
+    r = nself(["new", "demo", "--no-input", "--output", str(tmp_path)], cwd=tmp_path,
+              env={"XDG_CACHE_HOME": str(tmp_path / "not-a-dir")})
+    assert r.code == 0 and (tmp_path / "demo" / "docker-compose.yml").is_file(), r.err
+
+
 def test_malformed_nself_yml_is_exit_3_without_traceback(nself, stack):
     (stack / "nself.yml").write_text("project: [\n")
     r = nself(["--list"], cwd=stack)
@@ -278,3 +326,12 @@ def test_generated_style_override_and_mount():
     assert "mine" in mount(base, extra).collections and "mine" not in base.collections
     with pytest.raises(KeyError, match="already exists"):
         mount(base, Collection("config"))
+
+
+def test_a_deleted_working_directory_is_named(nself, tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    r = nself(["config.show"])
+    assert r.code == 1 and "current directory no longer exists" in r.err and "internal" not in r.err

@@ -21,12 +21,17 @@ class Cluster:
         configuration = client.Configuration()
         # The client reads $KUBECONFIG once, at import: read it now, per call.
         config_file = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        from yaml import YAMLError
+
         try:
             config.load_kube_config(config_file=config_file, context=context,
                                     client_configuration=configuration)
-        except (ConfigException, FileNotFoundError, TypeError) as exc:
-            raise NselfError(f"cannot use the kube context {context or '(current)'}: {exc}",
-                             code=Exit.KUBERNETES,
+        except (ConfigException, OSError, TypeError, ValueError, AttributeError, YAMLError) as exc:
+            # ValueError: binary files and a certificate that is not base64; YAMLError: not YAML;
+            # OSError: a directory or an unreadable file; AttributeError: YAML that is no mapping.
+            problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise NselfError(f"cannot use the kube context {context or '(current)'} from {config_file}: "
+                             f"{problem}", code=Exit.KUBERNETES,
                              hint="check KUBECONFIG and `nself k8s.context.list`; pass --context") from None
         configuration.retries = 0
         self.server = configuration.host
@@ -47,16 +52,22 @@ class Cluster:
                                             header_params=headers, body=body, auth_settings=["BearerToken"])
             response = self.api.call_api(*call, _request_timeout=None if stream else timeout)
         except HTTPError as exc:
-            raise NselfError(f"the Kubernetes API at {self.server} is unreachable ({type(exc).__name__})",
-                             code=Exit.KUBERNETES,
-                             hint="check the context (`nself k8s.context`), the network, and that "
-                                  "the cluster is up") from None
+            raise _unreachable(self.server, exc) from None
         if response.status >= 400:
             raise _api_error(response.status, response.read(), method, path)
         if stream:
             return response.response
         data = response.read()
-        return json.loads(data) if data else {}
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):   # an HTML login page, a proxy's `[]`: not Kubernetes
+            raise NselfError(f"{self.server} did not answer {method} {path} as a Kubernetes API does "
+                             f"(got {data[:60]!r})", code=Exit.KUBERNETES,
+                             hint="check the server address of the kube context; a proxy or login "
+                                  "page may be in the way")
+        return answer
 
     def request_text(self, method: str, path: str, *, query: dict | None = None) -> str:
         response = self.request(method, path, query=query, stream=True)
@@ -126,6 +137,20 @@ def resource(kind: str) -> Resource:
                      hint="e.g. deployment, statefulset, service, pod, configmap, ingress")
 
 
+def _unreachable(server: str, exc: Exception) -> NselfError:
+    import ssl
+
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(reason):
+        return NselfError(f"the TLS certificate of the Kubernetes API at {server} is not trusted: {reason}",
+                          code=Exit.KUBERNETES,
+                          hint="give the cluster's CA (certificate-authority-data in the kubeconfig, "
+                               "or `nself k8s.context.add --certificate-authority FILE`)")
+    return NselfError(f"the Kubernetes API at {server} is unreachable ({type(exc).__name__})",
+                      code=Exit.KUBERNETES,
+                      hint="check the context (`nself k8s.context`), the network, and that the cluster is up")
+
+
 def _api_error(status: int, body: bytes, method: str, path: str) -> NselfError:
     """The API's refusal as an NselfError (exit 9) carrying the HTTP `status` (409: exists)."""
     error = _refusal(status, body, method, path)
@@ -135,7 +160,8 @@ def _api_error(status: int, body: bytes, method: str, path: str) -> NselfError:
 
 def _refusal(status: int, body: bytes, method: str, path: str) -> NselfError:
     try:
-        message = json.loads(body).get("message") or ""
+        data = json.loads(body)
+        message = (data.get("message") if isinstance(data, dict) else None) or json.dumps(data)[:200]
     except (TypeError, ValueError):
         message = body.decode(errors="replace")[:200]
     if status in (401, 403):

@@ -12,6 +12,7 @@ from nself.k8s.settings import generate_settings, load_overlay
 from nself.project.envfiles import ALIASES, CANONICAL_ENVS
 from nself.project.loader import for_environment
 from nself.project.model import Project
+from nself.project.names import check_namespace
 from nself.project.warnings import Warning
 
 ENV_SPECIFIC = ("unpinned-image", "unset-variable")
@@ -66,7 +67,7 @@ def environments(project: Project) -> list[str]:
 def generate(project: Project, options: Options) -> dict:
     if options.plain and options.split:
         raise NselfError("--plain and --split are different layouts", code=2, hint="pass one of them")
-    selected_ns = options.namespace or project.namespace
+    selected_ns = check_namespace(options.namespace) if options.namespace else project.namespace
     base, envs, warnings = convert_environments(project, selected_ns, options.include_secrets,
                                                 options.network_policies)
     if options.strict and warnings:

@@ -18,6 +18,7 @@ from nself.k8s.cluster import Cluster
 from nself.k8s.resources import BY_KIND, RESOURCES, Resource, for_object
 from nself.plan import LocalRunner, Plan, Step
 from nself.project.model import Project
+from nself.project.names import check_namespace
 
 PROJECT_LABEL = "nself.io/project"
 ENV_LABEL = "nself.io/environment"
@@ -41,9 +42,10 @@ class Target:
 
 def target(project: Project, *, namespace: str | None = None, context: str | None = None,
            kubeconfig: str | None = None) -> Target:
+    namespace = check_namespace(namespace) if namespace else project.namespace
     env_target = project.settings.env_target(project.env)
     cluster = Cluster(kubeconfig or env_target.get("kubeconfig"), context or env_target.get("context"))
-    return Target(cluster, namespace or project.namespace,
+    return Target(cluster, namespace,
                   f"{PROJECT_LABEL}={project.name},{ENV_LABEL}={project.env}")
 
 

@@ -48,8 +48,8 @@ def byte_size(value: Any, where: str) -> int | None:
     """`512M`, `1g`, `1.5gb` or a number of bytes (compose sizes are 1024-based)."""
     if value is None:
         return None
-    if isinstance(value, (int, float)):
-        return int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number(value, where, int, minimum=0)
     match = _BYTES.match(str(value).strip())
     if not match:
         raise ConfigError(f"invalid size {value!r} in {where}", hint="write sizes like 512M or 1G")
@@ -57,19 +57,32 @@ def byte_size(value: Any, where: str) -> int | None:
     return int(float(match.group(1)) * 1024 ** power)
 
 
-def number(value: Any, where: str, kind=int) -> Any:
-    """An int/float from YAML or an interpolated string, or a clear error."""
+def number(value: Any, where: str, kind=int, minimum: float | None = None,
+           maximum: float | None = None) -> Any:
+    """An int/float from YAML or an interpolated string, within [minimum, maximum] when
+    given, or a clear error."""
     if value is None:
         return None
+    noun = "a whole number" if kind is int else "a number"
     try:
         if isinstance(value, bool):
             raise ValueError
-        return kind(value)
+        result = kind(value)
     except (TypeError, ValueError):
-        noun = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{where}: expected {noun}, got {value!r}",
                           hint="fix the value (or the variable that fills it)") from None
+    if result != result or (minimum is not None and result < minimum) or \
+            (maximum is not None and result > maximum):
+        bounds = f"from {minimum:g}" + (f" to {maximum:g}" if maximum is not None else " up")
+        raise ConfigError(f"{where}: {value!r} is out of range", hint=f"use {noun} {bounds}")
+    return result
 
+
+# More replicas than this is a typo, not a plan (Kubernetes would take up to 2^31-1).
+MAX_REPLICAS = 10_000
+# Linux refuses a single argument longer than this (MAX_ARG_STRLEN): a longer `command:`
+# string could never run, and splitting megabytes of it would take minutes.
+MAX_COMMAND = 131_072
 
 _TRUE = frozenset({"true", "yes", "y", "on"})
 _FALSE = frozenset({"false", "no", "n", "off", ""})
@@ -87,11 +100,19 @@ def flag(value: Any, where: str) -> bool:
                       hint="fix the value (or the variable that fills it)")
 
 
-def command(value: Any) -> tuple[str, ...] | None:
+def command(value: Any, where: str = "") -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return tuple(shlex.split(value))
+        if len(value) > MAX_COMMAND:
+            raise ConfigError(f"{where}: a command of {len(value):,} characters is longer than "
+                              f"Linux allows ({MAX_COMMAND:,})",
+                              hint="put long scripts in a file in the image, or in a config")
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:   # "No closing quotation"
+            raise ConfigError(f"{where}: {exc} in {value[:60]!r}",
+                              hint="close the quote, or write the command as a list") from None
     return tuple(str(v) for v in value)
 
 
@@ -110,8 +131,8 @@ def build_service(name: str, object_name: str, raw: dict, env: EnvVars,
         name=name, object_name=object_name,
         image=raw.get("image"),
         build=_build(raw.get("build")),
-        command=command(raw.get("command")),
-        entrypoint=command(raw.get("entrypoint")),
+        command=command(raw.get("command"), f"{where} command"),
+        entrypoint=command(raw.get("entrypoint"), f"{where} entrypoint"),
         environment=frozen(environment), secret_env=frozenset(secret_env),
         env_files=tuple(env_files),
         ports=tuple(Port(target=int(p["target"]), published=p.get("published"),
@@ -273,16 +294,16 @@ def _deploy(raw: dict, where: str, warnings: list[Warning], name: str) -> Deploy
                                 "needs a device plugin in Kubernetes"))
     at = f"{where} deploy.resources"
     resources = Resources(
-        cpu_limit=number(limits.get("cpus", raw.get("cpus")), f"{at} cpus", float),
+        cpu_limit=number(limits.get("cpus", raw.get("cpus")), f"{at} cpus", float, minimum=0),
         memory_limit=byte_size(limits.get("memory", raw.get("mem_limit")), at),
-        cpu_request=number(reservations.get("cpus"), f"{at} reservations.cpus", float),
+        cpu_request=number(reservations.get("cpus"), f"{at} reservations.cpus", float, minimum=0),
         memory_request=byte_size(reservations.get("memory", raw.get("mem_reservation")), at),
         pids_limit=number(limits.get("pids", raw.get("pids_limit")), f"{at} pids"))
     placement = spec.get("placement") or {}
     replicas = spec.get("replicas", raw.get("scale"))
     return Deploy(
         mode=spec.get("mode", "replicated"),
-        replicas=number(replicas, f"{where} deploy.replicas"),
+        replicas=number(replicas, f"{where} deploy.replicas", minimum=0, maximum=MAX_REPLICAS),
         resources=resources,
         restart_policy=_restart_policy(spec.get("restart_policy"), where),
         update_config=_update(spec.get("update_config"), where),

@@ -134,9 +134,9 @@ class _Loader:
                               hint="start it with keys such as `services:`")
         data = self._interpolate(data, (), path)
         self._validate(strip_tags(data), path, text)
-        services = data.get("services") or {}
-        data["services"] = {name: normalize_service(name, svc or {}, base)
-                            for name, svc in services.items()}
+        services = _untagged(data.get("services")) or {}
+        data["services"] = _retagged(data.get("services"), {
+            name: normalize_service(name, svc or {}, base) for name, svc in services.items()})
         for kind in ("secrets", "configs"):
             for item in (data.get(kind) or {}).values():
                 if isinstance(item, dict) and isinstance(item.get("file"), str):
@@ -189,7 +189,7 @@ class _Loader:
     # -- extends --------------------------------------------------------------
     def service(self, path: Path, name: str, stack: tuple = ()) -> dict:
         """Service `name` of file `path` with its `extends` chain merged in."""
-        services = self.cache[path.resolve()][0]["services"]
+        services = _untagged(self.cache[path.resolve()][0]["services"])
         if name not in services:
             raise ConfigError(f"{path}: extends names service {name!r}, which is not defined there",
                               hint="available: " + (", ".join(sorted(services)) or "none"))
@@ -216,9 +216,19 @@ class _Loader:
         merged: dict = {}
         for file in files:
             data = self.read(file, base)
-            data = dict(data, services={n: self.service(file, n) for n in data["services"]})
+            data = dict(data, services=_retagged(data["services"], {
+                n: self.service(file, n) for n in _untagged(data["services"])}))
             merged = merge(merged, data) if merged else strip_tags(data)
         return merged
+
+
+def _untagged(section: Any) -> Any:
+    """A top-level section without its `!reset`/`!override` tag (`services: !reset`)."""
+    return section.value if isinstance(section, (yamlio.Reset, yamlio.Override)) else section
+
+
+def _retagged(original: Any, value: Any) -> Any:
+    return type(original)(value) if isinstance(original, (yamlio.Reset, yamlio.Override)) else value
 
 
 def _key(key: Any, path: tuple, file: Path) -> str:

@@ -15,6 +15,8 @@ from nself.errors import ConfigError
 
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+# `${A:-${B:-…}}` deeper than this is refused (thousands of levels would exhaust the stack).
+MAX_NESTING = 50
 
 
 @dataclass
@@ -36,7 +38,11 @@ def interpolate(text: str, variables: Mapping[str, str], *, where: str = "",
     return _expand(text, variables, where, seen if seen is not None else Substitution())
 
 
-def _expand(text: str, variables: Mapping[str, str], where: str, seen: Substitution) -> str:
+def _expand(text: str, variables: Mapping[str, str], where: str, seen: Substitution,
+            depth: int = 0) -> str:
+    if depth > MAX_NESTING:
+        raise ConfigError(f"interpolation nested more than {MAX_NESTING} levels deep{_at(where)}",
+                          hint="nest fewer ${...:-${...}} defaults inside each other")
     parts: list[str] = []
     pos, n = 0, len(text)
     while pos < n:
@@ -50,7 +56,7 @@ def _expand(text: str, variables: Mapping[str, str], where: str, seen: Substitut
             parts.append("$")
             pos += 2
         elif text.startswith("${", pos):
-            value, pos = _braced(text, pos + 2, variables, where, seen)
+            value, pos = _braced(text, pos + 2, variables, where, seen, depth)
             parts.append(value)
         elif match := _NAME.match(text, pos + 1):
             parts.append(_lookup(match.group(), variables, seen))
@@ -62,7 +68,7 @@ def _expand(text: str, variables: Mapping[str, str], where: str, seen: Substitut
 
 
 def _braced(text: str, pos: int, variables: Mapping[str, str], where: str,
-            seen: Substitution) -> tuple[str, int]:
+            seen: Substitution, depth: int) -> tuple[str, int]:
     match = _NAME.match(text, pos)
     if not match:
         raise ConfigError(f"invalid interpolation {text!r}{_at(where)}",
@@ -87,12 +93,12 @@ def _braced(text: str, pos: int, variables: Mapping[str, str], where: str,
     if op.endswith("-"):
         if present:
             return value, pos
-        return _expand(raw_arg, variables, where, seen), pos
+        return _expand(raw_arg, variables, where, seen, depth + 1), pos
     if op.endswith("+"):
         if present:
-            return _expand(raw_arg, variables, where, seen), pos
+            return _expand(raw_arg, variables, where, seen, depth + 1), pos
         return "", pos
-    arg = _expand(raw_arg, variables, where, seen)
+    arg = _expand(raw_arg, variables, where, seen, depth + 1)
     # '?' and ':?': mandatory
     if present:
         return value, pos

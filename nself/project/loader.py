@@ -87,6 +87,26 @@ def _env_in_dotenv(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def _missing_files(services, secrets, configs, lenient: bool) -> list[Warning]:
+    """Secrets and configs that services use must name an existing file. `lenient` (another
+    environment's files need not be on this machine) turns the refusal into warnings."""
+    problems = []
+    for kind, resources in (("secrets", secrets), ("configs", configs)):
+        used = {ref.source for svc in services.values() for ref in getattr(svc, kind)}
+        for name in sorted(used & set(resources)):
+            file = resources[name].file
+            if file and not resources[name].external and not Path(file).is_file():
+                state = "is a directory" if Path(file).is_dir() else "does not exist"
+                problems.append(Warning("missing-file", None, f"{kind}.{name}.file",
+                                        f"{kind[:-1]} {name!r}: {file} {state}"))
+    if problems and not lenient:
+        raise ConfigError("files named in the compose file are missing",
+                          details=[w.message for w in problems],
+                          hint="create each file (a secret file holds just the value), or point "
+                               "`file:` at the right path")
+    return problems
+
+
 def load_project(root: Path | None = None, *, env: str | None = None,
                  files: Iterable[str | Path] = (), profiles: Iterable[str] = (),
                  process_env: Mapping[str, str] | None = None,
@@ -127,6 +147,8 @@ def load_project(root: Path | None = None, *, env: str | None = None,
     for name, raw in (data.get("services") or {}).items():
         refs = {key: used for (svc, key), used in loaded.env_refs.items() if svc == name}
         services[name] = build_service(name, names[name], raw, variables, refs, warnings, used)
+    secrets, configs = build_resources(data.get("secrets")), build_resources(data.get("configs"))
+    warnings += _missing_files(services, secrets, configs, lenient)
     name = (settings.section("project", "name") or data.get("name") or
             variables.lookup.get("COMPOSE_PROJECT_NAME") or root.name)
     project_name = to_dns1035(name)
@@ -134,7 +156,7 @@ def load_project(root: Path | None = None, *, env: str | None = None,
         name=project_name, root=root, env=choice.name, compose_files=tuple(loaded.files),
         services=MappingProxyType(services),
         volumes=build_resources(data.get("volumes")), networks=build_resources(data.get("networks")),
-        secrets=build_resources(data.get("secrets")), configs=build_resources(data.get("configs")),
+        secrets=secrets, configs=configs,
         variables=variables, settings=settings,
         namespace=namespace_for(project_name, settings, choice.name), profiles=tuple(profiles),
         used_variables=frozenset(used),

@@ -11,10 +11,23 @@ from nself.project.warnings import Warning
 MAX_LABEL = 63
 _INVALID = re.compile(r"[^a-z0-9-]+")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def is_dns1035(name: str) -> bool:
     return len(name) <= MAX_LABEL and bool(_DNS1035.match(name))
+
+
+def check_namespace(name: str) -> str:
+    """A namespace given on the command line: a DNS-1123 label (Kubernetes' rule for
+    namespaces: lowercase letters, digits and '-', 63 at most, alphanumeric at both ends)."""
+    if len(name) > MAX_LABEL or not _DNS1123.match(name):
+        from nself.errors import UsageError
+
+        raise UsageError(f"{name!r} is not a valid Kubernetes namespace",
+                         hint="use lowercase letters, digits and '-' (63 at most), starting and "
+                              "ending with a letter or digit, e.g. " + repr(to_dns1035(name)))
+    return name
 
 
 def to_dns1035(name: str) -> str:

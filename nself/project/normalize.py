@@ -148,6 +148,9 @@ def parse_volume(raw: Any, where: str, base: Path) -> dict:
     if len(parts) > 1 and len(parts[0]) == 1 and parts[0].isalpha() and parts[1].startswith("\\"):
         parts = [parts[0] + ":" + parts[1], *parts[2:]]
     if len(parts) == 1:
+        if not parts[0]:
+            raise ConfigError(f"empty volume in {where}",
+                              hint="write SOURCE:TARGET[:MODE], e.g. data:/var/lib/data, or remove the entry")
         return {"type": "volume", "target": parts[0]}
     mode = None
     if len(parts) == 3:

@@ -235,6 +235,44 @@ def moved_variables(environ: Mapping[str, str]) -> None:
             hint="unset it and use the setting named above")
 
 
+def check_defaults(data: Any, defaults: Mapping, path: Path, text: str) -> None:
+    """Invoke merges nself.yml over its own defaults and the collections' before any task
+    runs, so a value whose type differs from its default's (`run: 5`, `tasks: 5`,
+    `k8s: {output: [1, 2]}`) would break every command, `--list` included: refuse it first."""
+    problems: list[str] = []
+
+    def walk(value: Any, default: Any, keys: list) -> None:
+        where = f"{path.name}:{yamlio.line_of(text, keys)}: {'.'.join(map(str, keys))}"
+        if isinstance(default, Mapping):
+            if not isinstance(value, Mapping):
+                problems.append(f"{where}: expected a mapping, got {value!r}")
+                return
+            for key in value:
+                if key in default:
+                    walk(value[key], default[key], [*keys, key])
+        elif value is not None and default is not None and _kind(value) != _kind(default):
+            problems.append(f"{where}: expected {_kind(default)}, got {value!r}")
+
+    if isinstance(data, Mapping):
+        for key in data:
+            if key in defaults:
+                walk(data[key], defaults[key], [key])
+    if problems:
+        raise ConfigError(f"{path}: invalid nself.yml", details=problems,
+                          hint="give these keys values of the type shown; the reference is "
+                               "docs/configuration.md")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, (list, tuple)) else type(value).__name__
+
+
 def _message(error) -> str:
     if error.validator == "type":
         return f"expected {error.validator_value}, got {error.instance!r}"

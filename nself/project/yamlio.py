@@ -28,8 +28,27 @@ class Override:
     value: Any = None
 
 
+# Aliases are shared, not copied, while loading, but every later step walks the expanded
+# tree: a 300-byte "billion laughs" file would take minutes and gigabytes. Nodes reached only
+# through aliases beyond this many are refused.
+MAX_ALIAS_EXPANSION = 100_000
+
+
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    pass
+    """Duplicate keys are refused, as `docker compose` does (PyYAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "in a mapping", node.start_mark,
+                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def _tagged(cls):
@@ -49,9 +68,9 @@ _Loader.add_constructor("!override", _tagged(Override))
 _BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-# A number has a digit: `_`, `-_` and `_.` are strings (the fuzz test found them).
-CORE_INT = re.compile(r"^(?:[-+]?_*[0-9][0-9_]*|0o_*[0-7][0-7_]*|0x_*[0-9a-fA-F][0-9a-fA-F_]*)$")
-CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\._*[0-9][0-9_]*|_*[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+# Each number starts with a digit: `_` or `._` alone are strings, not a crash in int()/float().
+CORE_INT = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7][0-7_]*|0x[0-9a-fA-F][0-9a-fA-F_]*)$")
+CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 
 
@@ -105,8 +124,24 @@ def read_text(path: Path, what: str) -> str:
 def parse(text: str, path: Path, what: str, compose: bool = False) -> Any:
     """`compose`: read with the YAML 1.2 core schema Compose uses (else YAML 1.1, as Invoke
     reads nself.yml)."""
+    loader = (_ComposeLoader if compose else _Loader)(text)
     try:
-        return yaml.load(text, Loader=_ComposeLoader if compose else _Loader)  # noqa: S506
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        extra = _expanded(node, {}) - _count(node, set())
+        if extra > MAX_ALIAS_EXPANSION:
+            raise ConfigError(f"{path}: {what} expands its aliases (*name) into more than "
+                              f"{MAX_ALIAS_EXPANSION:,} extra values",
+                              hint="repeat less through anchors and aliases; is this file "
+                                   "what you meant to load?")
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{path}: {what} is nested too deeply to read",
+                          hint="flatten the structure (a few dozen levels is plenty)") from None
+    except (ValueError, TypeError) as exc:   # a constructor that cannot read a scalar
+        raise ConfigError(f"{path}: {what} has a value that cannot be read: {exc}",
+                          hint="quote the value to keep it a string") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -117,6 +152,32 @@ def parse(text: str, path: Path, what: str, compose: bool = False) -> Any:
         raise ConfigError(f"{where}: {what} is not valid YAML: {problem}",
                           hint="fix the indentation or quoting at that line "
                                "(values with ':' or '#' need quotes)") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded(node, memo: dict) -> int:
+    """Nodes in the tree as every alias expanded would make it (shared subtrees counted once
+    per use; `memo` by node identity keeps this linear in the file's size)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0   # a recursive alias counts as itself only
+        memo[key] = 1 + sum(_expanded(child, memo) for child in _children(node))
+    return memo[key]
+
+
+def _count(node, seen: set) -> int:
+    """Distinct nodes, as written."""
+    if id(node) in seen:
+        return 0
+    seen.add(id(node))
+    return 1 + sum(_count(child, seen) for child in _children(node))
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
 
 
 def load(path: Path, what: str, compose: bool = False) -> tuple[Any, str]:

@@ -48,7 +48,7 @@ class Api:
 
     def __init__(self, provider: str, base_url: str, *, auth: Callable[[requests.PreparedRequest], Any],
                  secrets: list[str], describe_error: Callable[[Any], str | None] = lambda body: None,
-                 timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
+                 timeout: float = 30.0, retries: int = 4, backoff: float = 0.5, deadline: float | None = None,
                  log: Callable[[str], None] = lambda text: None, sleep: Callable[[float], None] = time.sleep):
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -58,6 +58,8 @@ class Api:
         self.secrets = [s for s in secrets if s]
         self.describe_error = describe_error
         self.timeout = timeout
+        # One call, retries included, ends within this many seconds (NSELF_API_DEADLINE).
+        self.deadline = deadline if deadline is not None else float(os.environ.get("NSELF_API_DEADLINE") or 90)
         self.retries = retries
         self.backoff = backoff
         self.log = log
@@ -69,16 +71,24 @@ class Api:
         return text
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                text: str | None = None, ok: tuple[int, ...] = (), raw: bool = False) -> Any:
+                text: str | None = None, ok: tuple[int, ...] = (), raw: bool = False,
+                shape: type = dict) -> Any:
         """The decoded JSON body (None when empty; with `raw`, the text as it came: a kubeconfig).
         Statuses in `ok` count as success (e.g. 404 on a delete that already happened). `text`
-        sends a plain-text body instead of JSON."""
+        sends a plain-text body instead of JSON. A body that is not of `shape` (an object, or a
+        list for the few endpoints answering one) is refused: `null` or `[]` from a proxy."""
         url = self.base_url + path
+        ends = time.monotonic() + self.deadline
         for attempt in range(self.retries + 1):
             self.log(f"{self.provider}: {method} {path}" + (f" {params}" if params else ""))
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise ProviderError(f"{self.provider}: {method} {path}: no answer within {self.deadline:g} s",
+                                    hint="the provider is slow or unreachable; try again later, or raise "
+                                         "NSELF_API_DEADLINE", ambiguous=method not in _SAFE_METHODS)
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, timeout=self.timeout,
+                    method, url, params=params, json=json, timeout=min(self.timeout, left),
                     data=None if text is None else text.encode(),
                     headers=None if text is None else {"Content-Type": "text/plain"})
             except requests.RequestException as exc:
@@ -94,7 +104,7 @@ class Api:
                 # A 429 means the request was refused, so even a create is safe to repeat.
                 wait = _retry_after(response, attempt, self.backoff)
                 self.log(f"{self.provider}: {status}, retrying in {wait:.1f}s")
-                self.sleep(wait)
+                self.sleep(min(wait, max(0.0, ends - time.monotonic())))
                 continue
             if status < 400 or status in ok:
                 if not response.content or status in ok and status >= 400:
@@ -102,17 +112,23 @@ class Api:
                 if raw:
                     return response.text
                 try:
-                    return response.json()
+                    answer = response.json()
                 except ValueError:
-                    raise ProviderError(f"{self.provider}: {method} {path}: the answer is not JSON",
-                                        status=status) from None
+                    answer = None
+                if not isinstance(answer, shape):
+                    raise ProviderError(f"{self.provider}: {method} {path}: the answer is not a JSON "
+                                        f"{'list' if shape is list else 'object'} ({response.text[:60]!r})",
+                                        status=status,
+                                        hint="a proxy or an outage page may be in the way; try again later")
+                return answer
             raise self._error(method, path, response)
         raise AssertionError("unreachable")
 
     def _error(self, method: str, path: str, response: requests.Response) -> ProviderError:
         status = response.status_code
         try:
-            detail = self.describe_error(response.json())
+            body = response.json()
+            detail = self.describe_error(body) if isinstance(body, dict) else None
         except ValueError:
             detail = None
         detail = detail or (response.text[:200].strip() or response.reason)

@@ -126,7 +126,7 @@ class Ionos(Provider):
 
     # Managed Kubernetes: the cluster, then a node pool in nself's datacenter of that location.
     def k8s_versions(self) -> list[str]:
-        versions = self.api.request("GET", "/k8s/versions") or []
+        versions = self.api.request("GET", "/k8s/versions", shape=list) or []
         return newest_first(versions)
 
     def k8s_create(self, request: ClusterRequest) -> Cluster:

@@ -115,7 +115,7 @@ class UpCloud(Provider):
     _UKS_CIDR = "172.16.1.0/24"
 
     def k8s_versions(self) -> list[str]:
-        versions = [v["version"] for v in self.api.request("GET", "/kubernetes/versions") or []]
+        versions = [v["version"] for v in self.api.request("GET", "/kubernetes/versions", shape=list) or []]
         return newest_first(versions)
 
     def _uks_network(self, zone: str) -> str:
@@ -139,7 +139,7 @@ class UpCloud(Provider):
         return self._cluster(self.api.request("POST", "/kubernetes", json=body))
 
     def k8s_list(self) -> list[Cluster]:
-        return [self._cluster(c) for c in self.api.request("GET", "/kubernetes") or []]
+        return [self._cluster(c) for c in self.api.request("GET", "/kubernetes", shape=list) or []]
 
     def k8s_get(self, cluster_id: str) -> Cluster | None:
         body = self.api.request("GET", f"/kubernetes/{cluster_id}", ok=(404,))

@@ -35,6 +35,14 @@ class Server:
     size: str | None = None
     labels: dict = field(default_factory=dict, compare=False)
 
+    def __post_init__(self):
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise UsageError(f"server {self.name!r} has no host",
+                             hint="give its address: --host 203.0.113.10 (an IP address or DNS name)")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise UsageError(f"port {self.port!r} of server {self.name!r} is not a TCP port",
+                             hint="use a number from 1 to 65535 (SSH listens on 22)")
+
     def to_dict(self) -> dict:
         data = {k: v for k, v in asdict(self).items() if k not in ("name", "labels") and v not in (None, (), False)}
         if "roles" in data:
@@ -59,18 +67,31 @@ def load(root: Path) -> dict[str, Server]:
     out = {}
     for name, spec in servers.items():
         spec = spec or {}
+        if not isinstance(spec, dict):
+            raise NselfError(f"{path}: server {name!r} must be a mapping of keys, not {spec!r}",
+                             code=Exit.CONFIG, hint="servers:\n  web1: {host: 203.0.113.10, user: deploy}")
         unknown = set(spec) - _FIELDS
         if unknown or "host" not in spec:
             raise NselfError(f"{path}: server {name!r}: " + (f"unknown key(s) {', '.join(sorted(unknown))}"
                                                              if unknown else "no host"),
                              code=Exit.CONFIG, hint="keys: " + ", ".join(sorted(_FIELDS)))
-        out[str(name)] = Server(name=str(name), host=str(spec["host"]), port=int(spec.get("port", 22)),
-                                user=str(spec.get("user", "root")), key=spec.get("key"),
-                                roles=tuple(spec.get("roles") or ()), jump=spec.get("jump"),
-                                sudo=bool(spec.get("sudo")), provider=spec.get("provider"),
-                                id=None if spec.get("id") is None else str(spec["id"]),
-                                region=spec.get("region"), size=spec.get("size"))
+        try:
+            out[str(name)] = _server(str(name), spec)
+        except (NselfError, TypeError, ValueError) as exc:
+            raise NselfError(f"{path}: server {name!r}: {getattr(exc, 'message', exc)}", code=Exit.CONFIG,
+                             hint="host and user are strings, port a number, roles a list of names") from None
     return out
+
+
+def _server(name: str, spec: dict) -> Server:
+    roles = spec.get("roles") or []
+    if not isinstance(roles, list):
+        raise ValueError(f"roles must be a list, not {roles!r}")
+    return Server(name=name, host=spec["host"], port=int(spec.get("port", 22)),
+                  user=str(spec.get("user", "root")), key=spec.get("key"), roles=tuple(map(str, roles)),
+                  jump=spec.get("jump"), sudo=bool(spec.get("sudo")), provider=spec.get("provider"),
+                  id=None if spec.get("id") is None else str(spec["id"]),
+                  region=spec.get("region"), size=spec.get("size"))
 
 
 def save(root: Path, servers: dict[str, Server]) -> None:

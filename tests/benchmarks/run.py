@@ -31,7 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from conftest import SHARED, STACK, copy_tree  # noqa: E402
+from conftest import SPECS, STACK, copy_tree  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -242,12 +242,11 @@ def cost_numbers(rounds: int) -> tuple[float, float, float]:
     once together and once each alone (concurrent asks take the slower one's time, not the sum)."""
     from nself.testing.clouds import DigitalOceanFake, HetznerFake
 
-    specs = SHARED / "specs"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "compose.yaml").write_text("services: {web: {image: nginx}}\n")
         catalog = run_time([str(BIN / "nself"), "cloud.costs.compare"], root, rounds)
-        fakes = [HetznerFake(specs), DigitalOceanFake(specs)]
+        fakes = [HetznerFake(SPECS), DigitalOceanFake(SPECS)]
         try:
             for fake in fakes:
                 fake.delay = 0.1

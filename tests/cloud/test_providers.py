@@ -4,13 +4,13 @@ import json
 import os
 import re
 import stat
+import time
 
 import pytest
 import yaml
 
-from tests.conftest import SHARED
+from conftest import SPECS, answering
 
-SPECS = SHARED / "specs"
 CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, a size id it lacks
     ("hetzner", "fsn1", "cx22"),
     ("digitalocean", "fra1", "s-2vcpu-4gb"),
@@ -134,7 +134,8 @@ def test_refused_credentials_exit_8_and_never_show_the_token(nself, project, clo
     r = nself(["cloud.provision", "hetzner", "--name", "web1", "--region", "fsn1", "--ssh-key", str(key),
                "--yes", "--json", "--debug"], cwd=project, env=env)
     assert r.code == 8
-    assert "401" in r.err and "cloud.providers.init hetzner" in r.err
+    error = r.json()   # --json: the refusal is the one document on stdout
+    assert "401" in error["error"] and "cloud.providers.init hetzner" in error["hint"]
     assert "wrong-secret-token-4242" not in r.out + r.err
     assert fake.calls("GET", ".")[0]["authorization"] == "Bearer wrong-secret-token-4242"
     assert not (project / ".nself").exists()
@@ -437,3 +438,20 @@ def test_refresh_follows_new_addresses_and_reports_gone_servers(nself, project, 
     assert {r["name"]: (r["host"], r["state"]) for r in rows} == {"web1": ("127.0.0.9", "running"),
                                                                    "web2": ("127.0.0.1", "gone")}
     assert inventory(project)["web1"]["host"] == "127.0.0.9" and fake.violations == []
+
+
+@pytest.mark.parametrize("body", [b"null", b"[]", b"<html>maintenance</html>"])
+def test_a_provider_answer_that_is_not_an_object_is_exit_8(nself, project, body):
+    with answering(body) as url:
+        r = nself(["cloud.providers.regions", "hetzner"], cwd=project,
+                  env={"NSELF_HETZNER_API_URL": url, "HCLOUD_TOKEN": "t"})
+    assert r.code == 8 and "not a JSON object" in r.err and "internal" not in r.err, r.err
+
+
+def test_a_hanging_provider_ends_at_the_deadline(nself, project):
+    with answering(b"{}", delay=30) as url:
+        started = time.monotonic()
+        r = nself(["cloud.providers.regions", "hetzner"], cwd=project,
+                  env={"NSELF_HETZNER_API_URL": url, "HCLOUD_TOKEN": "t", "NSELF_API_DEADLINE": "2"})
+        took = time.monotonic() - started
+    assert r.code == 8 and took < 10, (took, r.err)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import yaml
+from conftest import answering
 
 KUBECTL = shutil.which("kubectl")
 NS = "acme-stg"          # the staging namespace of the stack's nself.yml
@@ -285,3 +286,16 @@ def test_streams_on_a_real_cluster(stack, nself):
     assert nself(["k8s.apply", "--env", "staging", "--wait", "--timeout", "600"], cwd=stack).code == 0
     assert nself(["k8s.exec", "postgres", "--env", "staging", "--", "true"], cwd=stack).code == 0
     assert nself(["k8s.logs", "postgres", "--tail", "5", "--env", "staging"], cwd=stack).code == 0
+
+
+@pytest.mark.parametrize("body", [b"<html>sign in</html>", b"[]", b"null"])
+def test_an_api_that_is_not_kubernetes_is_exit_9(nself, stack, tmp_path, body):
+    with answering(body) as url:
+        config = tmp_path / "kubeconfig"
+        config.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "x",
+            "clusters": [{"name": "x", "cluster": {"server": url}}],
+            "users": [{"name": "x", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
+        r = nself(["k8s.status", "--kubeconfig", str(config)], cwd=stack)
+    assert r.code == 9 and "did not answer" in r.err and "internal" not in r.err, r.err

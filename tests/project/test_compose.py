@@ -384,3 +384,21 @@ def test_project_name_and_namespace(tmp_path):
     (tmp_path / "nself.yml").write_text("environments:\n  production: {namespace: shop}\n")
     assert project(tmp_path, env="prod").namespace == "shop"
     assert project(tmp_path, env="staging").namespace == "my-app-staging"
+
+
+def test_a_command_longer_than_linux_allows_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="longer than Linux allows"):
+        one(tmp_path, "image: x\ncommand: 'echo " + "a " * 70_000 + "'\n")
+
+
+def test_yaml_1_2_booleans_keep_yes_and_on_as_names(tmp_path):
+    loaded = project(tmp_path, {"compose.yaml": "services:\n  yes:\n    image: a\n  on:\n    image: b\n"})
+    assert sorted(loaded.services) == ["on", "yes"]
+
+
+@pytest.mark.parametrize("text, value", [("._", "._"), ("_", "_"), ("0o_", "0o_"), ("1_000", 1000), (".5", 0.5)])
+def test_number_like_scalars_read_as_compose_does(tmp_path, text, value):
+    # Found by the converter fuzzing: `replicas: ._` crashed float() (internal error).
+    from nself.project import yamlio
+
+    assert yamlio.parse(f"a: {text}\n", tmp_path / "compose.yaml", "compose file", compose=True) == {"a": value}

@@ -1,4 +1,5 @@
-"""Fuzz the loader: whatever the files say, the only failure is an NselfError."""
+"""Fuzz the loader and the converter: whatever the files say, the only failure is an
+NselfError, and what converts is valid Kubernetes."""
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,9 +74,10 @@ FUZZ = settings(max_examples=300, deadline=None,
 
 def attempt(root):
     try:
-        load_project(root, process_env={})
+        return load_project(root, process_env={})
     except NselfError as exc:
         assert exc.message and exc.code in (2, 3)
+        return None
 
 
 @FUZZ
@@ -98,3 +100,23 @@ def test_arbitrary_env_files(tmp_path, body):
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: 'x:${A:-1}'\n")
     (tmp_path / ".env").write_text(body)
     attempt(tmp_path)
+
+
+@FUZZ
+@given(document)
+def test_converter(tmp_path, validate_objects, doc):
+    """Whatever loads converts (or refuses with an NselfError) into objects the Kubernetes
+    schemas accept."""
+    from nself.k8s.convert import convert
+    from nself.k8s.settings import load_overlay
+
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(doc))
+    project = attempt(tmp_path)
+    if project is None:
+        return
+    try:
+        manifests = convert(project, load_overlay(project, project.env))
+    except NselfError as exc:
+        assert exc.message and exc.code in (2, 3)
+        return
+    validate_objects(manifests.all() + manifests.secrets)

@@ -282,7 +282,13 @@ class NselfProgram(Program):
 
     def _optional_positionals(self, name: str, argv: list[str], i: int, out: list[str]) -> int:
         task = self.collection[name]
-        for param in getattr(task, "optional_positionals", ()):
+        optional = getattr(task, "optional_positionals", ())
+        # `deploy.logs ENV [SERVICE]`: the required positionals come first and stay positional
+        for _ in [p for p in getattr(task, "positional", ()) if p not in optional] if optional else ():
+            if i < len(argv) and not argv[i].startswith("-"):
+                out.append(argv[i])
+                i += 1
+        for param in optional:
             if i < len(argv) and not argv[i].startswith("-"):
                 out += [f"--{param.replace('_', '-')}", argv[i]]
                 i += 1

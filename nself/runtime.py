@@ -42,8 +42,16 @@ def options(c) -> Options:
                          hint="use quiet, normal, verbose or debug")
     root = cfg.get("root")
     return Options(env=cfg.get("env") or None, json=flag("json"), yes=flag("yes"),
-                   dry_run=flag("dry_run"), verbosity=verbosity,
+                   dry_run=flag("dry_run") or _invoke_dry(c), verbosity=verbosity,
                    root=Path(root) if root else None, remainder=tuple(cfg.get("remainder") or ()))
+
+
+def _invoke_dry(c) -> bool:
+    """Invoke's own `inv --dry` (run.dry: echo instead of run) means a dry run for nself too."""
+    try:
+        return bool(c.config.run.dry)
+    except AttributeError:
+        return False
 
 
 def _section(c) -> dict:

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from nself.deploy import canary, core, hooks
 from nself.deploy.canary import CanaryState, CanaryStep
-from nself.deploy.progressive import SYSTEM_CLOCK, Clock
+from nself.deploy.progressive import SYSTEM_CLOCK, Clock, busy
 from nself.errors import Exit, NselfError
 
 DEFAULT_KEEP_MINUTES = 30
@@ -34,10 +34,7 @@ def deploy(driver, options, *, clock: Clock = SYSTEM_CLOCK,
     if existing is not None and existing.phase == "switched":
         finish(driver, clock=clock, echo=echo, force=True)
     elif existing is not None and not existing.done:
-        raise NselfError(f"a {existing.strategy} of release {existing.release} is in progress in {env} "
-                         f"({existing.weight}%, {existing.phase})", code=Exit.GENERAL,
-                         hint=f"switch or roll it back first: `nself deploy.blue-green.switch {env}` / "
-                              f"`nself deploy.blue-green.rollback {env}`")
+        raise busy(existing, env, "a new blue-green deploy")
     stable = driver.current()
     record = core.new_record(driver, "blue-green", stable, options.release.id)
     lock = core.locked(driver, record, "blue-green")
@@ -58,9 +55,17 @@ def deploy(driver, options, *, clock: Clock = SYSTEM_CLOCK,
 def _current(driver, phases: tuple[str, ...], verb: str) -> CanaryState:
     state = driver.canary_load()
     env = driver.project.env
-    if state is None or state.strategy != "blue-green" or state.phase not in phases:
+    if state is not None and not state.done and state.strategy != "blue-green":
+        raise busy(state, env, f"blue-green {verb}")
+    if state is None or state.done:
         raise NselfError(f"no blue-green deploy in {env} to {verb}", code=Exit.GENERAL,
                          hint=f"start one with `nself deploy.blue-green {env}`")
+    if state.phase not in phases:
+        switched = state.phase == "switched"
+        raise NselfError(f"cannot {verb} the blue-green of release {state.release} in {env}: it is "
+                         + ("switched already" if switched else "not switched yet"), code=Exit.GENERAL,
+                         hint=f"`nself deploy.blue-green.finish {env} --now`" if switched
+                         else f"`nself deploy.blue-green.switch {env}`")
     return state
 
 

@@ -63,7 +63,8 @@ def _weight(value) -> int:
     except ValueError:
         weight = -1
     if not 1 <= weight <= 100:
-        raise UsageError(f"canary weight {value!r} is outside 1–100", hint="e.g. --percent 10 or --steps 10,25,50,100")
+        raise UsageError(f"canary weight {value!r} is not a whole number from 1 to 100",
+                         hint="e.g. --percent 10 or --steps 10,25,50,100")
     return weight
 
 
@@ -96,8 +97,10 @@ def from_flags(percent: int | str | None, steps: str | None, pause: str | None,
                analysis: str | None) -> list[CanaryStep]:
     """Steps from `--percent`, `--steps 10,25,50,100`, `--pause 5m`, `--analysis NAME`: each
     weight, then the analysis (if any), then the pause (none: wait for promote)."""
-    if steps:
-        weights = [_weight(w) for w in steps.split(",") if w.strip()]
+    if steps is not None and percent is not None:
+        raise UsageError("--percent and --steps both say where the canary starts", hint="pass one of them")
+    if steps is not None:
+        weights = [_weight(w) for w in steps.split(",")]
     else:
         weights = [_weight(10 if percent is None else percent)]
     wait = CanaryStep(pause=duration(pause)) if pause else CanaryStep(until_promote=True)

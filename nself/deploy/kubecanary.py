@@ -70,14 +70,11 @@ class KubeCanary:
 
     def _refuse_during_canary(self, what: str) -> None:
         """`deploy.to` and `deploy.rollback` wait until a running canary or blue-green ends."""
+        from nself.deploy.progressive import busy
+
         state = self.canary_load()
         if state is not None and not state.done:
-            env = self.target.env
-            verbs = ("deploy.blue-green.switch", "deploy.blue-green.rollback") if state.strategy == "blue-green" \
-                else ("deploy.canary.promote", "deploy.canary.rollback")
-            raise NselfError(f"{env}: {what} is refused while the {state.strategy} of release {state.release} "
-                             f"runs ({state.weight}%, {state.phase} since {state.updated})", code=Exit.GENERAL,
-                             hint=f"finish it first: `nself {verbs[0]} {env}` or `nself {verbs[1]} {env}`")
+            raise busy(state, self.target.env, what)
 
     # -- start ---------------------------------------------------------------------------------------
     def canary_start(self, options: DeployOptions) -> None:

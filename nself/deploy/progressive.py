@@ -124,13 +124,29 @@ def abort(driver, state: CanaryState, reason: str, clock: Clock = SYSTEM_CLOCK, 
 
 
 def running(driver) -> CanaryState:
-    """The environment's canary in progress; NselfError (exit 1) when there is none."""
+    """The environment's canary in progress; NselfError (exit 1) when there is none (a
+    blue-green in progress is named: the canary verbs do not act on it)."""
     state = driver.canary_load()
+    env = driver.project.env
+    if state is not None and not state.done and state.strategy != "canary":
+        raise busy(state, env, "a canary command")
     if state is None or state.done:
-        env = driver.project.env
         raise NselfError(f"no canary is running in {env}", code=Exit.GENERAL,
                          hint=f"start one with `nself deploy.canary {env}`")
     return state
+
+
+def busy(state: CanaryState, env: str, what: str) -> NselfError:
+    """`what` refused while a canary or blue-green is in progress, with the commands that end it."""
+    if state.strategy == "canary":
+        ends = f"`nself deploy.canary.promote {env}` or `nself deploy.canary.rollback {env}`"
+    elif state.phase == "switched":
+        ends = f"`nself deploy.blue-green.finish {env} --now` or `nself deploy.blue-green.rollback {env}`"
+    else:
+        ends = f"`nself deploy.blue-green.switch {env}` or `nself deploy.blue-green.rollback {env}`"
+    return NselfError(f"{env}: {what} is refused while the {state.strategy} of release {state.release} "
+                      f"is in progress ({state.weight}%, {state.phase} since {state.updated})", code=Exit.GENERAL,
+                      hint=f"finish it first: {ends}")
 
 
 def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, clock: Clock = SYSTEM_CLOCK,
@@ -142,10 +158,7 @@ def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, cl
     env = driver.project.env
     existing = driver.canary_load()
     if existing is not None and not existing.done:
-        raise NselfError(f"a canary of release {existing.release} is already running in {env} "
-                         f"({existing.weight}%, {existing.phase} since {existing.updated})", code=Exit.GENERAL,
-                         hint=f"finish it first: `nself deploy.canary.promote {env}` or "
-                              f"`nself deploy.canary.rollback {env}`")
+        raise busy(existing, env, "a new canary")
     stable = driver.current()
     record = core.new_record(driver, "canary", stable, options.release.id)
     lock = core.locked(driver, record, "canary")

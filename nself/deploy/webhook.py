@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import json
 
+from urllib.parse import urlsplit, urlunsplit
+
 from nself.errors import Exit, NselfError, UsageError
 
 SIGNATURE_HEADER = "X-Nself-Signature-256"
@@ -28,17 +30,35 @@ def send(url: str, record: dict, secret: str, timeout: float = 10.0) -> int:
     failures exit 6; a non-2xx answer exits 1 with the status."""
     import requests
 
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"webhook URL {url!r} is not http(s)", hint="e.g. https://hooks.example.com/nself")
+    shown = shown_url(url)
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+        parts.port                                   # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UsageError(f"webhook URL {shown!r} is not a valid http(s) URL", hint="e.g. https://hooks.example.com/nself")
     payload = body(record)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(secret, payload),
                "X-Nself-Event": "deploy"}
     try:
         answer = requests.post(url, data=payload, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
-        raise NselfError(f"could not reach the webhook at {url}: {type(exc).__name__}", code=Exit.NETWORK,
+        raise NselfError(f"could not reach the webhook at {shown}: {type(exc).__name__}", code=Exit.NETWORK,
                          hint="check the URL and that the receiver is up") from None
     if not 200 <= answer.status_code < 300:
-        raise NselfError(f"the webhook at {url} answered {answer.status_code}", code=Exit.GENERAL,
+        raise NselfError(f"the webhook at {shown} answered {answer.status_code}", code=Exit.GENERAL,
                          hint="check the receiver's logs; a 401/403 usually means the secret differs")
     return answer.status_code
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be shown: `user:password@` removed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("@")[-1]
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

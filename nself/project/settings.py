@@ -58,6 +58,27 @@ _ENV_TARGET = {
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
+_DURATION = {"type": ["string", "integer"], "pattern": "^[0-9]+(s|m|h)?$", "minimum": 0}
+_CANARY = {  # docs/deploy.md "Canary"; the steps are Argo Rollouts' weight/pause/analysis
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "auto": {"type": "boolean"},
+        "steps": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+            "properties": {"weight": {"type": "integer", "minimum": 1, "maximum": 100},
+                           "pause": {"oneOf": [_DURATION, {"type": "object", "maxProperties": 0}]},
+                           "analysis": {"type": "string"}}}},
+        "analysis": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"success_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                           "p95": {"type": "number", "exclusiveMinimum": 0},
+                           "min_requests": {"type": "integer", "minimum": 1},
+                           "window": {"type": "number", "exclusiveMinimum": 0},
+                           "interval": {"type": "number", "exclusiveMinimum": 0},
+                           "prometheus": {"type": "string"}, "requests_query": {"type": "string"},
+                           "p95_query": {"type": "string"}}}},
+    },
+}
 SCHEMA: dict = {
     "type": "object",
     "properties": {
@@ -96,7 +117,11 @@ SCHEMA: dict = {
         "sync": {
             "type": "object", "additionalProperties": False,
             "properties": {"exclude": _STRS, "auto": {"type": "object"},
-                           "anonymize": {"type": "object"}, "files": {"type": "object"}},
+                           "anonymize": {"type": "object"},
+                           "files": {"type": "object", "additionalProperties": False,
+                                     "properties": {"paths": _STRS, "keep": {"type": "integer", "minimum": 1},
+                                                    "root": {"type": "object",
+                                                             "additionalProperties": _STR}}}},
         },
         "deploy": {
             "type": "object", "additionalProperties": False,
@@ -105,7 +130,7 @@ SCHEMA: dict = {
                           "properties": {k: _HOOKS for k in ("pre-deploy", "post-deploy",
                                                              "on-rollback", "on-failure")}},
                 "strategy": {"enum": ["rolling", "canary", "blue-green"]},
-                "canary": {"type": "object"}, "blue_green": {"type": "object"},
+                "canary": _CANARY,
                 "keep_releases": {"type": "integer", "minimum": 1},
                 "registry": _STR, "timeout": {"type": "integer", "minimum": 1},
                 "blue_green_keep": {"type": "integer", "minimum": 0},
@@ -116,7 +141,8 @@ SCHEMA: dict = {
             "type": "object", "required": ["host"],
             "properties": {"host": _STR, "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                            "user": _STR, "key": _STR, "roles": _STRS, "jump": _STR}}},
-        **{k: {"type": "object"} for k in (*INVOKE_KEYS, *COLLECTIONS)},
+        # Invoke's keys and the collections' defaults; `deploy` and `sync` are nself's sections above
+        **{k: {"type": "object"} for k in (*INVOKE_KEYS, *COLLECTIONS) if k not in ("deploy", "sync")},
     },
 }
 TOP_KEYS = tuple(SCHEMA["properties"])

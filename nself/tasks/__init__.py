@@ -29,7 +29,7 @@ def namespace(*, include=None) -> Collection:
     ns.add_task(copy.deepcopy(blueprint.new))
     for name in chosen:
         ns.add_collection(copy.deepcopy(collections[name]))
-    ns.configure(project_config())
+    ns.configure(_project_config_or_exit())
     _exit_cleanly_under_inv(ns)
     return ns
 
@@ -60,6 +60,19 @@ def _exit_cleanly_under_inv(ns: Collection) -> None:
         task.body = wrap(task.body)
     for sub in ns.collections.values():
         _exit_cleanly_under_inv(sub)
+
+
+def _project_config_or_exit() -> dict:
+    """project_config(), or Invoke's clean Exit: under plain `inv` an error raised while tasks.py
+    is imported would otherwise end in a traceback (the nself Program checks nself.yml first)."""
+    from nself.errors import NselfError
+
+    try:
+        return project_config()
+    except NselfError as exc:
+        from invoke.exceptions import Exit
+
+        raise Exit(f"error: {exc}", code=exc.code) from None
 
 
 def project_config() -> dict:

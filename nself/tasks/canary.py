@@ -69,8 +69,15 @@ def _schedule(driver, percent, steps, pause, analysis):
 
     settings = driver.project.settings
     configured = settings.section("deploy", "canary") if settings else None
+    names = list(((configured or {}).get("analysis") or {}))
     if percent is None and steps is None and configured and configured.get("steps"):
-        return canary.from_data(configured["steps"], list((configured.get("analysis") or {})))
+        return canary.from_data(configured["steps"], names)
+    if analysis and analysis not in names and analysis != "http":
+        from nself.errors import UsageError
+
+        raise UsageError(f"no analysis named {analysis!r}",
+                         hint="declare it under deploy.canary.analysis in nself.yml (docs/deploy.md, Canary), "
+                              "or use the built-in `http` (the router's access log, default thresholds)")
     return canary.from_flags(percent, steps, pause, analysis)
 
 

@@ -380,10 +380,11 @@ def webhook(c, url, environment=None, secret_env=None):
     if runtime.options(c).dry_run:
         out.emit({"plan": {"title": "send the deploy webhook", "steps": [
             {"summary": f"POST the last {project.env} deploy record", "kind": "http", "on": "local",
-             "method": "POST", "url": url}]}}, render=lambda d: out.say(f"would POST the last record to {url}"))
+             "method": "POST", "url": hook.shown_url(url)}]}},
+            render=lambda d: out.say(f"would POST the last record to {hook.shown_url(url)}"))
         return
     status_code = hook.send(url, records[-1], secret)
-    out.emit({"url": url, "status": status_code, "record": records[-1]},
+    out.emit({"url": hook.shown_url(url), "status": status_code, "record": records[-1]},
              render=lambda d: out.say(f"sent the {project.env} record of {records[-1].get('to')} → {status_code}"))
 
 

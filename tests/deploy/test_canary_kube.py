@@ -157,11 +157,11 @@ def test_state_lives_in_the_cluster_so_another_checkout_continues(stable, cli, n
     assert status.code == 0 and (status.json()["release"], status.json()["weight"], status.json()["step"]) == \
         ("v2", 10, 2)
     r = cli("deploy.to", "production", "--release", "v3", "--skip-build", cwd=other)
-    assert r.code == 1 and "refused while the canary of release v2 runs (10%, paused" in r.err
+    assert r.code == 1 and "refused while the canary of release v2 is in progress (10%, paused" in r.err
     assert "deploy.canary.promote production" in r.err and image(named(kube_api, "Deployment", "web")) == \
         f"{REPO}@{DIGEST['v1']}"
     r = cli("deploy.canary", "production", "--release", "v3", "--skip-build", cwd=other)
-    assert r.code == 1 and "a canary of release v2 is already running in production" in r.err
+    assert r.code == 1 and "a new canary is refused while the canary of release v2 is in progress" in r.err
     r = cli("deploy.canary.promote", "production", "--full", "--json", cwd=other)
     assert r.code == 0 and r.json()["phase"] == "promoted", r.err
     assert image(named(kube_api, "Deployment", "web")) == f"{REPO}@{DIGEST['v2']}" and twins_gone(kube_api)
@@ -335,7 +335,7 @@ def test_analysis_without_a_reachable_prometheus_aborts_rather_than_promotes(sta
 def test_bad_input_changes_nothing(cli, project, kube_api):
     for percent in ("0", "101"):
         r = cli("deploy.canary", "production", "--release", "v2", "--skip-build", "--percent", percent)
-        assert r.code == 2 and "outside 1–100" in r.err
+        assert r.code == 2 and "not a whole number from 1 to 100" in r.err
     r = cli("deploy.canary.promote", "production")
     assert r.code == 1 and "no canary is running in production" in r.err
     r = cli("deploy.canary", "production", "--release", "v2", "--skip-build")

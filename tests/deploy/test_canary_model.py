@@ -34,8 +34,10 @@ def test_percent_alone_is_one_weight_then_wait_for_promote():
 
 
 @pytest.mark.parametrize("percent, steps, words", [
-    (0, None, "outside 1–100"), (101, None, "outside 1–100"), ("ten", None, "outside 1–100"),
-    (None, "50,10", "must not go down"), (None, "10,,x", "outside 1–100"),
+    (0, None, "not a whole number from 1 to 100"), (101, None, "not a whole number from 1 to 100"),
+    ("ten", None, "not a whole number from 1 to 100"),
+    (None, "50,10", "must not go down"), (None, "10,,x", "not a whole number from 1 to 100"),
+    (None, "", "not a whole number from 1 to 100"), (25, "10,50", "both say where the canary starts"),
 ])
 def test_bad_flags_are_refused(percent, steps, words):
     with pytest.raises(UsageError) as caught:

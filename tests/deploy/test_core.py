@@ -328,3 +328,14 @@ def test_promote_refuses_a_source_without_a_successful_deploy(tmp_path, nself):
     (project.root / ".nself" / "servers.yml").write_text("servers:\n  web1: {host: 127.0.0.1, port: 9}\n")
     result = nself(["deploy.promote"], cwd=project.root)
     assert result.code == 1 and "staging has no successful deploy to promote" in result.err
+
+
+@pytest.mark.parametrize("url, code", [("http://exa mple.com/hook", 2), ("http://[::1/hook", 2), ("ftp://h/x", 2),
+                                       ("http://user:hunter2@127.0.0.1:9/hook", 6)])
+def test_webhook_urls_are_checked_and_credentials_never_shown(tmp_path, nself, url, code):
+    project = project_with(tmp_path, "environments:\n  staging:\n    hosts: [web1]\n")
+    core.append_local(project.root, {"env": "staging", "to": "abc123", "result": "ok"})
+    result = nself(["deploy.webhook", url, "--env", "staging"], cwd=project.root,
+                   env={"NSELF_WEBHOOK_SECRET": "x" * 12})
+    assert result.code == code, result.err
+    assert "hunter2" not in result.out + result.err

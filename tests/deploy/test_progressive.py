@@ -148,7 +148,7 @@ def test_a_second_canary_is_refused_naming_the_running_one(target):
     progressive.start(driver, options(), canary.from_flags(10, None, None, None), auto=False, limits=LIMITS)
     with pytest.raises(NselfError) as caught:
         progressive.start(driver, options("r3"), canary.from_flags(10, None, None, None), auto=False, limits=LIMITS)
-    assert "canary of release r2 is already running" in caught.value.message
+    assert "a new canary is refused while the canary of release r2 is in progress" in caught.value.message
     assert driver.weights() == [10]
 
 
@@ -203,3 +203,21 @@ def test_the_old_colour_is_kept_for_the_keep_time_then_stopped(target):
     fake.t = start + 31 * 60
     done = bluegreen.finish(driver, clock=clock)
     assert done.phase == "promoted" and (driver.folder / "stable").read_text() == "r2"
+
+
+def test_canary_verbs_do_not_act_on_a_blue_green_and_its_hints_say_what_ends_it(target):
+    driver, _ = target
+    bluegreen.deploy(driver, options())
+    with pytest.raises(NselfError) as caught:
+        progressive.promote(driver, full=True, auto=False, limits=LIMITS)
+    assert "while the blue-green of release r2 is in progress" in caught.value.message
+    assert "deploy.blue-green.switch staging" in caught.value.hint
+    assert driver.weights() == []                                   # nothing promoted
+    with pytest.raises(NselfError) as caught:
+        bluegreen.finish(driver)
+    assert "not switched yet" in caught.value.message and "deploy.blue-green.switch staging" in caught.value.hint
+    bluegreen.switch(driver)
+    with pytest.raises(NselfError) as caught:
+        progressive.start(driver, options("r3"), canary.from_flags(10, None, None, None), auto=False,
+                          limits=LIMITS)
+    assert "deploy.blue-green.finish staging --now" in caught.value.hint

@@ -101,7 +101,8 @@ def check_split(project, base: str, weight: int, on: str) -> list[Step]:
     steps: list[Step] = [put(f"upload the {weight}% config with the canary in slot {slot.name}",
                              posixpath.join(router, f"canary-{slot.name}.conf.new"), split(project, base, slot, weight),
                              on=on) for slot in slots(project.name, "nginx").values()]
-    script = (_CANARY_SLOT.format(base=q(base)) + f"; nginx -q -t -p {q(router + '/')} -c {q(router)}/canary-$c.conf.new")
+    script = (_CANARY_SLOT.format(base=q(base))
+              + f"; nginx -q -t -p {q(router + '/')} -c {q(router)}/canary-$c.conf.new")
     steps.append(shell(f"check the {weight}% config (nginx -t)", script, on=on, timeout=TIMEOUT))
     return steps
 

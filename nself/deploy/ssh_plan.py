@@ -7,8 +7,10 @@ On each host, under the target's `path` (default /srv/<project>):
     current → releases/<id>     the live release (an atomic symlink swap)
     previous → releases/<id>    the release before it (what `deploy.rollback` goes back to)
     slot                the live slot (a|b with router nginx, empty without a router)
-    router/             nginx: nginx-a.conf, nginx-b.conf, nginx.conf → the live one
+    router/             nginx: nginx-a.conf, nginx-b.conf, canary-a|b.conf (a split), nginx.conf →
+                        the live one, access.log (a split's requests)
     .deploy.lock/       the environment's lock (first host only), holder.json inside
+    canary.json         the running canary's or blue-green's state (first host only)
     deploy.log          one JSON line per deploy (first host only)
 
 A deploy is three phases over all hosts: *stage* (upload what differs, load missing images,

@@ -13,6 +13,9 @@
 6. `cloud.servers.exec --parallel 8 -- sleep 1` on 8 real sshd hosts against one host
    (target ≤ 1.5×), and the SSH connection set-up time per host.
 7. `nself deploy.to` of an unchanged release to 8 podman hosts against one (target ≤ 1.5×).
+8. One canary step on ssh hosts (split config sent, `nginx -t`, swapped, reloaded) on 8
+   podman hosts against one (target ≤ 1.5×), and the time from starting `nself
+   deploy.blue-green.switch` until every host answers with the new colour (target ≤ 1 s).
 """
 from __future__ import annotations
 
@@ -235,6 +238,82 @@ def deploy_numbers(rounds: int) -> tuple[float, float, float]:
             reset_local(env)
 
 
+def canary_numbers(rounds: int) -> tuple[float, float, float, float]:
+    """A canary step (`SshDriver.canary_weight`, in process) on 8 podman hosts against one, and
+    `nself deploy.blue-green.switch` on the 8: from starting the command until every host
+    answers with the new colour, and the command's whole run (lock, state, audit)."""
+    import threading
+    import urllib.request
+
+    from nself.deploy.drivers import driver_for
+    from nself.project import load_project
+    from nself.remote import inventory
+    from nself.testing.containers import local_env, reset_local, start_podman_hosts, stop_podman_hosts, write_app
+    from nself.ui import Output
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "canary"
+        (root / "compose.yaml").parent.mkdir(parents=True)
+        (root / "compose.yaml").write_text("services:\n  web:\n    build: ./app\n    ports: ['8090:8080']\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+        env.update(local_env(Path(tmp) / "podman"))
+        hosts = start_podman_hosts(Path(tmp) / "hosts", 8)
+        nself = str(BIN / "nself")
+
+        def call(*args: str) -> float:
+            start = time.perf_counter()
+            subprocess.run([nself, *args], cwd=root, env=env, check=True, capture_output=True)
+            return time.perf_counter() - start
+        try:
+            names = ", ".join(h.name for h in hosts)
+            (root / "nself.yml").write_text(f"environments:\n  eight:\n    hosts: [{names}]\n    path: /var/lib/cb\n"
+                                            "  one:\n    hosts: [host1]\n    path: /var/lib/cb\n")
+            for host in hosts:
+                call("cloud.servers.add", host.name, "--host", host.ip, "--key", str(host.user_key), "--trust-new")
+            for release in ("r1", "r2"):
+                write_app(root / "app", release)
+                call("deploy.build", "eight", "--release", release)
+            call("deploy.to", "eight", "--release", "r1", "--skip-build")
+            call("deploy.blue-green", "eight", "--release", "r2", "--skip-build")
+            steps = {}
+            for name in ("one", "eight"):
+                project = load_project(root, env=name)
+                driver = driver_for(project, Output(), inventory.load(root))
+                timings = []
+                for index in range(rounds):
+                    start = time.perf_counter()
+                    driver.canary_weight(None, 10 + index % 2 * 10)
+                    timings.append(time.perf_counter() - start)
+                driver.canary_weight(None, 0)
+                steps[name] = statistics.median(timings)
+            to_new, whole = [], []
+            for _ in range(3):
+                seen, halt = {}, threading.Event()
+
+                def poll(seen=seen, halt=halt):
+                    while not halt.is_set():
+                        for host in hosts:
+                            with urllib.request.urlopen(f"http://{host.ip}:8090/", timeout=3) as response:
+                                if response.read().decode().strip() == "r2":
+                                    seen.setdefault(host.name, time.perf_counter())
+                                else:
+                                    seen.pop(host.name, None)     # 100 % means no old answer after it
+                poller = threading.Thread(target=poll, daemon=True)
+                start = time.perf_counter()
+                poller.start()
+                whole.append(call("deploy.blue-green.switch", "eight"))
+                time.sleep(0.5)
+                halt.set()
+                poller.join(10)
+                to_new.append(max(seen.values()) - start if len(seen) == len(hosts) else float("inf"))
+                call("deploy.blue-green.rollback", "eight")
+                call("deploy.blue-green", "eight", "--release", "r2", "--skip-build")
+            return steps["one"], steps["eight"], statistics.median(to_new), statistics.median(whole)
+        finally:
+            stop_podman_hosts(hosts)
+            reset_local(env)
+
+
 def cost_numbers(rounds: int) -> tuple[float, float, float]:
     """costs.compare from the catalog; --live against two fakes answering in 100 ms each,
     once together and once each alone (concurrent asks take the slower one's time, not the sum)."""
@@ -298,10 +377,16 @@ def main() -> int:
     first, one_host, eight_hosts = deploy_numbers(max(3, rounds // 4))
     print(f"deploy   unchanged release, nself deploy.to: one host {one_host:.2f} s, 8 hosts {eight_hosts:.2f} s "
           f"({eight_hosts / one_host:.2f}x, target <= 1.5x); first deploy to 8 podman hosts {first:.1f} s")
+    step_one, step_eight, to_new, switch_run = canary_numbers(max(5, rounds // 2))
+    print(f"canary   one split step (send, nginx -t, swap, reload): one host {step_one:.2f} s, 8 hosts "
+          f"{step_eight:.2f} s ({step_eight / step_one:.2f}x, target <= 1.5x); deploy.blue-green.switch on 8 hosts: "
+          f"every host on the new colour {to_new:.2f} s after the command started (target <= 1 s), "
+          f"the command {switch_run:.2f} s")
     catalog, together, apart = cost_numbers(rounds)
     print(f"costs    cloud.costs.compare (catalog, 26 providers) {catalog * 1000:.0f} ms (target <= 300); "
           f"--live with 2 providers at 100 ms per request: {together:.2f} s together, {apart:.2f} s one by one")
-    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 and eight_hosts <= 1.5 * one_host else 1
+    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 and eight_hosts <= 1.5 * one_host \
+        and step_eight <= 1.5 * step_one and to_new <= 1.0 else 1
 
 
 if __name__ == "__main__":

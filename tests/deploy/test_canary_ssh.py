@@ -58,6 +58,24 @@ def test_split_steps_check_everywhere_then_swap(tmp_path):
     assert "off=4096" in log and "-e 127.0.0.1:28081" in log and "-e 127.0.0.1:18081" in log
 
 
+def test_no_split_without_nginx_or_published_ports(tmp_path):
+    from nself.deploy.core import DeployOptions, NotSupported
+    from nself.deploy.release import Release
+
+    options = DeployOptions(Release("abc"))
+    for name in ("none", "closed"):
+        (tmp_path / name).mkdir()
+    with pytest.raises(NotSupported, match="router: none"):       # refused before any host is reached
+        pure_project(tmp_path / "none", router="none").canary_start(options)
+    driver = pure_project(tmp_path / "closed")
+    (driver.project.root / "compose.yaml").write_text("name: shop\nservices:\n  worker:\n    image: shop/w:1\n")
+    from nself.deploy.ssh import SshDriver
+    from nself.project import load_project
+    closed = SshDriver(load_project(driver.project.root, env="staging"), driver.target, driver.out)
+    with pytest.raises(NotSupported, match="publishes no TCP port"):
+        closed.canary_start(options)
+
+
 def test_log_header_and_lines():
     head, lines = _log_header('slot=b\nsize=120\nfrom=0\n{"time":1,"upstream":"127.0.0.1:28081"}\n')
     assert head == {"slot": "b", "size": "120", "from": "0"}
@@ -175,8 +193,8 @@ def live_slot(app, host) -> str:
 
 def test_canary_split_refusals_rollback_and_promote(tmp_path, hosts, local_podman):  # noqa: F811
     """10 % over 2000 requests is 10 % ± 3 %; a deploy.to or a second canary meanwhile is
-    refused naming it; rollback is 0 % at the first request after it; `inv deploy.canary`
-    starts it again; promote is 100 % and leaves the host as a deploy would."""
+    refused naming it (the deploy.to is audited as failed); rollback is 0 % at the first
+    request after it; `inv deploy.canary` starts it again; promote is 100 % and leaves the host as a deploy would."""
     app = make_app(tmp_path, hosts, local_podman, "market", 8091)
     (app.root / "tasks.py").write_text("from nself.tasks import namespace\n\nns = namespace()\n")
     v1 = app.release("market one")
@@ -214,7 +232,7 @@ def test_canary_split_refusals_rollback_and_promote(tmp_path, hosts, local_podma
         assert live_slot(app, host) != stable and slot_containers(host, "market", stable) == 0
     history = json.loads(app.nself("deploy.history", "staging", "--json").stdout)["deploys"]
     assert [(r["strategy"], r["to"], r["result"]) for r in history] == [
-        ("rolling", v1, "ok"), ("canary", v2, "aborted"), ("canary", v2, "ok")]
+        ("rolling", v1, "ok"), ("rolling", v2, "failed"), ("canary", v2, "aborted"), ("canary", v2, "ok")]
     assert json.loads(app.nself("deploy.status", "staging", "--json").stdout)["release"] == v2
 
 

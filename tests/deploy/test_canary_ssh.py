@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from nself.deploy import nginx
+from nself.deploy.canary import CanaryState
 from nself.deploy.compose_render import slots
 from nself.deploy.ssh_canary import _log_header
 from nself.testing.containers import ssh
@@ -183,6 +184,16 @@ def slot_containers(host, project: str, slot: str) -> int:
     return int(ssh(host, f"podman ps -q {label} | wc -l").stdout.strip())
 
 
+def in_process(app):
+    """The environment's SshDriver, as the tasks build it."""
+    from nself.deploy.drivers import driver_for
+    from nself.project import load_project
+    from nself.remote import inventory
+    from nself.ui import Output
+
+    return driver_for(load_project(app.root, env="staging"), Output(), inventory.load(app.root))
+
+
 def nginx_workers(host, router: str) -> str:
     return ssh(host, f"pgrep -P $(cat {router}/nginx.pid) | sort").stdout.strip()
 
@@ -207,6 +218,12 @@ def test_canary_split_refusals_rollback_and_promote(tmp_path, hosts, local_podma
     split = measure(app, 2000)
     assert set(split) == {"market one", "market two"}
     assert 0.07 <= split["market two"] / 2000 <= 0.13, split
+    # the analysis' view: exactly the canary's requests, each counted once across reads of the log
+    driver, canary = in_process(app), CanaryState.from_dict(state)
+    assert len(driver.canary_requests(canary, 0)) == split["market two"]
+    assert all(size > 0 for size in driver._log_offsets.values())
+    more = measure(app, 100)["market two"]
+    assert len(driver.canary_requests(canary, 0)) == split["market two"] + more
 
     refused = app.nself("deploy.to", "staging", check=False)
     assert refused.returncode == 1 and f"canary of release {v2} is running" in refused.stderr, refused.stderr

@@ -413,10 +413,10 @@ def _gone(holder: dict) -> bool:
     if holder.get("machine") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)           # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return True
-    except PermissionError:
+    except PermissionError:       # it exists, as another user
         return False
     return False
 

@@ -249,8 +249,9 @@ def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
 
 def stop_slot(t: HostTarget, slot: Slot, on: str) -> Step:
     """Remove `slot`'s containers once nginx's old workers have finished what they hold."""
-    return shell(f"stop slot {slot.name} (once nginx has drained it)", f"{nginx.drain(t.base)}; {t.runtime.remove_project(slot.project)}",
-                 on=on, timeout=120 + nginx.DRAIN_SECONDS, may_fail=True)
+    return shell(f"stop slot {slot.name} (once nginx has drained it)",
+                 f"{nginx.drain(t.base)}; {t.runtime.remove_project(slot.project)}", on=on,
+                 timeout=120 + nginx.DRAIN_SECONDS, may_fail=True)
 
 
 def previous_link(base: str, release: str) -> str:

@@ -13,14 +13,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import posixpath
 import re
 import secrets
 import shlex
+import socket
 
 from nself.deploy import compose_render, nginx
 from nself.deploy.compose_render import ReleaseFile, Slot, slots
 from nself.deploy.core import DeployOptions, Driver, Lock, LockHeld
+from nself.deploy.ssh_canary import SshCanary
 from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, health_script, image_steps, \
     parse_probe, probe_script, revert, start, switch, upload, wait_healthy
 from nself.errors import Exit, NselfError
@@ -30,7 +33,7 @@ ARCHIVES = ".nself/cache/images"
 PROBE_TIMEOUT = 60
 
 
-class SshDriver(Driver):
+class SshDriver(SshCanary, Driver):
     kind = "ssh"
 
     def __init__(self, project, target, out):
@@ -44,6 +47,8 @@ class SshDriver(Driver):
                                 tuple(sorted(project.services)))
         self.slots = slots(project.name, target.router)
         self.registry = project.settings.section("deploy", "registry") if project.settings else None
+        self._log_offsets: dict[str, int] = {}       # canary_requests: per host, bytes of the log read
+        self._log_lines: dict[str, list[str]] = {}   # and the canary's lines among them
 
     # -- the deploy ------------------------------------------------------------------------
     def plan(self, options: DeployOptions) -> Plan:
@@ -63,16 +68,23 @@ class SshDriver(Driver):
         files, digest = self._files(options)
         release = options.release.id
         states = self._probe(release, self._images(options))
+        self._refuse_during_canary(states[self.hosts[0]], "a deploy")
         changed = [h for h in self.hosts if not self._unchanged(states[h], release, digest)]
         if not changed:
             return {"release": release, "unchanged": list(self.hosts)}
-        missing = sorted({i for h in changed for i in self._images(options) if i not in states[h].images})
+        self.out.say(f"starting release {release} on {', '.join(changed)}")
+        stage = self._stage_plans(options, states, changed)
+        return self._finish(options, release, states, stage, unchanged=[h for h in self.hosts if h not in changed])
+
+    def _stage_plans(self, options: DeployOptions, states: dict, hosts: list) -> dict[str, Plan]:
+        """Per host, the steps that start the release in its free slot and wait until healthy
+        (images the hosts lack saved locally first, when there is no registry)."""
+        files, digest = self._files(options)
+        missing = sorted({i for h in hosts for i in self._images(options) if i not in states[h].images})
         if missing and not self.registry:
             Plan("save images", self._save_steps(missing)).run(LocalRunner(timeout=1800))
         archives = self._archives(options)
-        self.out.say(f"starting release {release} on {', '.join(changed)}")
-        stage = {h: Plan(f"stage on {h}", self._stage(options, h, states[h], files, digest, archives)) for h in changed}
-        return self._finish(options, release, states, stage, unchanged=[h for h in self.hosts if h not in changed])
+        return {h: Plan(f"stage on {h}", self._stage(options, h, states[h], files, digest, archives)) for h in hosts}
 
     def _finish(self, options: DeployOptions, release: str, states: dict, stage: dict, unchanged: list) -> dict:
         """Stage, then switch the hosts that staged; revert as the failure rules say."""
@@ -156,6 +168,7 @@ class SshDriver(Driver):
     def rollback(self, to: str | None) -> dict:
         states = self._probe(to or "-", [])
         first = states[self.hosts[0]]
+        self._refuse_during_canary(first, "a rollback")
         target = to or first.previous
         if not target:
             raise NselfError(f"{self.project.env} has no previous release to go back to", code=Exit.GENERAL,
@@ -326,20 +339,37 @@ class SshLock(Lock):
         self.driver = driver
         self.folder = shlex.quote(posixpath.join(driver.where.base, ".deploy.lock"))
         self.token: str | None = None
+        self.taken_over = False
 
     def acquire(self, holder: dict) -> None:
         token = secrets.token_hex(8)
         lock = self.folder
+        record = {**holder, "token": token, "machine": socket.gethostname(), "pid": os.getpid()}
         result = self.driver._send(
-            self.driver.hosts[0], json.dumps({**holder, "token": token}), "take the deploy lock",
+            self.driver.hosts[0], json.dumps(record), "take the deploy lock",
             lambda f: f"if mkdir {lock} 2>/dev/null; then mv -f {f} {lock}/holder.json; else rm -f {f}; "
                       f"cat {lock}/holder.json; exit {self.HELD}; fi", may_fail=True)
         if result.exit_code == self.HELD:
-            raise LockHeld(self.driver.project.env, _json(result.stdout))
+            found = _json(result.stdout, keep_token=True)
+            if not _gone(found) or self.taken_over:
+                raise LockHeld(self.driver.project.env, _json(result.stdout))
+            self._take_over(found)
+            return self.acquire(holder)
         if result.exit_code:
             raise NselfError(f"could not take the deploy lock on {self.driver.hosts[0]}: {result.stderr.strip()}",
                              code=Exit.GENERAL, hint=f"check that {self.driver.where.base} is writable")
         self.token = token
+
+    def _take_over(self, holder: dict) -> None:
+        """Remove a lock whose holder was a process of this machine that is gone (killed with
+        SIGKILL, so its `finally` never ran); only that holder's lock, checked by its token."""
+        self.driver.out.warn(f"the lock of {holder.get('who', '?')} ({holder.get('what', '?')}, pid "
+                             f"{holder.get('pid')}) was left by a process that is gone: taking it over")
+        script = (f"grep -q {shlex.quote(str(holder.get('token', '-')))} {self.folder}/holder.json 2>/dev/null && "
+                  f"rm -rf {self.folder}; true")
+        self.driver._one(shell("remove the dead process's lock", script, on=self.driver.hosts[0],
+                               timeout=PROBE_TIMEOUT))
+        self.taken_over = True
 
     def release(self) -> None:
         if self.token is None:
@@ -365,14 +395,30 @@ class SshLock(Lock):
         return holder
 
 
-def _json(text: str) -> dict:
+def _json(text: str, keep_token: bool = False) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
         return {"who": "unknown (unreadable lock)"}
     value = value if isinstance(value, dict) else {}
-    value.pop("token", None)
+    if not keep_token:
+        value.pop("token", None)
     return value
+
+
+def _gone(holder: dict) -> bool:
+    """The lock's holder was a process on this machine that no longer runs. (Another
+    machine's process cannot be checked from here: `deploy.unlock` is for that.)"""
+    pid = holder.get("pid")
+    if holder.get("machine") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)           # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:       # it exists, as another user
+        return False
+    return False
 
 
 def _archive_name(image: str) -> str:

@@ -7,8 +7,10 @@ On each host, under the target's `path` (default /srv/<project>):
     current → releases/<id>     the live release (an atomic symlink swap)
     previous → releases/<id>    the release before it (what `deploy.rollback` goes back to)
     slot                the live slot (a|b with router nginx, empty without a router)
-    router/             nginx: nginx-a.conf, nginx-b.conf, nginx.conf → the live one
+    router/             nginx: nginx-a.conf, nginx-b.conf, canary-a|b.conf (a split), nginx.conf →
+                        the live one, access.log (a split's requests)
     .deploy.lock/       the environment's lock (first host only), holder.json inside
+    canary.json         the running canary's or blue-green's state (first host only)
     deploy.log          one JSON line per deploy (first host only)
 
 A deploy is three phases over all hosts: *stage* (upload what differs, load missing images,
@@ -43,6 +45,7 @@ class HostState:
     images: frozenset[str] = frozenset()
     running: int = 0                   # containers running in the live slot
     releases: tuple[str, ...] = ()
+    canary: str = ""                   # the first host's canary.json (one line), if any
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def probe_script(t: HostTarget, release: str, images: list[str], slots: dict[str
              f"echo digest=$(cat releases/{q(release)}/.digest 2>/dev/null)",
              "echo releases=$(ls -1 releases 2>/dev/null | grep -v '^\\.' | tr '\\n' ' ')",
              *(f"{t.runtime.image_exists(i)} && echo image={q(i)}" for i in images),
+             "[ -s canary.json ] && printf 'canary=%s\\n' \"$(tr -d '\\n' < canary.json)\"",
              "s=$(cat slot 2>/dev/null)", running, "true"]
     return "\n".join(lines)
 
@@ -139,7 +143,7 @@ def parse_probe(text: str) -> HostState:
     return HostState(current=values.get("current") or None, previous=values.get("previous") or None,
                      slot=values["slot"] if "slot" in values else None, digest=values.get("digest", ""),
                      images=frozenset(images), running=int(values.get("running") or 0),
-                     releases=tuple(values.get("releases", "").split()))
+                     releases=tuple(values.get("releases", "").split()), canary=values.get("canary", ""))
 
 
 def upload(t: HostTarget, release: str, files: list[ReleaseFile], digest: str, on: str) -> list[Step]:
@@ -238,10 +242,16 @@ def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
                        on=on, timeout=30))
     if t.router == "nginx" and state.slot and state.slot != slot.name:
         old = Slot(state.slot, f"{t.project}-{state.slot}")
-        steps.append(shell(f"stop the old slot {old.name}", t.runtime.remove_project(old.project), on=on,
-                           timeout=120, may_fail=True))
+        steps.append(stop_slot(t, old, on))
     steps.append(keep(t, release, state.current if state.current != release else state.previous, on))
     return steps
+
+
+def stop_slot(t: HostTarget, slot: Slot, on: str) -> Step:
+    """Remove `slot`'s containers once nginx's old workers have finished what they hold."""
+    return shell(f"stop slot {slot.name} (once nginx has drained it)",
+                 f"{nginx.drain(t.base)}; {t.runtime.remove_project(slot.project)}", on=on,
+                 timeout=120 + nginx.DRAIN_SECONDS, may_fail=True)
 
 
 def previous_link(base: str, release: str) -> str:

@@ -85,14 +85,24 @@ def _cgroup_mount(point: str) -> tuple[str, str]:
     raise LookupError(point)
 
 
-def write_app(context: Path, version: str, port: int = APP_PORT, healthy: bool = True) -> Path:
+def write_app(context: Path, version: str, port: int = APP_PORT, healthy: bool = True, fail_every: int = 0) -> Path:
     """A build context for a tiny HTTP app: FROM scratch + a static busybox serving `version`
-    at / and `ok` at /health (left out when not `healthy`) on `port`. Builds with
-    `podman build --isolation chroot` (nself's deploy.build), no registry needed."""
-    (context / "www").mkdir(parents=True, exist_ok=True)
+    at / and `ok` at /health (left out when not `healthy`) on `port`. With `fail_every` N,
+    / answers every Nth request with a 500 (a CGI script counting requests: busybox httpd runs
+    /cgi-bin/index.cgi for a folder without index.html), the canary that analysis must stop.
+    Builds with `podman build --isolation chroot` (nself's deploy.build), no registry needed."""
+    www = context / "www"
+    (www / "cgi-bin").mkdir(parents=True, exist_ok=True)
     shutil.copy(BUSYBOX, context / "busybox")
-    (context / "www" / "index.html").write_text(f"{version}\n")
-    health = context / "www" / "health"
+    index, cgi = www / "index.html", www / "cgi-bin" / "index.cgi"
+    if fail_every:
+        index.unlink(missing_ok=True)
+        cgi.write_text(_FAILING.format(every=fail_every, version=version))
+        cgi.chmod(0o755)
+    else:
+        cgi.unlink(missing_ok=True)
+        index.write_text(f"{version}\n")
+    health = www / "health"
     if healthy:
         health.write_text("ok\n")
     else:
@@ -100,8 +110,21 @@ def write_app(context: Path, version: str, port: int = APP_PORT, healthy: bool =
     script = json.dumps(_ENTRYPOINT.format(port=port))
     (context / "Containerfile").write_text(
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
-        f"COPY www /www\nEXPOSE {port}\nCMD [\"/bin/sh\", \"-c\", {script}]\n")
+        + ("RUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/tmp\"]\n" if fail_every else "")
+        + f"COPY www /www\nEXPOSE {port}\nCMD [\"/bin/sh\", \"-c\", {script}]\n")
     return context
+
+
+# Counts requests in /tmp/count; concurrent requests may share a number, so the failing share
+# is close to 1/N, not exact.
+_FAILING = """#!/bin/sh
+n=$(cat /tmp/count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /tmp/count
+if [ $((n % {every})) = 0 ]; then
+  printf 'Status: 500 Internal Server Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nfailing\\n'
+else
+  printf 'Content-Type: text/plain\\r\\n\\r\\n{version}\\n'
+fi
+"""
 
 
 def start_podman_hosts(folder: Path, count: int):

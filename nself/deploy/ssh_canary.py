@@ -141,12 +141,9 @@ class SshCanary:
         state = _state(first.canary, self.hosts[0], self._state_path()) if first.canary else None
         if state is None or state.done:
             return
-        env, verb = self.project.env, "deploy.blue-green" if state.strategy == "blue-green" else "deploy.canary"
-        ends = f"`nself {verb}.finish {env} --now`" if state.phase == "switched" else \
-            f"`nself {verb}.switch {env}`" if state.strategy == "blue-green" else f"`nself {verb}.promote {env}`"
-        raise NselfError(f"a {state.strategy} of release {state.release} is running in {env} ({state.weight}%, "
-                         f"{state.phase} since {state.updated}): {what} now would cut it short", code=Exit.GENERAL,
-                         hint=f"finish it first: {ends}, or `nself {verb}.rollback {env}`")
+        from nself.deploy.progressive import busy
+
+        raise busy(state, self.project.env, what)
 
     def _must(self, results: list, after: str) -> None:
         if any(not r.ok for r in results):

@@ -202,3 +202,36 @@ def answering(body: bytes, delay: float = 0.0):
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def oci_registry(tmp_path):
+    """A real OCI registry (Debian's docker-registry) on 127.0.0.1; yields `127.0.0.1:PORT`."""
+    import socket
+    import subprocess
+    import time
+
+    import yaml
+
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry is needed (`.ci/run` installs it)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text(yaml.safe_dump({
+        "version": 0.1, "log": {"level": "error"},
+        "storage": {"filesystem": {"rootdirectory": str(tmp_path / "registry-data")}},
+        "http": {"addr": f"127.0.0.1:{port}"}}))
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)

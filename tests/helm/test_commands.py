@@ -9,7 +9,6 @@ import socket
 import subprocess
 import tarfile
 import threading
-import time
 
 import pytest
 import yaml
@@ -18,7 +17,6 @@ from nself.helm import binary
 from tests.conftest import serve_folder
 
 HELM = shutil.which("helm")
-REGISTRY = shutil.which("docker-registry")
 
 
 def test_install_and_upgrade_command_lines():
@@ -159,29 +157,6 @@ def test_repo_add_update_list_remove(stack_chart, nself, helm_home, http_folder)
     assert '"local/acme"' in found.stdout
     assert nself(["helm.repo.remove", "local"], cwd=stack_chart).code == 0
     assert nself(["helm", "repo", "--json"], cwd=stack_chart).out.strip() in ("[]", "")
-
-
-@pytest.fixture
-def oci_registry(tmp_path):
-    assert REGISTRY, "docker-registry is needed (`.ci/run` installs it)"
-    port = _free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(yaml.safe_dump({
-        "version": 0.1, "log": {"level": "error"},
-        "storage": {"filesystem": {"rootdirectory": str(tmp_path / "registry-data")}},
-        "http": {"addr": f"127.0.0.1:{port}"}}))
-    process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_push_to_an_oci_registry(stack_chart, nself, helm_home, oci_registry, tmp_path):

@@ -288,7 +288,9 @@ def test_the_contract_check_can_fail():
     assert contract.check_request("GET", "/v1/servers", {"perpage": "5"}, None, auth)
     assert contract.check_request("GET", "/v1/servers", {}, None, {})                      # no token
     assert contract.check_request("PATCH", "/v1/nowhere", {}, None, auth)
-    assert json.dumps(contract.check_request("GET", "/v1/servers/abc", {}, None, auth))   # id must be an integer
+    bad_id = contract.check_request("GET", "/v1/servers/abc", {}, None, auth)          # id must be an integer
+    assert len(bad_id) == 1 and "integer" in bad_id[0] and "abc" in bad_id[0]
+    assert contract.check_request("GET", "/v1/servers/12", {}, None, auth) == []
 
 
 @pytest.mark.parametrize("method,url,body", [

@@ -4,6 +4,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -439,3 +441,20 @@ def test_refresh_follows_new_addresses_and_reports_gone_servers(nself, project, 
     assert {r["name"]: (r["host"], r["state"]) for r in rows} == {"web1": ("127.0.0.9", "running"),
                                                                    "web2": ("127.0.0.1", "gone")}
     assert inventory(project)["web1"]["host"] == "127.0.0.9" and fake.violations == []
+
+
+def test_a_contract_violation_fails_the_test_at_teardown(tmp_path):
+    """The cloud_fake fixture itself: a request the spec forbids turns a passing test into an error."""
+    (tmp_path / "test_inner.py").write_text(
+        "from pathlib import Path\n\nimport requests\n"
+        "pytest_plugins = ['nself.testing.plugin']\n\n"
+        "def test_sends_a_bad_id(cloud_fake):\n"
+        f"    fake = cloud_fake('hetzner', Path({str(SPECS)!r}))\n"
+        "    r = requests.get(fake.url + '/servers/abc', headers={'Authorization': 'Bearer ' + fake.token},\n"
+        "                     timeout=10)\n"
+        "    assert r.status_code == 400\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert "1 passed, 1 error" in r.stdout and "ERROR at teardown of test_sends_a_bad_id" in r.stdout
+    assert "HetznerFake: GET /v1/servers/abc: ParameterValidationError" in r.stdout

@@ -34,6 +34,13 @@ def _shared_present():
         pytest.exit(f"shared fixtures not found at {SHARED} (set NSELF_SHARED)", returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Every test starts with its own empty cache directory: a warm ~/.cache/nself would hide a
+    broken blueprint render or compose validation, and tests must not write into the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def stack(tmp_path) -> Path:
     """A writable copy of the full nself stack, with an nself.yml like `nself new` writes."""

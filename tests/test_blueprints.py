@@ -5,6 +5,7 @@ import re
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -203,3 +204,11 @@ def test_defaults_from_nself_yml_and_environment_reach_library_tasks(demo, nself
     assert r.returncode == 0, r.stderr
     assert (demo / "deploy/k8s/base/kustomization.yaml").is_file()
     assert json.loads((demo / ".nself/blueprints/project/answers.json").read_text())["answers"]["stack"] == "full"
+
+
+def test_each_test_has_its_own_empty_cache(tmp_path_factory):
+    from nself import blueprints
+
+    root = blueprints.cache_root()
+    assert root.is_relative_to(tmp_path_factory.getbasetemp()) and not root.exists()
+    assert Path(os.environ["XDG_CACHE_HOME"]).is_dir() and not any(Path(os.environ["XDG_CACHE_HOME"]).iterdir())

@@ -50,7 +50,7 @@ def scripted(*answers):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:
@@ -151,17 +151,17 @@ def test_a_refusal_that_is_not_about_credentials_points_at_the_values():
 
 
 def test_a_create_that_times_out_is_ambiguous_and_not_repeated():
-    with scripted(answer(201, {"id": 1}, delay=1.5)) as (url, seen):
+    with scripted(answer(201, {"id": 1}, delay=0.5)) as (url, seen):
         with pytest.raises(ProviderError) as caught:
-            api(url, [], timeout=0.3).request("POST", "/servers", json={"name": "web1"})
-        time.sleep(1.3)                                    # let the server log what it got
+            api(url, [], timeout=0.1).request("POST", "/servers", json={"name": "web1"})
+        time.sleep(0.5)                                    # let the server log what it got
     assert caught.value.ambiguous and "Timeout" in str(caught.value)
     assert seen == [("POST", "/servers")]
 
 
 def test_a_read_that_times_out_is_retried_and_not_ambiguous():
     waits = []
-    with scripted(answer(200, {}, delay=1.0)) as (url, seen):
+    with scripted(answer(200, {}, delay=0.4)) as (url, seen):
         with pytest.raises(ProviderError) as caught:
-            api(url, waits, timeout=0.2, retries=1).request("GET", "/servers")
+            api(url, waits, timeout=0.1, retries=1).request("GET", "/servers")
     assert not caught.value.ambiguous and waits == [0.5] and caught.value.status is None

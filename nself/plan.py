@@ -69,7 +69,8 @@ class Step:
             text = self.command_line
         elif self.kind == "put":
             mode = self.spec.get("mode")
-            text = f"put {_size(self.data)} → {self.spec.get('path')}" + (f" (mode {mode:04o})" if mode else "")
+            what = self.spec.get("source") or _size(self.data)
+            text = f"put {what} → {self.spec.get('path')}" + (f" (mode {mode:04o})" if mode else "")
         elif self.kind == "http":
             text = f"{self.spec.get('method', 'GET')} {self.spec.get('url', '')}"
         else:
@@ -110,8 +111,11 @@ def shell(summary: str, script: str, *, on: str = LOCAL, **kw) -> Step:
     return Step(summary, "run", ("sh", "-c", script), on, **kw)
 
 
-def put(summary: str, path: str, data: bytes | str, *, on: str = LOCAL, mode: int | None = None, **kw) -> Step:
-    spec = {"path": path, **({"mode": mode} if mode is not None else {})}
+def put(summary: str, path: str, data: bytes | str | None, *, on: str = LOCAL, mode: int | None = None,
+        source: str | None = None, **kw) -> Step:
+    """A file to `path`: `data`, or (large files, e.g. image archives) the local file `source`,
+    streamed when the step runs."""
+    spec = {"path": path, **({"mode": mode} if mode is not None else {}), **({"source": source} if source else {})}
     return Step(summary, "put", (), on, spec, data, **kw)
 
 
@@ -211,7 +215,9 @@ class LocalRunner:
 
             from nself.files import write_atomic
 
-            data = step.data.encode() if isinstance(step.data, str) else step.data or b""
+            source = step.spec.get("source")
+            data = Path(source).read_bytes() if source else \
+                step.data.encode() if isinstance(step.data, str) else step.data or b""
             write_atomic(Path(step.spec["path"]), data, mode=step.spec.get("mode", 0o644))
             return StepResult(step, True, 0, duration=time.monotonic() - started)
         return self._process(step, started)

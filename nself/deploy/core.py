@@ -254,15 +254,15 @@ def audit(driver: Driver, record: dict) -> None:
         driver.out.warn(f"could not write the audit record in {driver.project.env}: {exc.message}")
 
 
-def append_local(root: Path, record: dict) -> None:
-    path = root / AUDIT_LOG
+def append_local(root: Path, record: dict, log: Path = AUDIT_LOG) -> None:
+    path = root / log
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
-def read_local(root: Path, env: str | None = None) -> list[dict]:
-    path = root / AUDIT_LOG
+def read_local(root: Path, env: str | None = None, log: Path = AUDIT_LOG) -> list[dict]:
+    path = root / log
     if not path.is_file():
         return []
     records = []

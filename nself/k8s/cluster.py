@@ -127,6 +127,13 @@ def resource(kind: str) -> Resource:
 
 
 def _api_error(status: int, body: bytes, method: str, path: str) -> NselfError:
+    """The API's refusal as an NselfError (exit 9) carrying the HTTP `status` (409: exists)."""
+    error = _refusal(status, body, method, path)
+    error.status = status
+    return error
+
+
+def _refusal(status: int, body: bytes, method: str, path: str) -> NselfError:
     try:
         message = json.loads(body).get("message") or ""
     except (TypeError, ValueError):

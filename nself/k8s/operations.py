@@ -22,9 +22,13 @@ from nself.project.model import Project
 PROJECT_LABEL = "nself.io/project"
 ENV_LABEL = "nself.io/environment"
 REVISION = "deployment.kubernetes.io/revision"
-# What nself applies and may prune; Pods, ReplicaSets and Events belong to controllers.
+# What nself applies and may prune; Pods, ReplicaSets and Events belong to controllers,
+# Leases are deploy locks (nself.deploy.kube), never part of an environment's objects, and
+# claims hold data: one nself stopped generating (e.g. moved into a StatefulSet's claim
+# templates) stays, like Helm's `resource-policy: keep`; delete it by hand when it is garbage.
 PRUNABLE = [r for r in RESOURCES if r.namespaced and r.kind not in ("Pod", "Event", "ReplicaSet",
-                                                                       "ControllerRevision")]
+                                                                       "ControllerRevision", "Lease",
+                                                                       "PersistentVolumeClaim")]
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
@@ -43,11 +47,12 @@ def target(project: Project, *, namespace: str | None = None, context: str | Non
                   f"{PROJECT_LABEL}={project.name},{ENV_LABEL}={project.env}")
 
 
-def render(project: Project, namespace: str, directory: Path | None = None) -> list[dict]:
+def render(project: Project, namespace: str, directory: Path | None = None, *,
+           in_memory: bool = False) -> list[dict]:
     """The environment's objects: an overlay folder through kustomize, plain manifests,
-    or (with no generated tree) converted in memory."""
+    or (with no generated tree, or `in_memory`: pure, no kubectl) converted in memory."""
     folder = directory or project.root / "k8s" / "overlays" / project.env
-    if folder.is_dir():
+    if folder.is_dir() and not in_memory:
         docs = _load_folder(folder)
     else:
         from nself.k8s import kustomize

@@ -20,7 +20,7 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
 
 def handler(check: Healthcheck) -> dict:
     """The probe handler: httpGet for a plain local curl/wget, else exec (shell wrapped)."""
-    http = _http_get(check)
+    http = http_get(check)
     if http is not None:
         return {"httpGet": http}
     if check.shell:
@@ -28,7 +28,7 @@ def handler(check: Healthcheck) -> dict:
     return {"exec": {"command": list(check.test)}}
 
 
-def _http_get(check: Healthcheck) -> dict | None:
+def http_get(check: Healthcheck) -> dict | None:
     text = check.test[0] if check.shell else shlex.join(check.test)
     text = _EXIT_SUFFIX.sub("", text)
     if any(c in text for c in "|&;$`><"):

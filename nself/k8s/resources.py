@@ -56,6 +56,7 @@ RESOURCES = (
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease", True),     # deploy locks
 )
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}

@@ -26,6 +26,15 @@ _STRS = {"type": "array", "items": _STR}
 _NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$"}
 _PRESET = {"enum": ["small", "medium", "large"]}
 
+_DATABASE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "via": {"enum": ["exec", "direct"]}, "service": _STR, "container": _STR, "server": _STR,
+        "host": _STR, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "name": _STR,
+        "user": _STR, "password_env": _STR, "url_env": _STR, "state": {"type": "string", "pattern": "^/"},
+        "keep": {"type": "integer", "minimum": 1},
+    },
+}
 _ENV_TARGET = {
     "type": ["object", "null"], "additionalProperties": False,
     "properties": {
@@ -44,6 +53,8 @@ _ENV_TARGET = {
         "path": {"type": "string", "pattern": "^/"}, "router": {"enum": ["nginx", "none"]},
         "via": {"enum": ["kustomize", "helm"]},
         "strategy": {"enum": ["rolling", "canary", "blue-green"]},
+        # where sync finds the environment's database (docs/sync.md)
+        "database": _DATABASE,
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}

@@ -3,6 +3,7 @@ host name, fail-fast or continue, a summary (host, exit code, duration) and one 
 naming the hosts that failed (Fabric's Group has no limit, no prefix and no summary)."""
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 import uuid
@@ -70,6 +71,9 @@ _MOVE = ('tmp="$2.nself-tmp"; cp "$1" "$tmp" && chmod "$3" "$tmp" && mv -f "$tmp
          'status=$?; rm -f "$1" "$tmp"; exit $status')
 
 
+_STDIN = 'f="$1"; shift; "$@" < "$f"; status=$?; rm -f "$f"; exit $status'
+
+
 class HostRunner:
     """Runs a plan's steps on one server over one open connection: run steps through the
     server's shell (with sudo when the inventory says so; stdin from the step's data), put
@@ -80,34 +84,52 @@ class HostRunner:
         self.connection, self.server, self.streams, self.timeout = connection, server, streams or {}, timeout
 
     def __call__(self, step: Step) -> StepResult:
-        import io
-
         from nself.remote.files import put
 
         started = time.monotonic()
         if step.kind == "put":
-            data = step.data.encode() if isinstance(step.data, str) else step.data or b""
             mode = step.spec.get("mode", 0o644)
-            if not self.server.sudo:
-                put(self.connection, data, step.spec["path"], mode=mode)
-                return StepResult(step, True, 0, duration=time.monotonic() - started)
-            # As the user into a private temporary file, then moved into place as root.
-            upload = f"/tmp/.nself-put-{uuid.uuid4().hex}"
-            put(self.connection, data, upload, mode=0o600)
+            source = step.spec.get("source")
+            # a local file is streamed, never whole in memory
+            data = open(source, "rb") if source else \
+                (step.data.encode() if isinstance(step.data, str) else step.data or b"")
+            try:
+                if not self.server.sudo:
+                    put(self.connection, data, step.spec["path"], mode=mode)
+                    return StepResult(step, True, 0, duration=time.monotonic() - started)
+                # As the user into a private temporary file, then moved into place as root.
+                upload = f"/tmp/.nself-put-{uuid.uuid4().hex}"
+                put(self.connection, data, upload, mode=0o600)
+            finally:
+                if source:
+                    data.close()
             return self(run(step.summary, "sh", "-c", _MOVE, "sh", upload, step.spec["path"], f"{mode:o}",
                             on=step.on, error_code=step.error_code))
         if step.kind != "run":
             raise NselfError(f"a {step.kind} step cannot run on a host: {step.summary}", code=Exit.GENERAL,
                              hint="this is a bug in nself: please report it")
-        data = step.data.decode() if isinstance(step.data, bytes) else step.data
-        stdin = io.StringIO(data) if data is not None else False
+        command = step.command_line
+        if step.data is not None:
+            # Invoke feeds in_stream a byte per read (10 ms each): send the data as a private
+            # file instead, and give it to the command on stdin there.
+            upload = f"/tmp/.nself-stdin-{uuid.uuid4().hex}"
+            data = step.data.encode() if isinstance(step.data, str) else step.data
+            put(self.connection, data, upload, mode=0o600)
+            command = shlex.join(["sh", "-c", _STDIN, "sh", upload, *step.argv])
         execute = self.connection.sudo if self.server.sudo else self.connection.run
-        result = execute(step.command_line, hide=True, warn=True, in_stream=stdin,
-                     timeout=step.timeout or self.timeout, **self.streams)
+        result = execute(command, hide=True, warn=True, in_stream=False,
+                         timeout=step.timeout or self.timeout, **self.streams)
         for stream in self.streams.values():
             stream.flush()
         return StepResult(step, result.exited == 0, result.exited, result.stdout, result.stderr,
                           time.monotonic() - started)
+
+
+def _code_of(exc: Exception) -> int:
+    """Connection trouble is a network failure (6); anything else (a missing remote file, a
+    bug) is general (1), not misreported as the network's."""
+    network = (ConnectionError, TimeoutError, EOFError)
+    return Exit.NETWORK if isinstance(exc, network) or type(exc).__module__.startswith("paramiko") else Exit.GENERAL
 
 
 def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *, parallel: int = 8,
@@ -149,7 +171,7 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
                                  error=exc.message, error_code=exc.code, hint=exc.hint)
         except Exception as exc:  # noqa: BLE001 - one host's failure must not stop the others
             outcome = HostResult(server.name, server.host, None, time.monotonic() - started,
-                                 error=f"{type(exc).__name__}: {exc}", error_code=Exit.NETWORK)
+                                 error=f"{type(exc).__name__}: {exc}", error_code=_code_of(exc))
         if fail_fast and not outcome.ok:
             stop.set()
         return outcome

@@ -27,6 +27,11 @@ def activate_steps(host: str, base: str, release: str) -> list[Step]:
             run(f"make {release} current", "mv", "-Tf", temp, link, on=host)]
 
 
+def activate_command(base: str, release: str) -> str:
+    """The same switch as one shell line, for steps that chain it with others."""
+    return " && ".join(step.command_line for step in activate_steps("", base, release))
+
+
 def list_step(host: str, base: str) -> Step:
     """Prints the release folders, `--`, then where `current` points (a read)."""
     return run("list the releases", "sh", "-c", _LIST, "sh", posixpath.join(base, "releases"),

@@ -20,10 +20,10 @@ def namespace(*, include=None) -> Collection:
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
     as collection configuration itself.
     """
-    from nself.tasks import blueprint, cloud, config, deploy, helm, k8s
+    from nself.tasks import blueprint, cloud, config, deploy, helm, k8s, sync
 
     collections = {"config": config.ns, "blueprint": blueprint.ns, "k8s": k8s.ns, "helm": helm.ns,
-                   "cloud": cloud.ns, "deploy": deploy.ns}
+                   "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns}
     chosen = include or collections
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))

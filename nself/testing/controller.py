@@ -3,12 +3,15 @@
 It talks to the server over HTTP like a real controller: Deployments get ReplicaSets (one
 per pod template, with revision annotations) and Pods, and their status; StatefulSets,
 DaemonSets and Jobs become ready or complete. Tests call `settle()` to let a rollout finish,
-or `settle(ready=False)` to leave it stuck.
+or `settle(ready=False)` to leave it stuck; `running()` settles in the background, as a
+controller would, while the code under test applies and waits.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import threading
 
 import requests
 
@@ -37,7 +40,27 @@ class Controller:
         for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
             res = BY_KIND[("batch/v1" if kind == "Job" else "apps/v1", kind)]
             for obj in self._get(res.path(namespace))["items"]:
-                getattr(self, f"_{kind.lower()}")(namespace, obj, ready)
+                getattr(self, f"_{kind.lower()}")(namespace, obj, ready(obj) if callable(ready) else ready)
+
+    @contextlib.contextmanager
+    def running(self, namespace: str, *, ready: bool = True, interval: float = 0.2):
+        """Settle `namespace` every `interval` seconds until the block ends. `ready` may be a
+        callable taking the object (e.g. "every Deployment but api becomes ready")."""
+        stop = threading.Event()
+
+        def loop():
+            while not stop.wait(interval):
+                try:
+                    self.settle(namespace, ready=ready)
+                except requests.RequestException:
+                    continue        # the namespace or an object is mid-change: try again
+        thread = threading.Thread(target=loop, name="controller", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join(10)
 
     def _deployment(self, namespace: str, deployment: dict, ready: bool) -> None:
         name = deployment["metadata"]["name"]

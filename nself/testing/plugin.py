@@ -46,6 +46,23 @@ def ssh_hosts(tmp_path):
 
 
 @pytest.fixture
+def podman_hosts(tmp_path):
+    """Networked sshd hosts that run podman (runc, cgroupfs, storage in the host's folder),
+    podman-compose and nginx: `podman_hosts(2)` → [Host, …]; containers and nginx are
+    stopped afterwards. Needs root, podman, runc, nginx and podman-compose (the test extra)."""
+    from nself.testing.containers import start_podman_hosts, stop_podman_hosts
+
+    started = []
+
+    def make(count: int = 2):
+        hosts = start_podman_hosts(tmp_path / f"podman{len(started)}", count)
+        started.extend(hosts)
+        return hosts
+    yield make
+    stop_podman_hosts(started)
+
+
+@pytest.fixture
 def cloud_fake():
     """Start a provider's fake API: `cloud_fake("hetzner", specs)` → a FakeCloud; `.env()` gives
     the variables that point nself at it. Requests are checked against the provider's spec, and

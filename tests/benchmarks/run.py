@@ -12,6 +12,9 @@
    request count; `k8s.status` list calls (constant).
 6. `cloud.servers.exec --parallel 8 -- sleep 1` on 8 real sshd hosts against one host
    (target ≤ 1.5×), and the SSH connection set-up time per host.
+7. `nself deploy.to` of an unchanged release to 8 podman hosts against one (target ≤ 1.5×).
+8. `nself deploy.preview` of the stack on the test API, whole process (target ≤ 2 s;
+   deploy_preview.py, also runnable alone).
 """
 from __future__ import annotations
 
@@ -197,6 +200,43 @@ def exec_numbers() -> tuple[float, float, float]:
                 host.stop()
 
 
+def deploy_numbers(rounds: int) -> tuple[float, float, float]:
+    """An unchanged release deployed again (`nself deploy.to ENV --skip-build`) to 8 podman
+    hosts in parallel against one; also the first deploy to the 8 (upload, load, start)."""
+    from nself.testing.containers import local_env, reset_local, start_podman_hosts, stop_podman_hosts, write_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "bench"
+        write_app(root / "app", "bench")
+        (root / "compose.yaml").write_text(
+            "services:\n  web:\n    build: ./app\n    ports: ['8090:8080']\n    healthcheck:\n"
+            "      test: [CMD, wget, -q, -O, /dev/null, 'http://localhost:8080/health']\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+        env.update(local_env(Path(tmp) / "podman"))
+        hosts = start_podman_hosts(Path(tmp) / "hosts", 8)
+        try:
+            names = ", ".join(h.name for h in hosts)
+            (root / "nself.yml").write_text(
+                f"environments:\n  eight:\n    hosts: [{names}]\n    path: /var/lib/bench\n"
+                "  one:\n    hosts: [host1]\n    path: /var/lib/bench\n")
+            for host in hosts:
+                subprocess.run([str(BIN / "nself"), "cloud.servers.add", host.name, "--host", host.ip, "--key",
+                                str(host.user_key), "--trust-new"], cwd=root, env=env, check=True, capture_output=True)
+            subprocess.run([str(BIN / "nself"), "deploy.build", "eight", "--release", "r1"], cwd=root, env=env,
+                           check=True, capture_output=True)
+            start = time.perf_counter()
+            subprocess.run([str(BIN / "nself"), "deploy.to", "eight", "--release", "r1", "--skip-build"], cwd=root,
+                           env=env, check=True, capture_output=True)
+            first = time.perf_counter() - start
+            one = run_time([str(BIN / "nself"), "deploy.to", "one", "--release", "r1", "--skip-build"], root, rounds)
+            eight = run_time([str(BIN / "nself"), "deploy.to", "eight", "--release", "r1", "--skip-build"], root,
+                             rounds)
+            return first, one, eight
+        finally:
+            stop_podman_hosts(hosts)
+            reset_local(env)
+
+
 def cost_numbers(rounds: int) -> tuple[float, float, float]:
     """costs.compare from the catalog; --live against two fakes answering in 100 ms each,
     once together and once each alone (concurrent asks take the slower one's time, not the sum)."""
@@ -257,10 +297,18 @@ def main() -> int:
     one, eight, setup = exec_numbers()
     print(f"ssh      cloud.servers.exec -- sleep 1: one host {one:.2f} s, 8 hosts --parallel 8 {eight:.2f} s "
           f"({eight / one:.2f}x, target <= 1.5x); connection set-up {setup * 1000:.0f} ms per host")
+    first, one_host, eight_hosts = deploy_numbers(max(3, rounds // 4))
+    print(f"deploy   unchanged release, nself deploy.to: one host {one_host:.2f} s, 8 hosts {eight_hosts:.2f} s "
+          f"({eight_hosts / one_host:.2f}x, target <= 1.5x); first deploy to 8 podman hosts {first:.1f} s")
+    import deploy_preview
+
+    preview = deploy_preview.numbers(max(3, rounds // 2))
+    print(deploy_preview.line(preview, max(3, rounds // 2)))
     catalog, together, apart = cost_numbers(rounds)
     print(f"costs    cloud.costs.compare (catalog, 26 providers) {catalog * 1000:.0f} ms (target <= 300); "
           f"--live with 2 providers at 100 ms per request: {together:.2f} s together, {apart:.2f} s one by one")
-    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 else 1
+    return 0 if ratio <= 1.3 and median <= 50 and catalog <= 0.3 and eight_hosts <= 1.5 * one_host \
+        and preview["median"] <= 2.0 else 1
 
 
 if __name__ == "__main__":

@@ -139,11 +139,11 @@ def test_apply_without_a_generated_tree_converts_in_memory(stack, nself, kube_ap
 
 
 def test_wait_follows_the_rollout_through_watch(stack, nself, kube_api, kube_controller):
-    timer = threading.Timer(1.0, kube_controller.settle, args=("acme-stg",))
-    timer.start()
+    # The controller settles while nself applies and waits (one settle at a fixed moment
+    # raced the apply on a loaded machine: objects applied after it never became ready).
     started = time.monotonic()
-    r = nself(["k8s.apply", "--env", "staging", "--wait", "--timeout", "30", "--json"], cwd=stack)
-    timer.join()
+    with kube_controller.running("acme-stg"):
+        r = nself(["k8s.apply", "--env", "staging", "--wait", "--timeout", "30", "--json"], cwd=stack)
     assert r.code == 0, r.err
     assert r.json()["ready"] and time.monotonic() - started < 25
 

@@ -18,15 +18,16 @@ def seed(c, sample=10):
 ns = namespace()
 ns = mount(ns, Collection("db", seed))
 
-# Replace a library task with your own (on a copy; the library is untouched), e.g. run the
-# test suite before every canary:
+# Replace a library task with your own (on a copy; the library is untouched), e.g. a smoke
+# test after nself's health check, run by `nself deploy.check ENV` and from a post-deploy hook
+# (docs/overriding.md in nself has the whole example):
 #
-# from nself.tasks.deploy import canary as library_canary
+# from nself.tasks.deploy import check as library_check
 #
-# @task(help=library_canary.help)
-# def canary(c, **kwargs):
-#     """Run the tests, then nself's canary."""
-#     c.run("pytest -q")
-#     library_canary(c, **kwargs)
+# @task(help=library_check.help, positional=["environment"])
+# def check(c, environment):
+#     """Check every service, then our smoke test."""
+#     library_check(c, environment)
+#     c.run("curl -fsS --max-time 5 https://{{ cookiecutter.project_name }}.example.com/health")
 #
-# ns = override(ns, "deploy.canary", canary)
+# ns = override(ns, "deploy.check", check)

@@ -1,0 +1,230 @@
+"""The ssh deploy target end to end: real sshd hosts in their own network namespaces, each
+running podman (runc, cgroupfs) with podman-compose and nginx; the app is a FROM-scratch
+busybox image built by `nself deploy.build` (no registry: images stream to the hosts).
+Everything runs through the `nself` CLI; pages are read over HTTP from outside the hosts."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from nself.testing.containers import local_env, reset_local, ssh, start_podman_hosts, stop_podman_hosts, write_app
+
+NSELF = str(Path(sys.executable).parent / "nself")
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory):
+    started = start_podman_hosts(tmp_path_factory.mktemp("podman-hosts"), 2)
+    yield started
+    stop_podman_hosts(started)
+
+
+@pytest.fixture(scope="module")
+def local_podman(tmp_path_factory):
+    """This machine's podman, on its own storage (builds and `podman save`)."""
+    env = local_env(tmp_path_factory.mktemp("local-podman"))
+    yield env
+    reset_local(env)
+
+
+class App:
+    """A git project of two services (web published on `port`, api internal) deployed to `hosts`."""
+
+    def __init__(self, root: Path, hosts, port: int, env: dict):
+        self.root, self.hosts, self.port, self.env = root, hosts, port, env
+
+    def nself(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        done = subprocess.run([NSELF, *args], cwd=self.root, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        if check and done.returncode:
+            raise AssertionError(f"nself {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def release(self, version: str, healthy: bool = True) -> str:
+        write_app(self.root / "app", version, healthy=healthy)
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-qm", version)
+        return git(self.root, "rev-parse", "--short=12", "HEAD")
+
+    def page(self, host, path: str = "/") -> str:
+        return http(f"http://{host.ip}:{self.port}{path}")
+
+    def path(self, host) -> Path:
+        """The project folder on a host, seen from outside (its /var/lib is an overlay)."""
+        return host.folder / "layers" / "var_lib" / "nself-test" / self.root.name
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
+                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}).stdout.strip()
+
+
+def http(url: str, attempts: int = 20) -> str:
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return response.read().decode().strip()
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
+    raise AssertionError("unreachable")
+
+
+COMPOSE = """\
+services:
+  web:
+    build: ./app
+    ports: ["{port}:8080"]
+    environment:
+      GREETING: "hello $$HOME"
+      API_TOKEN: ${{API_TOKEN}}
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:8080/health"]
+      interval: 2s
+  api:
+    build: ./app
+    depends_on: [web]
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q -O /dev/null http://localhost:8080/health"]
+"""
+
+
+def make_app(tmp_path, hosts, local_podman, name: str, port: int, servers=None) -> App:
+    root = tmp_path / name
+    root.mkdir()
+    (root / "compose.yaml").write_text(COMPOSE.format(port=port))
+    names = servers or [h.name for h in hosts]
+    (root / "nself.yml").write_text(
+        "environments:\n  staging:\n    hosts: [" + ", ".join(names) + "]\n"
+        f"    path: /var/lib/nself-test/{name}\n    runtime: podman\n    router: nginx\n"
+        "deploy:\n  keep_releases: 2\n  timeout: 20\n")
+    (root / ".env.staging").write_text("API_TOKEN=s3cr3t-t0ken-value\n")
+    (root / ".gitignore").write_text(".nself/cache/\n.nself/state/\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+    env.update(local_podman)
+    app = App(root, hosts, port, env)
+    git(root, "init", "-q")
+    for host in hosts:
+        app.nself("cloud.servers.add", host.name, "--host", host.ip, "--key", str(host.user_key), "--trust-new")
+    return app
+
+
+def test_deploy_v1_v2_rollback_v2_again(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts, local_podman, "shop", 8081)
+    v1 = app.release("version one")
+    app.nself("deploy.to", "staging")
+    assert [app.page(h) for h in hosts] == ["version one"] * 2
+
+    # the secret reached the hosts only in a 0600 env file, never the compose file or the plan
+    folder = app.path(hosts[0]) / "releases" / v1
+    env_file = folder / "env" / "web.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600 and "s3cr3t-t0ken-value" in env_file.read_text()
+    assert "s3cr3t" not in (folder / "compose.yaml").read_text()
+    dry = app.nself("deploy.to", "staging", "--dry-run", "--json", "--skip-build").stdout
+    assert "s3cr3t" not in dry and json.loads(dry)["plan"]
+
+    v2 = app.release("version two")
+    app.nself("deploy.to", "staging")
+    assert [app.page(h) for h in hosts] == ["version two"] * 2
+
+    app.nself("deploy.rollback", "staging", "--yes")
+    assert [app.page(h) for h in hosts] == ["version one"] * 2
+    status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
+    assert [r["release"] for r in status["rows"]] == [v1, v1]
+
+    app.nself("deploy.to", "staging")            # v2 again: its release folder is still there
+    assert [app.page(h) for h in hosts] == ["version two"] * 2
+    check = json.loads(app.nself("deploy.check", "staging", "--json").stdout)
+    assert check["healthy"] and {s["service"] for s in check["services"]} == {"web", "api"}
+
+    history = json.loads(app.nself("deploy.history", "staging", "--json").stdout)["deploys"]
+    assert [(r["from"], r["to"], r["result"]) for r in history] == [
+        (None, v1, "ok"), (v1, v2, "ok"), (v2, v1, "ok"), (v1, v2, "ok")]
+    assert (app.path(hosts[0]) / "deploy.log").is_file() and not (app.path(hosts[1]) / "deploy.log").exists()
+
+    # an unchanged release changes nothing (the same containers keep serving)
+    before = ssh(hosts[0], "podman ps -q --no-trunc | sort").stdout
+    again = json.loads(app.nself("deploy.to", "staging", "--json").stdout)
+    assert again["detail"]["unchanged"] == [h.name for h in hosts]
+    assert ssh(hosts[0], "podman ps -q --no-trunc | sort").stdout == before
+    # one live slot: the old one's containers are gone; keep_releases 2 keeps v1 and v2
+    assert len(before.split()) == 2
+    assert sorted(p.name for p in (app.path(hosts[1]) / "releases").iterdir()) == sorted([v1, v2])
+
+
+def test_health_never_passing_rolls_back(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts, local_podman, "clinic", 8082)
+    v1 = app.release("clinic one")
+    app.nself("deploy.to", "staging")
+    app.release("clinic broken", healthy=False)
+    done = app.nself("deploy.to", "staging", "--timeout", "4", check=False)
+    assert done.returncode == 10, done.stderr
+    assert "host1" in done.stderr and "host2" in done.stderr and "rolled back" in done.stderr
+    assert [app.page(h) for h in hosts] == ["clinic one"] * 2
+    status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
+    assert [r["release"] for r in status["rows"]] == [v1, v1]
+    label = "--filter label=com.docker.compose.project=clinic"
+    for host in hosts:     # the broken release's containers are gone, the live slot's still run
+        left = ssh(host, f"podman ps -a --format '{{{{.Names}}}} {{{{.Status}}}}' {label}-b").stdout
+        assert left == "", left
+        assert ssh(host, f"podman ps -q {label}-a | wc -l").stdout.strip() == "2"
+
+
+def test_lock_held_names_the_holder(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts[:1], local_podman, "bakery", 8083)
+    app.release("bakery one")
+    lock = "/var/lib/nself-test/bakery/.deploy.lock"
+    ssh(hosts[0], f"mkdir -p {lock} && echo '{{\"who\": \"ana@laptop\", \"since\": \"2026-11-30T10:00:00Z\", "
+                  f"\"what\": \"deploy (rolling)\", \"release\": \"abc\"}}' > {lock}/holder.json")
+    done = app.nself("deploy.to", "staging", check=False)
+    assert done.returncode == 1 and "ana@laptop" in done.stderr, done.stderr
+    assert not (app.path(hosts[0]) / "current").exists()
+    app.nself("deploy.unlock", "staging", "--yes")
+    app.nself("deploy.to", "staging")
+    assert app.page(hosts[0]) == "bakery one"
+    assert not (app.path(hosts[0]) / ".deploy.lock").exists()          # released after the deploy
+
+
+def test_unreachable_host_changes_nothing(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts[:1], local_podman, "harbor", 8084, servers=["host1", "ghost"])
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    servers = app.root / ".nself" / "servers.yml"
+    servers.write_text(servers.read_text() + f"  ghost:\n    host: 127.0.0.1\n    port: {closed}\n")
+    app.release("harbor one")
+    done = app.nself("deploy.to", "staging", check=False)
+    assert done.returncode == 6 and "ghost" in done.stderr, done.stderr
+    assert not (app.path(hosts[0]) / "current").exists()
+    assert not (app.path(hosts[0]) / ".deploy.lock").exists()
+
+
+def test_unknown_host_key(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts[:1], local_podman, "garden", 8085)
+    (app.root / ".nself" / "known_hosts").write_text("")
+    app.release("garden one")
+    done = app.nself("deploy.to", "staging", check=False)
+    assert done.returncode == 7 and "host key" in done.stderr, done.stderr
+
+
+def test_image_build_failure(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts[:1], local_podman, "forge", 8086)
+    app.release("forge one")
+    context = app.root / "app" / "Containerfile"
+    context.write_text(context.read_text().replace("COPY www /www", "RUN [\"/bin/false\"]\nCOPY www /www"))
+    git(app.root, "commit", "-qam", "broken build")
+    done = app.nself("deploy.to", "staging", check=False)
+    assert done.returncode == 4 and "build" in done.stderr, done.stderr
+    assert not (app.path(hosts[0]) / "current").exists()

@@ -1,0 +1,64 @@
+"""The ssh target's plan is built with no host, no podman and no network (pure builders)."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from nself.deploy import compose_render
+from nself.deploy.core import DeployOptions
+from nself.deploy.release import Release
+from nself.deploy.ssh import SshDriver
+from nself.deploy.ssh_plan import HostState, parse_probe
+from nself.deploy.targets import resolve
+from nself.project import load_project
+from nself.remote import inventory
+from nself.ui import Output
+
+
+def project(tmp_path, router="nginx"):
+    (tmp_path / "compose.yaml").write_text(
+        "name: shop\nservices:\n  web:\n    image: shop/web:1\n    ports: ['8081:8080']\n"
+        "    environment: {API_TOKEN: '${API_TOKEN}', GREETING: 'a $$b'}\n"
+        "    healthcheck: {test: [CMD, wget, -q, -O, /dev/null, 'http://localhost:8080/health']}\n"
+        "  worker:\n    image: shop/worker:1\n")
+    (tmp_path / "nself.yml").write_text(f"environments:\n  staging:\n    hosts: [web1, web2]\n    router: {router}\n")
+    (tmp_path / ".env.staging").write_text("API_TOKEN=t0p-s3cret-value\n")
+    inventory.save(tmp_path, {n: inventory.Server(n, "127.0.0.1", 1) for n in ("web1", "web2")})
+    loaded = load_project(tmp_path, env="staging")
+    return SshDriver(loaded, resolve(loaded, inventory.load(tmp_path)), Output())
+
+
+def test_plan_is_data_and_keeps_the_secret_out(tmp_path):
+    driver = project(tmp_path)
+    plan = driver.plan(DeployOptions(Release("abc123", {"web": "shop/web:abc123"})))
+    text = json.dumps(plan.to_json()) + "\n".join(plan.show())
+    assert "t0p-s3cret-value" not in text
+    secret = [s for s in plan.steps if s.kind == "put" and s.spec["path"].endswith("env/web.env")]
+    assert [s.spec["mode"] for s in secret] == [0o600, 0o600] and "t0p-s3cret-value" in secret[0].data.decode()
+    lines = "\n".join(plan.show())
+    for expected in ("podman save", "podman load", "podman-compose -p shop-a", "podman healthcheck run shop-a-web",
+                     "http://127.0.0.1:18081/health", "nginx -q -t", "mv -Tf"):
+        assert expected in lines, expected
+    assert {s.on for s in plan.steps} == {"local", "web1", "web2"}
+
+
+def test_slots_alternate_and_ports_follow(tmp_path):
+    driver = project(tmp_path)
+    assert driver._next_slot(HostState()).name == "a"
+    assert driver._next_slot(HostState(slot="a")).name == "b"
+    assert driver._next_slot(HostState(slot="b")).name == "a"
+    files = {f.path: f for f in compose_render.render(driver.project, {}, "/srv/shop/releases/x", "nginx")}
+    compose = yaml.safe_load(files["compose.yaml"].data)
+    assert "ports" not in compose["services"]["web"] and compose["services"]["web"]["environment"] == {
+        "GREETING": "a $$b"}
+    assert yaml.safe_load(files["slot-b.yaml"].data)["services"]["web"] == {
+        "container_name": "shop-b-web", "ports": ["127.0.0.1:28081:8080"]}
+    none = {f.path for f in compose_render.render(project(tmp_path, "none").project, {}, "/x", "none")}
+    assert "slot.yaml" in none and "slot-a.yaml" not in none
+
+
+def test_probe_output_parses():
+    state = parse_probe("current=r2\nprevious=r1\nslot=b\ndigest=abc\nreleases=r1 r2 \nimage=shop/web:r2\nrunning=2\n")
+    assert state == HostState("r2", "r1", "b", "abc", frozenset({"shop/web:r2"}), 2, ("r1", "r2"))
+    assert parse_probe("") == HostState()

@@ -157,7 +157,7 @@ def test_a_refusal_that_is_not_about_credentials_points_at_the_values():
     with scripted(answer(404, {"error": "location not found"})) as (url, _):
         with pytest.raises(ProviderError) as caught:
             api(url, []).request("GET", "/locations/xyz")
-    assert "credentials" not in caught.value.hint and "cloud.providers.regions" in caught.value.hint
+    assert caught.value.hint == "check the values you passed (cloud.providers.regions / cloud.providers.sizes)"
 
 
 def test_a_create_that_times_out_is_ambiguous_and_not_repeated():
@@ -173,8 +173,8 @@ def test_a_read_that_times_out_is_retried_and_not_ambiguous():
     waits = []
     with scripted(answer(200, {}, delay=0.4)) as (url, seen):
         with pytest.raises(ProviderError) as caught:
-            api(url, waits, timeout=0.1, retries=1).request("GET", "/servers")
-    assert not caught.value.ambiguous and waits == [0.5] and caught.value.status is None
+            api(url, waits, timeout=0.1, retries=2).request("GET", "/servers")
+    assert not caught.value.ambiguous and waits == [0.5, 1.0] and caught.value.status is None
 
 
 def test_the_defaults_are_30_s_per_request_and_4_retries_from_half_a_second():
@@ -210,6 +210,10 @@ def test_answers_json_raw_text_empty_and_accepted_errors():
         assert client.request("DELETE", "/servers/1") is None                # 204, no content
         assert client.request("DELETE", "/servers/1", ok=(404,)) is None     # already gone
         assert client.request("GET", "/y", ok=(404,)) == {"a": 1}
+    with scripted(answer(200, {"a": 1}), answer(400, {"error": "exists"})) as (url, _):
+        client = api(url, [])
+        assert client.request("GET", "/y", ok=(200,)) == {"a": 1}           # a success keeps its body
+        assert client.request("POST", "/keys", ok=(400,)) is None           # an accepted error has none
 
 
 def test_the_log_names_each_request_and_each_retry():
@@ -236,7 +240,8 @@ def test_rate_limits_and_internal_errors_have_their_own_hints(status, hint):
     assert caught.value.hint == hint and caught.value.ambiguous == (status == 500)
 
 
-@pytest.mark.parametrize("body, detail", [(b"<html>busy</html>", "<html>busy</html>"), (b"", "Bad Request")])
+@pytest.mark.parametrize("body, detail", [(b"<html>busy</html>", "<html>busy</html>"), (b"", "Bad Request"),
+                                          (b"x" * 300, "x" * 200)])
 def test_an_error_body_without_the_providers_words_is_shown_as_it_came(body, detail):
     with scripted(answer(400, body)) as (url, _):
         with pytest.raises(ProviderError) as caught:
@@ -272,12 +277,20 @@ def test_pages_are_read_until_the_provider_says_the_end():
                     ("GET", "/servers?per_page=2&page=3")]
 
 
+def test_pages_are_read_with_retries():
+    with scripted(answer(503), answer(200, {"servers": [1]})) as (url, seen):
+        items = list(api(url, []).pages("/servers", "servers", lambda body, params: None))
+    assert items == [1] and len(seen) == 2
+
+
 def test_the_api_url_can_be_replaced_per_provider(monkeypatch):
     monkeypatch.delenv("NSELF_HETZNER_API_URL", raising=False)
     assert api_url("hetzner", "https://api.hetzner.cloud/v1/") == "https://api.hetzner.cloud/v1"
     monkeypatch.setenv("NSELF_HETZNER_API_URL", "http://127.0.0.1:9/v1/")
     assert api_url("hetzner", "https://api.hetzner.cloud/v1") == "http://127.0.0.1:9/v1"
     assert api_url("linode", "https://api.linode.com/v4") == "https://api.linode.com/v4"
+    assert api_url("ionos", "https://api.ionos.com/X/") == "https://api.ionos.com/X"        # only slashes go
+    assert Api("ionos", "https://api.ionos.com/X/", auth=None, secrets=[]).base_url == "https://api.ionos.com/X"
 
 
 def test_a_token_is_a_bearer_and_an_account_is_basic_auth():

@@ -22,6 +22,7 @@ def cmd(*argv, **timing):
     (shell("curl -f http://localhost:3000/up || false"), {"path": "/up", "port": 3000}),
     (shell("curl -sf http://localhost/x   ||   exit 1"), {"path": "/x", "port": 80}),
     (cmd("curl", "-o", "/dev/null", "-s", "http://localhost:81/a?b=c"), {"path": "/a?b=c", "port": 81}),
+    (cmd("curl", "http://localhost:8080/Xray"), {"path": "/Xray", "port": 8080}),
 ])
 def test_a_plain_local_http_check_becomes_http_get(check, expected):
     assert handler(check) == {"httpGet": expected}
@@ -39,6 +40,7 @@ def test_a_plain_local_http_check_becomes_http_get(check, expected):
     cmd("curl", "-f"),
     cmd("http", "http://localhost/"),
     cmd("curl", "-X", "POST", "http://localhost/"),
+    cmd("curl", "-v", "http://localhost/"),
     cmd("curl", "-f", "http:///nohost"),
 ])
 def test_anything_else_stays_a_command(check):
@@ -89,3 +91,8 @@ def test_a_short_interval_is_the_startup_period():
     out = probes(cmd("true", interval=2, retries=1, start_period=1))
     # (1 + 1 x 2) / 2 = 1.5 → 2 checks of 2 s
     assert (out["startupProbe"]["periodSeconds"], out["startupProbe"]["failureThreshold"]) == (2, 2)
+
+
+def test_a_startup_interval_longer_than_the_budget_still_checks_once():
+    out = probes(cmd("true", interval=2, retries=1, start_period=1, start_interval=100))
+    assert (out["startupProbe"]["periodSeconds"], out["startupProbe"]["failureThreshold"]) == (100, 1)

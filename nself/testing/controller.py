@@ -15,7 +15,10 @@ import threading
 
 import requests
 
-from nself.k8s.resources import BY_KIND
+from nself.testing.kube import SERVED
+
+# The cluster's side of the paths (the server's table, not the client's nself.k8s.resources).
+BY_KIND = {(r.api_version, r.kind): r for r in SERVED}
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -27,13 +30,15 @@ class Controller:
 
     def _get(self, path: str) -> dict:
         response = self.http.get(self.url + path, timeout=10)
-        response.raise_for_status()
+        if response.status_code >= 400:    # the server's words: which field it refused
+            raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text}", response=response)
         return response.json()
 
     def _send(self, method: str, path: str, body: dict, content: str = "application/merge-patch+json") -> dict:
         response = self.http.request(method, self.url + path, data=json.dumps(body), timeout=10,
                                      headers={"Content-Type": content})
-        response.raise_for_status()
+        if response.status_code >= 400:    # the server's words: which field it refused
+            raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text}", response=response)
         return response.json()
 
     def settle(self, namespace: str, *, ready: bool = True) -> None:
@@ -126,8 +131,9 @@ class Controller:
                 "spec": spec,
                 "status": {"phase": "Running" if ready else "Pending",
                            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                           "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": ready,
-                                                  "restartCount": 0} for c in spec["containers"]]}})
+                           "containerStatuses": [{"name": c["name"], "image": c["image"], "imageID": "",
+                                                  "ready": ready, "restartCount": 0}
+                                                 for c in spec["containers"]]}})
 
     def _statefulset(self, namespace: str, obj: dict, ready: bool) -> None:
         replicas = obj["spec"].get("replicas", 1)
@@ -140,7 +146,8 @@ class Controller:
     def _daemonset(self, namespace: str, obj: dict, ready: bool) -> None:
         self._status("DaemonSet", namespace, obj["metadata"]["name"], {
             "observedGeneration": obj["metadata"].get("generation", 1), "desiredNumberScheduled": 1,
-            "currentNumberScheduled": 1, "numberReady": 1 if ready else 0, "updatedNumberScheduled": 1,
+            "currentNumberScheduled": 1, "numberMisscheduled": 0, "numberReady": 1 if ready else 0,
+            "updatedNumberScheduled": 1,
             "numberAvailable": 1 if ready else 0})
 
     def _job(self, namespace: str, obj: dict, ready: bool) -> None:

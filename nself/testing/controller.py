@@ -29,17 +29,12 @@ class Controller:
         self.http = requests.Session()
 
     def _get(self, path: str) -> dict:
-        response = self.http.get(self.url + path, timeout=10)
-        if response.status_code >= 400:    # the server's words: which field it refused
-            raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text}", response=response)
-        return response.json()
+        return _answer(self.http.get(self.url + path, timeout=10), "GET", path)
 
     def _send(self, method: str, path: str, body: dict, content: str = "application/merge-patch+json") -> dict:
         response = self.http.request(method, self.url + path, data=json.dumps(body), timeout=10,
                                      headers={"Content-Type": content})
-        if response.status_code >= 400:    # the server's words: which field it refused
-            raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text}", response=response)
-        return response.json()
+        return _answer(response, method, path)
 
     def settle(self, namespace: str, *, ready: bool = True) -> None:
         for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
@@ -158,3 +153,10 @@ class Controller:
     def _status(self, kind: str, namespace: str, name: str, status: dict) -> None:
         res = BY_KIND[("batch/v1" if kind == "Job" else "apps/v1", kind)]
         self._send("PATCH", res.path(namespace, name, "status"), {"status": status})
+
+
+def _answer(response: requests.Response, method: str, path: str) -> dict:
+    """The JSON body; a refusal raises with the server's words (which field it refused)."""
+    if response.status_code >= 400:
+        raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text}", response=response)
+    return response.json()

@@ -29,7 +29,8 @@ TIMEOUT_MULTIPLIER, TIMEOUT_CONSTANT = 5.0, 10.0
 # reach the mutated function (it records which when it runs them once, clean).
 _PROJECT = ["tests/project/test_compose.py", "tests/project/test_settings.py", "tests/project/test_secrecy.py",
             "tests/test_bad_input.py"]
-_K8S = ["tests/k8s/test_probes.py", "tests/k8s/test_kinds.py", "tests/k8s/test_convert.py", "tests/k8s/test_storage.py", "tests/k8s/test_pods.py",
+_K8S = ["tests/k8s/test_probes.py", "tests/k8s/test_kinds.py", "tests/k8s/test_convert.py",
+        "tests/k8s/test_storage.py", "tests/k8s/test_pods.py",
         "tests/k8s/test_value_types.py", "tests/project/test_secrecy.py"]
 _HELM = ["tests/helm/test_chart.py"]
 MODULES: dict[str, list[str]] = {

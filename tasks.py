@@ -1,4 +1,5 @@
-"""This repository's own tasks: test, lint, demo, bench, docs (`inv --list`)."""
+"""This repository's own tasks: test, lint, demo, bench, mutate, docs (`inv --list`)."""
+import sys
 from pathlib import Path
 
 from invoke import Collection, task
@@ -43,6 +44,20 @@ def bench(c, rounds=20):
     c.run(f"python tests/benchmarks/run.py --rounds {rounds}")
 
 
+@task(iterable=["module"],
+      help={"module": "a listed module, e.g. nself/project/names.py (repeatable; default: every one)",
+            "rotate": "one gated module, chosen by the day (what CI runs)",
+            "diffs": "print each surviving mutant's diff",
+            "threshold": "lowest score (per cent) a module may have"})
+def mutate(c, module=None, rotate=False, diffs=False, threshold=80.0):
+    """Mutation-test the pure core with mutmut; score per module and every survivor (docs/testing.md)."""
+    args = [f"--module {m}" for m in module or []] + ["--rotate"] * rotate + ["--diffs"] * diffs
+    result = c.run(f"{sys.executable} tests/mutation/run.py --threshold {threshold} " + " ".join(args),
+                   warn=True, pty=False)
+    if result.exited:
+        raise SystemExit(result.exited)
+
+
 @task(help={"check": "fail if a generated document is out of date instead of writing it"})
 def docs(c, check=False):
     """Regenerate docs/compose-support.md from the compose key registry."""
@@ -65,4 +80,4 @@ def docs(c, check=False):
     target.write_text(text)
 
 
-ns = Collection(test, lint, demo, bench, docs)
+ns = Collection(test, lint, demo, bench, mutate, docs)

@@ -41,6 +41,13 @@ def _data_present():
         pytest.exit(f"test data not found at {DATA} (unset NSELF_SHARED to use tests/data)", returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Every test starts with its own empty cache directory: a warm ~/.cache/nself would hide a
+    broken blueprint render or compose validation, and tests must not write into the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def stack(tmp_path) -> Path:
     """A writable copy of the full nself stack, with an nself.yml like `nself new` writes."""
@@ -121,40 +128,18 @@ def make_project(root: Path, compose: str, files: dict[str, str] | None = None) 
 @pytest.fixture(scope="session")
 def validate_objects():
     """Validate objects strictly against the Kubernetes 1.30 and 1.37 schemas that
-    kubernetes-validate ships (one validator per kind, built once: its `validate()`
-    re-reads the definitions on every call)."""
-    import json
-    import re
-    from functools import cache
-    from importlib.resources import files
-
-    import jsonschema
-    from referencing import Registry, Resource
-
-    root = files("kubernetes_validate") / "kubernetes-json-schema"
-
-    @cache
-    def definitions(version: str):
-        folder = root / f"v{version}.0-local-strict"
-        return Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
-
-    @cache
-    def validator(version: str, kind: str, api_version: str):
-        group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-        path = root / f"v{version}.0-local-strict" / f"{kind.lower()}-{group}.json"
-        assert path.is_file(), f"{api_version} {kind} does not exist in Kubernetes {version}"
-        schema = json.loads(path.read_text())
-        registry = definitions(version) @ (Resource.from_contents(schema) @ Registry())
-        return jsonschema.Draft202012Validator(schema, registry=registry)
+    kubernetes-validate ships (nself.testing.schema: one validator per kind, built once)."""
+    from nself.testing import schema
 
     def check(docs):
         for doc in docs:
             for version in ("1.30", "1.37"):
-                error = jsonschema.exceptions.best_match(
-                    validator(version, doc["kind"], doc["apiVersion"]).iter_errors(doc))
+                assert schema.validator(version, doc["kind"], doc["apiVersion"]) is not None, \
+                    f"{doc['apiVersion']} {doc['kind']} does not exist in Kubernetes {version}"
+                error = schema.problem(doc, version)
                 if error is not None:
                     raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']} (Kubernetes "
-                                         f"{version}): {error.message} at {list(error.absolute_path)}")
+                                         f"{version}): {error}")
     return check
 
 

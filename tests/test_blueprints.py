@@ -5,6 +5,7 @@ import re
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -215,3 +216,11 @@ def test_generate_settings_have_one_home_in_nself_yml(demo, nself):
     for env, namespace in (("local", "one"), ("staging", "demo-staging"), ("production", "demo")):
         assert nself(["config.get", "namespace", "--env", env], cwd=demo).out.strip() == namespace
     assert json.loads((demo / ".nself/blueprints/project/answers.json").read_text())["answers"]["stack"] == "full"
+
+
+def test_each_test_has_its_own_empty_cache(tmp_path_factory):
+    from nself import blueprints
+
+    root = blueprints.cache_root()
+    assert root.is_relative_to(tmp_path_factory.getbasetemp()) and not root.exists()
+    assert Path(os.environ["XDG_CACHE_HOME"]).is_dir() and not any(Path(os.environ["XDG_CACHE_HOME"]).iterdir())

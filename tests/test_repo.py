@@ -16,7 +16,7 @@ TOP_LEVEL = {"tasks.py", "pyproject.toml", "nself", "blueprints", "overlays", "t
 def test_top_level_layout():
     present = {p.name for p in REPO.iterdir() if p.name not in {".git", ".venv"}
                and not p.name.endswith((".egg-info", "_cache")) and p.name not in {".hypothesis",
-                                                                                    ".benchmarks",
+                                                                                    ".benchmarks", ".mutation",
                                                                                     "dist", "build"}}
     assert present == TOP_LEVEL
 

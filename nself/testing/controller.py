@@ -15,7 +15,10 @@ import threading
 
 import requests
 
-from nself.k8s.resources import BY_KIND
+from nself.testing.kube import SERVED
+
+# The cluster's side of the paths (the server's table, not the client's nself.k8s.resources).
+BY_KIND = {(r.api_version, r.kind): r for r in SERVED}
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -26,15 +29,12 @@ class Controller:
         self.http = requests.Session()
 
     def _get(self, path: str) -> dict:
-        response = self.http.get(self.url + path, timeout=10)
-        response.raise_for_status()
-        return response.json()
+        return _answer(self.http.get(self.url + path, timeout=10), "GET", path)
 
     def _send(self, method: str, path: str, body: dict, content: str = "application/merge-patch+json") -> dict:
         response = self.http.request(method, self.url + path, data=json.dumps(body), timeout=10,
                                      headers={"Content-Type": content})
-        response.raise_for_status()
-        return response.json()
+        return _answer(response, method, path)
 
     def settle(self, namespace: str, *, ready: bool = True) -> None:
         for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
@@ -126,8 +126,9 @@ class Controller:
                 "spec": spec,
                 "status": {"phase": "Running" if ready else "Pending",
                            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                           "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": ready,
-                                                  "restartCount": 0} for c in spec["containers"]]}})
+                           "containerStatuses": [{"name": c["name"], "image": c["image"], "imageID": "",
+                                                  "ready": ready, "restartCount": 0}
+                                                 for c in spec["containers"]]}})
 
     def _statefulset(self, namespace: str, obj: dict, ready: bool) -> None:
         replicas = obj["spec"].get("replicas", 1)
@@ -140,7 +141,8 @@ class Controller:
     def _daemonset(self, namespace: str, obj: dict, ready: bool) -> None:
         self._status("DaemonSet", namespace, obj["metadata"]["name"], {
             "observedGeneration": obj["metadata"].get("generation", 1), "desiredNumberScheduled": 1,
-            "currentNumberScheduled": 1, "numberReady": 1 if ready else 0, "updatedNumberScheduled": 1,
+            "currentNumberScheduled": 1, "numberMisscheduled": 0, "numberReady": 1 if ready else 0,
+            "updatedNumberScheduled": 1,
             "numberAvailable": 1 if ready else 0})
 
     def _job(self, namespace: str, obj: dict, ready: bool) -> None:
@@ -151,3 +153,10 @@ class Controller:
     def _status(self, kind: str, namespace: str, name: str, status: dict) -> None:
         res = BY_KIND[("batch/v1" if kind == "Job" else "apps/v1", kind)]
         self._send("PATCH", res.path(namespace, name, "status"), {"status": status})
+
+
+def _answer(response: requests.Response, method: str, path: str) -> dict:
+    """The JSON body; a refusal raises with the server's words (which field it refused)."""
+    if response.status_code >= 400:
+        raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text}", response=response)
+    return response.json()

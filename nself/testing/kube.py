@@ -11,6 +11,12 @@ strategic-merge patches (as merges), server-side apply (create or merge), JSON p
 label/field selectors, dry runs, generations, resourceVersions, `/scale` and `/status`,
 watches with `timeoutSeconds`, cascading deletes by ownerReferences. `kubectl --server …` and
 the `kubernetes` client both talk to it. It runs no controllers: `Controller` plays one.
+
+Like a real API server it refuses a body whose kind, apiVersion or namespace differs from the
+URL (400) and one the Kubernetes schema refuses (422; unknown fields too with
+`fieldValidation=Strict`), checked with kubernetes-validate's files after every create, update
+and patch. What it serves (`SERVED`) is its own table, not the client's
+`nself.k8s.resources`: a wrong plural on either side fails a test instead of passing both.
 """
 from __future__ import annotations
 
@@ -30,7 +36,37 @@ import aiohttp.web
 import kmock
 import yaml
 
-from nself.k8s.resources import BY_PLURAL, RESOURCES, Resource
+from nself.k8s.resources import Resource
+from nself.testing import schema
+
+SCHEMA_VERSION = "1.33"        # the release whose schema bodies are checked against
+# (group, version, plural, kind, namespaced, subresources, short names), as the Kubernetes API
+# reference names them; group/version/kind must have a schema file (checked at start).
+SERVED = tuple(Resource(*row) for row in (
+    ("", "v1", "namespaces", "Namespace", False, ("status",), ("ns",)),
+    ("", "v1", "configmaps", "ConfigMap", True, (), ("cm",)),
+    ("", "v1", "secrets", "Secret", True),
+    ("", "v1", "services", "Service", True, ("status",), ("svc",)),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("status",), ("pvc",)),
+    ("", "v1", "pods", "Pod", True, ("status", "log", "exec", "portforward"), ("po",)),
+    ("", "v1", "events", "Event", True, (), ("ev",)),
+    ("", "v1", "serviceaccounts", "ServiceAccount", True, (), ("sa",)),
+    ("apps", "v1", "deployments", "Deployment", True, ("status", "scale"), ("deploy",)),
+    ("apps", "v1", "statefulsets", "StatefulSet", True, ("status", "scale"), ("sts",)),
+    ("apps", "v1", "daemonsets", "DaemonSet", True, ("status",), ("ds",)),
+    ("apps", "v1", "replicasets", "ReplicaSet", True, ("status", "scale"), ("rs",)),
+    ("apps", "v1", "controllerrevisions", "ControllerRevision", True),
+    ("batch", "v1", "jobs", "Job", True, ("status",)),
+    ("batch", "v1", "cronjobs", "CronJob", True, ("status",), ("cj",)),
+    ("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("status",), ("ing",)),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, (), ("netpol",)),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("status",), ("hpa",)),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    ("coordination.k8s.io", "v1", "leases", "Lease", True),
+))
+BY_PLURAL = {(r.group, r.version, r.plural): r for r in SERVED}
 
 _PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
                    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)"
@@ -133,7 +169,8 @@ class KubeAPI(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        for res in RESOURCES:
+        for res in SERVED:
+            assert schema.validator(SCHEMA_VERSION, res.kind, res.api_version), f"no schema for {res}"
             key = f"{res.group}/{res.version}/{res.plural}" if res.group else f"{res.version}/{res.plural}"
             self.resources[key] = kmock.ResourceInfo(
                 kind=res.kind, namespaced=res.namespaced, singular=res.kind.lower(),
@@ -189,6 +226,7 @@ class KubeAPI(kmock.KubernetesEmulator):
             namespace = None
         query = raw.query
         dry = query.get("dryRun") == "All"
+        strict = query.get("fieldValidation") == "Strict"
         method = raw.method
         if name is None:
             if method == "GET" and query.get("watch") in ("true", "1"):
@@ -197,7 +235,7 @@ class KubeAPI(kmock.KubernetesEmulator):
                 return aiohttp.web.json_response(self._list(res, namespace, query))
             if method == "POST":
                 body = await self._body(raw)
-                return aiohttp.web.json_response(self._create(res, namespace, body, dry), status=201)
+                return aiohttp.web.json_response(self._create(res, namespace, body, dry, strict), status=201)
             raise ApiError(405, "MethodNotAllowed", f"{method} on a collection is not supported")
         key = (res.group, res.plural, namespace or "", name)
         if method == "GET" and sub == "log":
@@ -215,13 +253,13 @@ class KubeAPI(kmock.KubernetesEmulator):
                 raise _not_found(res, name)
             new = self._put_scale(current, body) if sub == "scale" else \
                 {**current, "status": body.get("status", {})} if sub == "status" else body
-            stored = self._update(res, key, new, dry, body.get("metadata", {}).get("resourceVersion"))
+            stored = self._update(res, key, new, dry, body.get("metadata", {}).get("resourceVersion"), strict)
             return aiohttp.web.json_response(self._scale(res, stored) if sub == "scale" else stored)
         if method == "PATCH":
             if "apply-patch" in content:
                 if current is None:
                     body.setdefault("metadata", {})["name"] = name
-                    return aiohttp.web.json_response(self._create(res, namespace, body, dry), status=201)
+                    return aiohttp.web.json_response(self._create(res, namespace, body, dry, strict), status=201)
                 new = merge(current, body)
             elif current is None:
                 raise _not_found(res, name)
@@ -233,7 +271,7 @@ class KubeAPI(kmock.KubernetesEmulator):
                 new = self._put_scale(current, merge(self._scale(res, current), body))
             else:
                 new = merge(current, body)
-            stored = self._update(res, key, new, dry, None)
+            stored = self._update(res, key, new, dry, None, strict)
             return aiohttp.web.json_response(self._scale(res, stored) if sub == "scale" else stored)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
 
@@ -264,7 +302,8 @@ class KubeAPI(kmock.KubernetesEmulator):
             raise _not_found(BY_PLURAL_KEY(key), key[3])
         return self.store[key]
 
-    def _create(self, res: Resource, namespace: str | None, body: dict, dry: bool) -> dict:
+    def _create(self, res: Resource, namespace: str | None, body: dict, dry: bool, strict: bool = False) -> dict:
+        _check_target(res, namespace, body)
         meta = body.setdefault("metadata", {})
         name = meta.get("name")
         if not name:
@@ -282,11 +321,14 @@ class KubeAPI(kmock.KubernetesEmulator):
             obj["metadata"]["namespace"] = namespace
         if res.kind == "Namespace":
             obj["status"] = {"phase": "Active"}
+        _check_schema(obj, strict)
         if dry:
             return obj
         return self._store(key, obj, "ADDED")
 
-    def _update(self, res: Resource, key, new: dict, dry: bool, expected_version: str | None) -> dict:
+    def _update(self, res: Resource, key, new: dict, dry: bool, expected_version: str | None,
+                strict: bool = False) -> dict:
+        _check_target(res, key[2] or None, new)
         current = self.store[key]
         if expected_version and expected_version != current["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict", f'the object {key[3]} has been modified; please apply '
@@ -301,6 +343,7 @@ class KubeAPI(kmock.KubernetesEmulator):
             generation += 1
         meta["generation"] = generation
         new["metadata"] = meta
+        _check_schema(new, strict)
         if dry:
             return new
         return self._store(key, new, "MODIFIED")
@@ -379,7 +422,7 @@ class KubeAPI(kmock.KubernetesEmulator):
 
 
 def BY_PLURAL_KEY(key) -> Resource:  # noqa: N802 - a lookup, named like the tables
-    return next(r for r in RESOURCES if r.group == key[0] and r.plural == key[1])
+    return next(r for r in SERVED if r.group == key[0] and r.plural == key[1])
 
 
 def _selected(obj: dict, query) -> bool:
@@ -389,6 +432,25 @@ def _selected(obj: dict, query) -> bool:
     if query.get("fieldSelector") and not _fields_match(query["fieldSelector"], obj):
         return False
     return True
+
+
+def _check_target(res: Resource, namespace: str | None, body: dict) -> None:
+    """The body must be the kind the URL names, in the URL's namespace (as the API server's
+    decoder and namespace check refuse it: 400)."""
+    for field, expected in (("kind", res.kind), ("apiVersion", res.api_version)):
+        if body.get(field) not in (None, expected):
+            raise ApiError(400, "BadRequest", f"the {field} of the object ({body[field]}) does not match the "
+                                              f"expected {field} ({expected}) of {res.plural}")
+    given = (body.get("metadata") or {}).get("namespace")
+    if res.namespaced and namespace and given and given != namespace:
+        raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                                          f"sent on the request ({given} ≠ {namespace})")
+
+
+def _check_schema(obj: dict, strict: bool) -> None:
+    error = schema.problem(obj, SCHEMA_VERSION, strict)
+    if error:
+        raise ApiError(422, "Invalid", f"{obj['kind']} {obj['metadata'].get('name')!r} is invalid: {error}")
 
 
 def _not_found(res: Resource, name: str) -> ApiError:

@@ -75,7 +75,9 @@ def podman_hosts(tmp_path):
 @pytest.fixture
 def cloud_fake():
     """Start a provider's fake API: `cloud_fake("hetzner", specs)` → a FakeCloud; `.env()` gives
-    the variables that point nself at it. Requests are checked against the provider's spec."""
+    the variables that point nself at it. Requests are checked against the provider's spec, and
+    the test fails at teardown if any request or answer broke it (a test that provokes a
+    violation on purpose asserts it and clears `fake.violations`)."""
     from nself.testing import clouds
 
     fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake,
@@ -90,3 +92,6 @@ def cloud_fake():
     yield make
     for fake in started:
         fake.stop()
+    broken = [f"{type(fake).__name__}: {v}" for fake in started for v in fake.violations]
+    if broken:
+        pytest.fail("requests or answers broke the provider's API description:\n" + "\n".join(broken))

@@ -4,6 +4,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -289,7 +291,9 @@ def test_the_contract_check_can_fail():
     assert contract.check_request("GET", "/v1/servers", {"perpage": "5"}, None, auth)
     assert contract.check_request("GET", "/v1/servers", {}, None, {})                      # no token
     assert contract.check_request("PATCH", "/v1/nowhere", {}, None, auth)
-    assert json.dumps(contract.check_request("GET", "/v1/servers/abc", {}, None, auth))   # id must be an integer
+    bad_id = contract.check_request("GET", "/v1/servers/abc", {}, None, auth)          # id must be an integer
+    assert len(bad_id) == 1 and "integer" in bad_id[0] and "abc" in bad_id[0]
+    assert contract.check_request("GET", "/v1/servers/12", {}, None, auth) == []
 
 
 @pytest.mark.parametrize("method,url,body", [
@@ -455,3 +459,20 @@ def test_a_hanging_provider_ends_at_the_deadline(nself, project):
                   env={"NSELF_HETZNER_API_URL": url, "HCLOUD_TOKEN": "t", "NSELF_API_DEADLINE": "2"})
         took = time.monotonic() - started
     assert r.code == 8 and took < 10, (took, r.err)
+
+
+def test_a_contract_violation_fails_the_test_at_teardown(tmp_path):
+    """The cloud_fake fixture itself: a request the spec forbids turns a passing test into an error."""
+    (tmp_path / "test_inner.py").write_text(
+        "from pathlib import Path\n\nimport requests\n"
+        "pytest_plugins = ['nself.testing.plugin']\n\n"
+        "def test_sends_a_bad_id(cloud_fake):\n"
+        f"    fake = cloud_fake('hetzner', Path({str(SPECS)!r}))\n"
+        "    r = requests.get(fake.url + '/servers/abc', headers={'Authorization': 'Bearer ' + fake.token},\n"
+        "                     timeout=10)\n"
+        "    assert r.status_code == 400\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert "1 passed, 1 error" in r.stdout and "ERROR at teardown of test_sends_a_bad_id" in r.stdout
+    assert "HetznerFake: GET /v1/servers/abc: ParameterValidationError" in r.stdout

@@ -99,6 +99,8 @@ def test_prune_after_removing_a_service(applied, kube_api, stack, nself):
     (stack / "docker-compose.yml").write_text(yaml.safe_dump(compose))
     assert nself(["k8s.generate", "--force"], cwd=stack).code == 0
     r = nself(["k8s.apply", "--env", "staging", "--json"], cwd=stack)
+    assert r.code == 0, r.err
+    assert r.json()["pruned"] == []
     assert "mailpit" in {d["metadata"]["name"] for d in kube_api.objects("Deployment", NS)}  # no prune
     r = nself(["k8s.apply", "--env", "staging", "--prune", "--json"], cwd=stack)
     assert r.code == 0, r.err
@@ -254,14 +256,33 @@ def test_exec_shell_port_forward_commands(applied, kube_api, stack, nself):
     assert r.code == 2 and "which command" in r.err
 
 
-@pytest.mark.parametrize("argv", [["k8s.status", "--watch"], ["k8s.pods", "--watch"], ["k8s.events", "--watch"]])
-def test_watch_modes_stream_json_lines_and_exit_0_on_ctrl_c(applied, kube_api, kube_controller, stack, argv):
+def _hasura_desired(line):
+    return next(r["desired"] for r in line if r["service"] == "hasura")
+
+
+def _pod_names(line):
+    return {r["name"] for r in line}
+
+
+# What each watch mode must show after the change the test makes (an event, a scale to 3 and
+# the pods the controller then starts): a mode that printed only its first snapshot fails.
+WATCHED = {
+    "k8s.status": lambda first, later: _hasura_desired(first) != 3 and any(
+        _hasura_desired(line) == 3 for line in later),
+    "k8s.pods": lambda first, later: any(_pod_names(line) > _pod_names(first) for line in later),
+    "k8s.events": lambda first, later: {"type": "Normal", "reason": "Pulled", "object": "Pod/hasura-x",
+                                        "message": "pulled"} in [first, *later],
+}
+
+
+@pytest.mark.parametrize("task", sorted(WATCHED))
+def test_watch_modes_stream_json_lines_and_exit_0_on_ctrl_c(applied, kube_api, kube_controller, stack, task):
     import os
     import signal
     import sys
 
     nself_bin = os.path.join(os.path.dirname(sys.executable), "nself")
-    process = subprocess.Popen([nself_bin, *argv, "--env", "staging", "--json"], cwd=stack,
+    process = subprocess.Popen([nself_bin, task, "--watch", "--env", "staging", "--json"], cwd=stack,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "KUBECONFIG": os.environ["KUBECONFIG"]})
     time.sleep(2.5)
@@ -272,12 +293,18 @@ def test_watch_modes_stream_json_lines_and_exit_0_on_ctrl_c(applied, kube_api, k
         "involvedObject": {"kind": "Pod", "name": "hasura-x"}, "type": "Normal", "reason": "Pulled",
         "message": "pulled"}).raise_for_status()
     kubectl(kube_api, "scale", "deployment/hasura", "--replicas=3", "-n", NS)
-    time.sleep(1.5)
+    kube_controller.settle(NS)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in process.stdout
+                                                           if line.strip()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30            # the stream catches up with the change, or the test fails
+    while time.monotonic() < deadline and not (len(lines) > 1 and WATCHED[task](lines[0], lines[1:])):
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
-    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-    assert lines, err
+    assert process.wait(timeout=20) == 0, process.stderr.read()
+    reader.join(10)
+    assert lines and WATCHED[task](lines[0], lines[1:]), lines[-1:]
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("NSELF_TEST_CLUSTER"),

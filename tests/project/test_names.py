@@ -19,3 +19,32 @@ def test_renames_are_warned_and_collisions_refused():
     assert [(w.service, w.code) for w in warnings] == [("my_api", "renamed")]
     with pytest.raises(ConfigError, match="'my_api' and 'my.api' both become 'my-api'"):
         object_names(["my_api", "my.api"])
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("a--b", "a-b"), ("a-_-b", "a-b"), ("a" * 62 + "_b", "a" * 62), ("Web-", "web"),
+])
+def test_dashes_collapse_and_never_end_a_name(name, expected):
+    assert to_dns1035(name) == expected
+
+
+@pytest.mark.parametrize("name", ["9gag", "-web", "web-", "my_api", "Web", "a" * 64, ""])
+def test_names_kubernetes_refuses_are_not_dns1035(name):
+    assert not is_dns1035(name)
+
+
+def test_is_dns1035_accepts_the_longest_label():
+    assert is_dns1035("a" * 63) and is_dns1035("a-1")
+
+
+def test_a_rename_says_how_to_keep_the_old_hostname():
+    _, [warning] = object_names(["my_api"])
+    assert warning.message == ("named 'my-api' in Kubernetes; if an image or another service expects the "
+                               "hostname 'my_api', add it as an alias")
+
+
+def test_a_collision_names_both_services_and_the_fix():
+    with pytest.raises(ConfigError) as caught:
+        object_names(["my_api", "my.api"])
+    assert caught.value.message == "services 'my_api' and 'my.api' both become 'my-api' as Kubernetes names"
+    assert caught.value.hint == "rename one of them in the compose file"

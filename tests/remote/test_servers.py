@@ -24,7 +24,8 @@ def test_add_records_the_server_and_its_host_key(nself, project, ssh_hosts):
     assert r.code == 7 and "not known" in r.err and "--trust-new" in r.err
     assert not (project / ".nself/servers.yml").exists()          # nothing half-written
     r = add(nself, project, host, None, "--trust-new", "--roles", "web,db")
-    assert r.code == 0, r.err and "SHA256:" in r.out
+    assert r.code == 0, r.err
+    assert "SHA256:" in r.out
     inventory = yaml.safe_load((project / ".nself/servers.yml").read_text())
     assert inventory["servers"]["host1"]["roles"] == ["web", "db"]
     known = (project / ".nself/known_hosts").read_text()
@@ -76,6 +77,19 @@ def test_changed_host_key_is_refused(nself, project, ssh_hosts):
     assert r.code == 7 and "CHANGED" in r.err
     r = add(nself, project, host, None, "--trust-new", "--force")
     assert r.code == 7 and "CHANGED" in r.err                 # --trust-new does not paper over it
+
+
+def test_a_host_whose_key_was_removed_is_refused_and_runs_nothing(nself, project, ssh_hosts, tmp_path):
+    host, = ssh_hosts(1)
+    assert add(nself, project, host, None, "--trust-new").code == 0
+    marker = tmp_path / "ran"
+    assert nself(["cloud.servers.exec", "--", "touch", str(marker)], cwd=project).code == 0
+    assert marker.exists()                                    # the known key lets the command run
+    marker.unlink()
+    (project / ".nself/known_hosts").write_text("")           # the key is no longer known
+    r = nself(["cloud.servers.exec", "--", "touch", str(marker)], cwd=project)
+    assert r.code == 7 and f"host1: the host key of 127.0.0.1:{host.port} is unknown" in r.err
+    assert not marker.exists()                                # strict: nothing ran on the host
 
 
 def test_unreachable_host_is_exit_6(nself, project, ssh_hosts):

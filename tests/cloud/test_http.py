@@ -128,7 +128,7 @@ def test_a_refused_create_is_not_ambiguous():
 def test_retry_after_seconds_are_honoured_up_to_two_minutes(value, wait):
     waits = []
     with scripted(answer(429, headers={"Retry-After": value}), answer(200, {})) as (url, _):
-        api(url, waits).request("GET", "/servers")
+        api(url, waits, deadline=1000).request("GET", "/servers")     # the call's own deadline is not the cap here
     assert waits == [wait]
 
 
@@ -204,7 +204,7 @@ def test_answers_json_raw_text_empty_and_accepted_errors():
                   answer(404, {"error": "gone"}), answer(200, {"a": 1})) as (url, _):
         client = api(url, [])
         assert client.request("GET", "/kubeconfig", raw=True) == "apiVersion: v1\n"
-        with pytest.raises(ProviderError, match="the answer is not JSON") as caught:
+        with pytest.raises(ProviderError, match="the answer is not a JSON object") as caught:
             client.request("GET", "/x")
         assert caught.value.status == 200
         assert client.request("DELETE", "/servers/1") is None                # 204, no content
@@ -262,8 +262,15 @@ def test_retry_after_dates_are_capped_at_two_minutes_too():
     waits = []
     later = email.utils.formatdate(time.time() + 600, usegmt=True)
     with scripted(answer(429, headers={"Retry-After": later}), answer(200, {})) as (url, _):
-        api(url, waits).request("GET", "/servers")
+        api(url, waits, deadline=1000).request("GET", "/servers")
     assert waits == [120.0]
+
+
+def test_a_retry_never_waits_past_the_calls_deadline():
+    waits = []
+    with scripted(answer(429, headers={"Retry-After": "600"}), answer(200, {})) as (url, _):
+        api(url, waits, deadline=30).request("GET", "/servers")
+    assert len(waits) == 1 and 29 <= waits[0] <= 30
 
 
 def test_pages_are_read_until_the_provider_says_the_end():

@@ -51,7 +51,7 @@ def test_dry_run_prints_the_pipeline_and_changes_nothing(world, project, nself):
     result = nself(["sync.db", "staging", "local", "--dry-run"], cwd=project)
     assert result.code == 0, result.err
     assert "pg_dump -w -h 127.0.0.1 -p 5432 -U postgres -Fc -d app" in result.out and " | PGPASSFILE=" in result.out
-    assert "pg_restore -w" in result.out and "--single-transaction" in result.out
+    assert "pg_restore -w" in result.out and "echo '\"'\"'BEGIN;" in result.out and "COMMIT;" in result.out
     for secret in ("stg-S3cret", "local-Pa55"):
         assert secret not in result.out + result.err
     plan = nself(["sync.db", "staging", "local", "--dry-run", "--json"], cwd=project).json()["plan"]

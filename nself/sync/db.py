@@ -163,7 +163,8 @@ def restore_fragment(dst: Database, sync_id: str, sql: str, clean: bool) -> str:
     succeeded; otherwise an exception ends the transaction (psql exits 3, nothing changed)."""
     q = shlex.quote
     psql = dst.tool("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst.name, sync_id=sync_id)
-    head = "echo 'BEGIN; SET LOCAL client_min_messages TO warning;'; " + (f"printf '%s\\n' {q(CLEAN_SCHEMAS)}; " if clean else "")
+    head = "echo 'BEGIN; SET LOCAL client_min_messages TO warning;'; " \
+        + (f"printf '%s\\n' {q(CLEAN_SCHEMAS)}; " if clean else "")
     return f"{{ {head}{sql} && echo 'COMMIT;' || printf '%s\\n' {q(_UNFINISHED)}; }} | {psql} > /dev/null"
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from nself.errors import Exit, NselfError
 from nself.plan import LOCAL, Dispatch, LocalRunner, Plan, Step, StepResult
+from nself.remote.connection import connect, open_checked
+from nself.remote.executor import HostRunner
+from nself.remote.inventory import Server
 
 STOP_GRACE = 5.0       # seconds between SIGTERM and SIGKILL to a stopped process group
 
@@ -64,9 +67,6 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
-from nself.remote.connection import connect, open_checked
-from nself.remote.executor import HostRunner
-from nself.remote.inventory import Server
 
 
 class Machines:

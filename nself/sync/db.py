@@ -1,15 +1,20 @@
 """The database sync as a plan: check → snapshot the target → stream → verify (pure builders).
 
-Without anonymisation the stream is `pg_dump -Fc | pg_restore --clean --if-exists
---single-transaction` (custom format, restored in one transaction: a killed restore changes
-nothing). With it, `pg_dump` writes plain SQL, `python -m nself.sync.mask` rewrites the COPY
-rows of the classified columns on the machine running nself (the personal values never reach
-the target), and `psql --single-transaction` restores it. `--jobs N` (N > 1) lands the dump
-in a file on the target first, because parallel `pg_restore -j` cannot read a pipe.
+Every restore is one transaction on the target: `BEGIN`, then (a mirror, the default) the
+target's schemas dropped and `public` made again, then the dump as SQL, then `COMMIT` only
+when the dump was read to its end — `pg_restore --clean` alone drops only the objects the
+dump holds, so a table the target had and the source lacks would survive it (issue 13). A
+killed restore changes nothing. Without anonymisation the SQL is `pg_restore -f -` of a
+`pg_dump -Fc` stream; with it, `pg_dump` writes plain SQL and `python -m nself.sync.mask`
+rewrites the COPY rows of the classified columns on the machine running nself (the personal
+values never reach the target). `--keep-extra` and `--tables` drop nothing the dump lacks.
+`--jobs N` (N > 1) lands the dump in a file on the target first, because parallel
+`pg_restore -j` cannot read a pipe, and restores it without one transaction.
 
 Snapshots are `pg_dump -Fc` files kept on the target's machine (`<state>/snapshots/db/<id>.dump`,
 the newest `keep`), written under a temporary name and renamed, with the target's row counts
-and checksums recorded beside them so a rollback can prove it restored the same data.
+and checksums recorded beside them so a rollback can prove it restored the same data. A
+snapshot is always restored into a clean schema set: the target comes back exactly as it was.
 """
 from __future__ import annotations
 
@@ -30,6 +35,16 @@ from nself.sync.stream import on_machine, pipeline
 
 TRANSFER_TIMEOUT = 6 * 3600
 CHECK_TIMEOUT = 60
+# Drop every schema but the system ones, then make `public` as initdb does (PostgreSQL ≥ 14:
+# owned by pg_database_owner, usage for all). Dollar quotes: no nested shell quoting.
+CLEAN_SCHEMAS = (
+    "DO $clean$ DECLARE s name; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
+    "($q$pg_catalog$q$, $q$information_schema$q$) AND nspname NOT LIKE $q$pg\\_%$q$ LOOP "
+    "EXECUTE format($q$DROP SCHEMA %I CASCADE$q$, s); END LOOP; "
+    "IF EXISTS (SELECT FROM pg_roles WHERE rolname = $q$pg_database_owner$q$) THEN "
+    "CREATE SCHEMA public AUTHORIZATION pg_database_owner; ELSE CREATE SCHEMA public; END IF; "
+    "GRANT USAGE ON SCHEMA public TO PUBLIC; END $clean$;")
+_UNFINISHED = "DO $f$ BEGIN RAISE EXCEPTION $m$the dump ended early: nothing was restored$m$; END $f$;"
 _CHECKSUM = "coalesce(bit_xor(($x$x$x$ || substr(md5(t::text), 1, 16))::bit(64)::bigint), 0)"
 
 
@@ -62,6 +77,12 @@ class DbOptions:
     exclude_table_data: tuple[str, ...] = ()
     rules: Mapping[str, str] | None = None
     jobs: int = 1
+    keep_extra: bool = False
+
+    @property
+    def mirror(self) -> bool:
+        """Drop what the target has and the source lacks: a whole-database sync, unless asked not to."""
+        return not self.keep_extra and not self.tables
 
 
 @dataclass
@@ -136,18 +157,35 @@ def snapshot_steps(dst: Database, sync_id: str) -> tuple[list[Step], str]:
     return steps, path
 
 
+def restore_fragment(dst: Database, sync_id: str, sql: str, clean: bool) -> str:
+    """A shell fragment on `dst`'s machine: the SQL that `sql` (a command) prints, restored in
+    one transaction, after the clean schema set when `clean`. COMMIT only follows a `sql` that
+    succeeded; otherwise an exception ends the transaction (psql exits 3, nothing changed)."""
+    q = shlex.quote
+    psql = dst.tool("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst.name, sync_id=sync_id)
+    head = "echo 'BEGIN; SET LOCAL client_min_messages TO warning;'; " \
+        + (f"printf '%s\\n' {q(CLEAN_SCHEMAS)}; " if clean else "")
+    return f"{{ {head}{sql} && echo 'COMMIT;' || printf '%s\\n' {q(_UNFINISHED)}; }} | {psql} > /dev/null"
+
+
+def _as_sql(dst: Database, sync_id: str) -> str:
+    """pg_restore printing a custom-format dump (stdin) as SQL; `--clean --if-exists` keeps a
+    dumped `public` schema from clashing with the one the clean schema set made."""
+    return dst.tool("pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "-f", "-",
+                    sync_id=sync_id)
+
+
 def restore_snapshot_step(dst: Database, sync_id: str, path: str, summary: str) -> Step:
-    restore = dst.tool("pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
-                       "--single-transaction", "-d", dst.name, sync_id=sync_id)
-    return shell(summary, f"{restore} < {shlex.quote(path)}", on=dst.on, error_code=Exit.DATABASE,
-                 timeout=TRANSFER_TIMEOUT)
+    """Put a snapshot back into a clean schema set: tables a sync added go too (issue 13)."""
+    fragment = restore_fragment(dst, sync_id, f"{_as_sql(dst, sync_id)} < {shlex.quote(path)}", True)
+    return shell(summary, fragment, on=dst.on, error_code=Exit.DATABASE, timeout=TRANSFER_TIMEOUT)
 
 
 def _dump_args(options: DbOptions) -> list[str]:
     args = [f"--table={t}" for t in options.tables]
     args += [f"--exclude-table-data={t}" for t in options.exclude_table_data]
     if options.rules is not None:
-        return [*args, "--clean", "--if-exists", "--no-owner", "--no-privileges"]
+        return [*args, "--clean", "--if-exists", "--no-owner", "--no-privileges"]    # plain SQL
     return ["-Fc", *args]
 
 
@@ -158,20 +196,20 @@ def transfer_step(root: Path, src: Database, dst: Database, options: DbOptions, 
                       servers)
     if options.rules is not None:
         masker = shlex.join([sys.executable, "-m", "nself.sync.mask", "--rules", json.dumps(options.rules)])
-        restore = dst.tool("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", dst.name,
-                           sync_id=sync_id)
-        parts = [dump, masker, on_machine(root, dst.on, f"{restore} > /dev/null", servers)]
+        parts = [dump, masker, on_machine(root, dst.on, restore_fragment(dst, sync_id, "cat", options.mirror),
+                                          servers)]
     elif options.jobs > 1:
         landing = posixpath.join(dst.state, "sync", f"{sync_id}.incoming.dump")
         restore = dst.tool("pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
                            f"--jobs={options.jobs}", "-d", dst.name, sync_id=sync_id)
         q = shlex.quote
-        parts = [dump, on_machine(root, dst.on, f"cat > {q(landing)} && {restore} {q(landing)}; "
+        clean = dst.tool("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst.name, "-c", CLEAN_SCHEMAS,
+                         sync_id=sync_id) + " && " if options.mirror else ""
+        parts = [dump, on_machine(root, dst.on, f"cat > {q(landing)} && {clean}{restore} {q(landing)}; "
                                                 f"status=$?; rm -f {q(landing)}; exit $status", servers)]
     else:
-        restore = dst.tool("pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
-                           "--single-transaction", "-d", dst.name, sync_id=sync_id)
-        parts = [dump, on_machine(root, dst.on, restore, servers)]
+        parts = [dump, on_machine(root, dst.on, restore_fragment(dst, sync_id, _as_sql(dst, sync_id),
+                                                                 options.mirror), servers)]
     what = "anonymised " if options.rules is not None else ""
     return Step(f"stream {src.env}'s {what}database into {dst.env}'s", "run", pipeline(*parts), LOCAL,
                 error_code=Exit.DATABASE, timeout=TRANSFER_TIMEOUT)
@@ -185,8 +223,8 @@ def check_columns_step(root: Path, src: Database, rules: Mapping[str, str], sync
     query = on_machine(root, src.on, src.tool("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", src.name,
                                               "-c", listing, sync_id=sync_id), servers)
     check = shlex.join([sys.executable, "-m", "nself.sync.mask", "--check", "--rules", json.dumps(dict(rules))])
-    return Step("check that every personal-looking column has an anonymisation rule", "run",
-                pipeline(query, check), LOCAL, error_code=Exit.CONFIG, timeout=CHECK_TIMEOUT)
+    return Step("check that every anonymisation rule names a column and every personal-looking column has one",
+                "run", pipeline(query, check), LOCAL, error_code=Exit.CONFIG, timeout=CHECK_TIMEOUT)
 
 
 def plan(root: Path, src: Database, dst: Database, options: DbOptions, sync_id: str,

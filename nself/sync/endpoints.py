@@ -56,6 +56,12 @@ class Database:
             else f"{self.host}:{self.port}"
         return f"{self.env}: database {self.name} as {self.user} on {where} ({how})"
 
+    def same_as(self, other: Database) -> bool:
+        """Whether `other` is this very database (same machine, way in, address and name)."""
+        return (self.on, self.via, self.host, self.port, self.container, self.project, self.service, self.name) \
+            == (other.on, other.via, other.host, other.port, other.container, other.project, other.service,
+                other.name)
+
     def pgpass(self, sync_id: str) -> str:
         """The short-lived 0600 password file of one sync on this machine."""
         return posixpath.join(self.state, "sync", f"{sync_id}.pgpass")

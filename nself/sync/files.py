@@ -62,13 +62,22 @@ def resolve(project, inventory: Mapping) -> Tree:
 
 
 def paths(project, wanted) -> tuple[str, ...]:
+    """The folders to sync, relative to each environment's root: `--paths` (UsageError, exit 2,
+    for a bad one) or `sync.files.paths` (ConfigError, exit 3). An absolute path is refused —
+    it would name a different folder on each machine, and stripping its `/` (`/etc` → `etc/`)
+    silently synced another one; so is a path that climbs out with `..`."""
+    from nself.errors import UsageError
+
     configured = (project.settings.section("sync", "files", "paths") if project.settings is not None else None)
-    chosen = tuple(p.strip("/") for p in (wanted or configured or ()) if p.strip("/"))
+    given, error = (wanted, UsageError) if wanted else (configured or (), ConfigError)
+    bad = [p for p in given if p.startswith("/") or p.startswith("..") or "/../" in f"/{p}/"]
+    if bad:
+        raise error(f"paths must stay inside the environment's root: {', '.join(bad)}",
+                    hint="give paths relative to the project folder (or the environment's `path`), "
+                         "like uploads or media/avatars")
+    chosen = tuple(p.strip("/") for p in given if p.strip("/"))
     if not chosen:
         raise ConfigError("no paths to sync", hint="set sync.files.paths: [uploads] in nself.yml, or pass --paths")
-    bad = [p for p in chosen if p.startswith("..") or "/../" in f"/{p}/"]
-    if bad:
-        raise ConfigError(f"paths must stay inside the project: {', '.join(bad)}", hint="use paths like uploads/")
     return chosen
 
 

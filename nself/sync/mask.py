@@ -12,6 +12,7 @@ example.com (RFC 2606).
 
 Fail closed: a column whose name looks personal (email, name, phone, address, ip, birth…)
 and has no rule stops the sync, naming it (`check`); `keep` says a column is not personal.
+A rule naming a column the source does not have stops it too (a misspelt rule masks nothing).
 
 Run as a filter between `pg_dump` (plain format) and `psql`:
     python -m nself.sync.mask --rules JSON            (stdin → stdout, COPY rows rewritten)
@@ -141,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rules = json.loads(args.rules)
     if args.check:
-        missing = unclassified((line.strip() for line in sys.stdin if line.strip()), rules)
+        columns = {line.strip() for line in sys.stdin if line.strip()}
+        unknown = sorted(set(rules) - columns)
+        if unknown:
+            print("sync.anonymize names columns that do not exist in the source: " + ", ".join(unknown)
+                  + " (a misspelt rule would leave the real column unmasked)", file=sys.stderr)
+            return 3
+        missing = unclassified(columns, rules)
         if missing:
             print("these columns look personal and have no rule in sync.anonymize: " + ", ".join(missing)
                   + " (add a kind, or `keep` if they are not personal)", file=sys.stderr)

@@ -1,11 +1,15 @@
 """Running syncs: plan → lock the target → run the plan → verify → one record (docs/sync.md).
 
 A failed transfer puts the target's snapshot back before the error is raised, so nothing is
-left half-restored; the snapshot stays on the target for `sync.rollback` either way.
+left half-restored; the snapshot stays on the target for `sync.rollback` either way. SIGINT
+and SIGTERM (a Ctrl-C, a CI cancel) stop the running step's processes, put the snapshot back
+when the transfer had begun, and only then release the lock: exit 130, naming the step.
 """
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -35,25 +39,60 @@ class Context:
     sync_id: str
 
 
+INTERRUPTED = 130       # what a shell reports for a Ctrl-C
+
+
+class Interrupted(NselfError):
+    """SIGINT or SIGTERM while `during` ran (exit 130)."""
+
+    def __init__(self, during: str, hint: str = "`nself sync.history` shows what was done; `nself sync.rollback "
+                                                "ENV` puts back a snapshot the sync took"):
+        super().__init__(f"interrupted during: {during}", code=INTERRUPTED, hint=hint)
+        self.during = during
+
+
 def _steps(run, steps: list[Step], say) -> dict:
     results = {}
     for step in steps:
         say(f"{step.summary} ...")
-        results.update(run([step]))
+        try:
+            results.update(run([step]))
+        except KeyboardInterrupt:
+            raise Interrupted(step.summary) from None
     return results
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _signals(handler):
+    """SIGINT and SIGTERM handled by `handler` (signal.SIG_IGN, or one that raises) inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @contextmanager
 def recorded(ctx: Context, record: dict):
     """One audit record per sync or rollback: its result (and error) and duration, appended
-    whatever happens."""
+    whatever happens. SIGTERM is an interruption like SIGINT inside (Python's default would
+    end the process at once: no lock released, no record)."""
     record.update(id=ctx.sync_id, who=history.who(), started=history.now())
     started = time.monotonic()
     try:
-        yield record
+        with _signals(_raise_interrupt):
+            yield record
         record["result"] = "ok"
     except NselfError as exc:
-        record.update(result="failed", error=exc.message)
+        record.update(result="interrupted" if exc.code == INTERRUPTED else "failed", error=exc.message)
         raise
     finally:
         record["duration"] = round(time.monotonic() - started, 3)
@@ -73,11 +112,13 @@ def sync_db(ctx: Context, src: Database, dst: Database, options: dbsync.DbOption
     with recorded(ctx, record), history.held(ctx.lock, f"sync db from {src.env}"), \
             Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
         try:
-            results = _steps(run, plan.prepare, ctx.say)
+            try:
+                results = _steps(run, plan.prepare, ctx.say)
+            except Interrupted as exc:
+                raise Interrupted(exc.during, hint="the target was not changed yet") from None
             record["snapshots"] = {"db": {"on": dst.on, "path": plan.snapshot,
                                           "tables": dbsync.parse_summary(results[id(plan.measure)].stdout)}}
-            _transfer(run, plan, ctx.say)
-            results = _steps(run, plan.verify, ctx.say)
+            results = _transfer(run, plan, ctx.say)
             record["rows"] = _compare(*(dbsync.parse_summary(results[id(s)].stdout) for s in plan.verify),
                                       options, ctx.say)
         finally:
@@ -92,7 +133,7 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
     record = {"kind": "files", "from": src.env, "env": dst.env, "paths": list(chosen), "delete": delete}
     manifest = ctx.root / ".nself" / "state" / "sync" / f"{ctx.sync_id}.created.json"
     with recorded(ctx, record), history.held(ctx.lock, f"sync files from {src.env}"), \
-            Machines(ctx.root, [dst.on], ctx.servers) as run:
+            Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
         record["snapshots"] = {"files": {"on": dst.on, "path": dst.snapshot(ctx.sync_id), "paths": list(chosen),
                                          "created": str(manifest)}}
         made: dict[str, list[str]] = {}
@@ -117,21 +158,39 @@ def sync_config(ctx: Context, src_env: str, dst_env: str, merge: Plan, snapshot:
     return record
 
 
-def _transfer(run, plan: dbsync.DbPlan, say) -> None:
-    """The stream; when it fails, the snapshot goes back before the error is raised."""
+def _transfer(run, plan: dbsync.DbPlan, say) -> dict:
+    """The stream, then the counts (their results). When the stream fails, or either is
+    interrupted, the snapshot goes back before the error is raised."""
     try:
         _steps(run, plan.transfer, say)
     except NselfError as exc:
-        say(f"the transfer failed: {plan.recover[0].summary} ...")
-        try:
+        _put_back(run, plan, say, exc)
+        raise _put_back_error(exc, plan) from None
+    try:
+        return _steps(run, plan.verify, say)
+    except Interrupted as exc:
+        _put_back(run, plan, say, exc)
+        raise _put_back_error(exc, plan) from None
+
+
+def _put_back_error(exc: NselfError, plan: dbsync.DbPlan) -> NselfError:
+    hint = f"the target was put back from its snapshot ({plan.snapshot}); nothing was half-restored"
+    if isinstance(exc, Interrupted):
+        return Interrupted(exc.during, hint=hint)
+    return NselfError(exc.message, code=exc.code, hint=hint)
+
+
+def _put_back(run, plan: dbsync.DbPlan, say, cause: NselfError) -> None:
+    """Restore the snapshot, deaf to further signals (a second Ctrl-C must not stop it half-way)."""
+    say(f"{'interrupted' if isinstance(cause, Interrupted) else 'the transfer failed'}: "
+        f"{plan.recover[0].summary} ...")
+    try:
+        with _signals(signal.SIG_IGN):
             run(plan.recover)
-        except NselfError as again:
-            raise NselfError(f"{exc.message}; putting the snapshot back failed too: {again.message}",
-                             code=Exit.DATABASE, hint=f"the snapshot is kept at {plan.snapshot}; "
-                                                      "restore it with `nself sync.rollback`") from None
-        raise NselfError(exc.message, code=exc.code,
-                         hint=f"the target was put back from its snapshot ({plan.snapshot}); "
-                              "nothing was half-restored") from None
+    except NselfError as again:
+        raise NselfError(f"{cause.message}; putting the snapshot back failed too: {again.message}",
+                         code=Exit.DATABASE, hint=f"the snapshot is kept at {plan.snapshot}; "
+                                                  "restore it with `nself sync.rollback`") from None
 
 
 def _cleanup(run, steps: list[Step]) -> None:

@@ -36,6 +36,17 @@ def _guard(c, target: str, force_production: bool) -> None:
         raise UsageError("the typed name was not `production`: nothing was changed", hint=hint)
 
 
+def _pair(c, source: str, target: str) -> str:
+    """The target's canonical name; an environment onto itself is refused (exit 2): the
+    restore would drop the very database its dump is being read from."""
+    from nself.errors import UsageError
+
+    target_env = _canonical(c, target)
+    if _canonical(c, source) == target_env:
+        raise UsageError(f"cannot sync {target_env} onto itself", hint="name two different environments")
+    return target_env
+
+
 def _context(c, project, servers, sync_id: str):
     from nself.sync import history
     from nself.sync.operations import Context
@@ -51,13 +62,13 @@ def _render(c, record: dict) -> None:
         + (f"; `nself sync.rollback {r['env']}` puts the snapshot back)" if r.get("snapshots") else ")")))
 
 
-def db_options(project, tables, exclude_table_data, anonymize: bool, jobs: int):
+def db_options(project, tables, exclude_table_data, anonymize: bool, jobs: int, keep_extra: bool = False):
     from nself.sync import mask
     from nself.sync.db import DbOptions
 
     rules = mask.normalize(project.settings.section("sync", "anonymize") if project.settings else None) \
         if anonymize else None
-    return DbOptions(tuple(tables or ()), tuple(exclude_table_data or ()), rules, int(jobs))
+    return DbOptions(tuple(tables or ()), tuple(exclude_table_data or ()), rules, int(jobs), keep_extra)
 
 
 def run_db(c, source: str, target: str, options_of, sync_id: str | None = None) -> dict | None:
@@ -70,6 +81,11 @@ def run_db(c, source: str, target: str, options_of, sync_id: str | None = None) 
     src_project, servers = _side(c, source)
     dst_project, _ = _side(c, target)
     src, dst = endpoints.resolve(src_project, servers), endpoints.resolve(dst_project, servers)
+    if src.same_as(dst):
+        from nself.errors import UsageError
+
+        raise UsageError(f"{source} and {target} name the same database ({dst.describe()}): "
+                         "it cannot be synced onto itself", hint="check environments.<env>.database in nself.yml")
     options = options_of(dst_project)
     sync_id = sync_id or history.new_id()
     if runtime.options(c).dry_run:
@@ -83,12 +99,14 @@ def run_db(c, source: str, target: str, options_of, sync_id: str | None = None) 
             "exclude_table_data": "copy the table's definition but not its rows (repeatable)",
             "anonymize": "replace personal values by the rules in nself.yml sync.anonymize (fail closed)",
             "jobs": "restore with N parallel jobs (the dump lands in a file on the target first)",
+            "keep_extra": "keep the target's tables the source lacks (a whole-database sync drops them)",
             "force_production": _FORCE})
-def db(c, source, target, tables=None, exclude_table_data=None, anonymize=False, jobs=1, force_production=False):
-    """Copy a database from one environment into another (snapshot first)."""
-    _guard(c, _canonical(c, target), force_production)
+def db(c, source, target, tables=None, exclude_table_data=None, anonymize=False, jobs=1, keep_extra=False,
+       force_production=False):
+    """Copy a database from one environment into another (snapshot first; a mirror of the source)."""
+    _guard(c, _pair(c, source, target), force_production)
     record = run_db(c, source, target,
-                    lambda project: db_options(project, tables, exclude_table_data, anonymize, jobs))
+                    lambda project: db_options(project, tables, exclude_table_data, anonymize, jobs, keep_extra))
     if record:
         _render(c, record)
 
@@ -119,7 +137,7 @@ def run_files(c, source: str, target: str, paths, exclude, delete: bool, sync_id
             "delete": "delete target files the source lacks (off unless asked)", "force_production": _FORCE})
 def files(c, source, target, paths=None, exclude=None, delete=False, force_production=False):
     """Copy files (sync.files.paths) with rsync, the target snapshotted first."""
-    _guard(c, _canonical(c, target), force_production)
+    _guard(c, _pair(c, source, target), force_production)
     record = run_files(c, source, target, paths, exclude, delete)
     if record:
         _render(c, record)
@@ -135,7 +153,7 @@ def config(c, source, target, include_secrets=False, force_production=False):
     from nself.sync import history
     from nself.sync.operations import sync_config
 
-    _guard(c, _canonical(c, target), force_production)
+    _guard(c, _pair(c, source, target), force_production)
     src_project, servers = _side(c, source)
     dst_project, _ = _side(c, target)
     changes = configsync.diff(src_project.variables, dst_project.variables)
@@ -167,7 +185,7 @@ def _everything(c, source: str, target: str, force_production: bool) -> None:
     from nself.errors import UsageError
     from nself.sync import history
 
-    target_env = _canonical(c, target)
+    target_env = _pair(c, source, target)
     _guard(c, target_env, force_production)
     project, _ = _side(c, target)
     has_db = any((s.image or "").split("/")[-1].startswith(("postgres", "postgis")) or s.name == "postgres"
@@ -279,9 +297,10 @@ def auto(c, schedule=None, unschedule=False):
     _not_built("sync.auto", "run sync.db / sync.files / sync.config (or sync.pull ENV) from cron or CI")
 
 
-@task(positional=["source", "target"], help={"source": _SRC, "target": _DST, "files": "watch files only",
-                                             "db": "watch the database only"})
-def watch(c, source, target, files=False, db=False):
+# no positional arguments: Invoke has no optional ones, and a bare `sync.watch` must say it is not built
+@task(help={"source": f"{_SRC} (not built)", "target": f"{_DST} (not built)", "files": "watch files only",
+            "db": "watch the database only"})
+def watch(c, source=None, target=None, files=False, db=False):
     """Sync on every change (not built yet: says so)."""
     _not_built("sync.watch", "run sync.files / sync.db when you need them, or from a file watcher")
 

@@ -59,7 +59,7 @@ def test_history_status_and_the_commands_not_built(envs, nself):
     assert [(r["kind"], r["from"], r["env"], r["result"]) for r in rows] == [("config", "staging", "local", "ok")]
     status = {e["env"]: e for e in nself(["sync.status", "--json"], cwd=envs).json()["environments"]}
     assert status["local"]["rollback_to"] == rows[0]["id"] and status["local"]["kind"] == "config"
-    for argv in (["sync.auto"], ["sync.watch", "local", "staging"]):
+    for argv in (["sync.auto"], ["sync.watch", "--source", "local", "--target", "staging"], ["sync.watch"]):
         result = nself(argv, cwd=envs)
         assert result.code == 2 and "not built yet" in result.err
     assert nself(["sync.rollback", "staging"], cwd=envs).code == 2       # nothing to roll back to

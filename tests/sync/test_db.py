@@ -51,7 +51,7 @@ def test_dry_run_prints_the_pipeline_and_changes_nothing(world, project, nself):
     result = nself(["sync.db", "staging", "local", "--dry-run"], cwd=project)
     assert result.code == 0, result.err
     assert "pg_dump -w -h 127.0.0.1 -p 5432 -U postgres -Fc -d app" in result.out and " | PGPASSFILE=" in result.out
-    assert "pg_restore -w" in result.out and "--single-transaction" in result.out
+    assert "pg_restore -w" in result.out and "echo '\"'\"'BEGIN;" in result.out and "COMMIT;" in result.out
     for secret in ("stg-S3cret", "local-Pa55"):
         assert secret not in result.out + result.err
     plan = nself(["sync.db", "staging", "local", "--dry-run", "--json"], cwd=project).json()["plan"]
@@ -270,3 +270,126 @@ def test_a_deploy_holding_the_environment_stops_a_sync_into_it(world, project, n
     world.reset("local", users=4, orders=4)
     assert nself(["sync.db", "local", "staging"], cwd=project).code == 0       # free again
     assert pg.summary(world.staging) == pg.summary(world.local)
+
+
+def _tables(cluster: pg.Cluster) -> list[str]:
+    return sorted(cluster.sql("select schemaname || '.' || tablename from pg_tables "
+                              "where schemaname not in ('pg_catalog', 'information_schema')").split())
+
+
+def test_a_sync_mirrors_the_source_and_rollback_removes_the_tables_it_added(world, project, nself):
+    """Issue 13: `pg_restore --clean` drops only what the dump holds; the sync and the snapshot
+    restore start from a clean schema set instead, so both give exactly the source / the snapshot."""
+    world.reset("staging", users=5, orders=5)
+    world.staging.sql("create table newtab (a int); insert into newtab values (1), (2); "
+                      "create schema extra; create table extra.t (b text); insert into extra.t values ('x')")
+    world.reset("local", users=3, orders=3)
+    world.local.sql("create table localonly (x int); insert into localonly values (7)")
+    before, counts = _tables(world.local), pg.summary(world.local)
+    done = nself(["sync.db", "staging", "local"], cwd=project)
+    assert done.code == 0, done.err
+    assert _tables(world.local) == _tables(world.staging)            # localonly dropped: a mirror
+    back = nself(["sync.rollback", "local"], cwd=project)
+    assert back.code == 0, back.err
+    assert _tables(world.local) == before and pg.summary(world.local) == counts
+    assert world.local.sql("select x from localonly") == "7"
+    # --keep-extra keeps the tables only the target has
+    kept = nself(["sync.db", "staging", "local", "--keep-extra"], cwd=project)
+    assert kept.code == 0, kept.err
+    assert _tables(world.local) == sorted(_tables(world.staging) + ["public.localonly"])
+    assert nself(["sync.rollback", "local"], cwd=project).code == 0
+    assert _tables(world.local) == before
+
+
+def test_an_environment_onto_itself_is_refused(world, project, nself):
+    for argv in (["sync.db", "local", "local"], ["sync.db", "dev", "local"], ["sync.db", "staging", "staging"],
+                 ["sync.files", "local", "local"], ["sync.config", "staging", "stage"], ["sync.push", "local"]):
+        result = nself(argv, cwd=project)
+        assert result.code == 2 and "onto itself" in result.err, (argv, result.err)
+    assert not (project / ".nself" / "state").exists()
+
+
+def _interrupt_when(process, ready, sig) -> bool:
+    """Send `sig` to nself once `ready(descendants)` holds; the descendants it had then."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        found = _descendants(process.pid)
+        if ready(found):
+            os.kill(process.pid, sig)
+            return [pid for pid, _ in found]
+        time.sleep(0.02)
+    return []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pids) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def test_a_signal_during_the_stream_stops_it_and_puts_the_snapshot_back(world, project):
+    world.reset("staging", users=2000, orders=60000)
+    world.staging.sql("update orders set note = repeat(note, 20)")
+    world.reset("local", users=11, orders=13)
+    before = pg.summary(world.local)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+    process = subprocess.Popen([NSELF, "sync.db", "staging", "local"], cwd=project, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def streaming(found):
+        copied = world.local.sql("select coalesce(sum(bytes_processed), 0) from pg_stat_progress_copy",
+                                 db="postgres")
+        return any(name == "ssh" for _, name in found) and int(copied) > 1_000_000
+
+    children = _interrupt_when(process, streaming, signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert children, "the stream finished before the test could interrupt it"
+    assert process.returncode == 130, err.decode()
+    assert "interrupted" in err.decode() and "snapshot" in err.decode()
+    assert _alive(children) == []                 # ssh, pg_restore, psql stopped with it
+    time.sleep(1)
+    assert pg.summary(world.local) == before      # the stream did not finish on its own
+    assert not (project / ".nself" / "state" / "locks" / "local").exists()
+    assert history.records(project, "local")[-1]["result"] == "interrupted"
+
+
+def test_a_signal_during_the_checksums_is_reported(world, project):
+    world.reset("staging", users=3, orders=3)
+    world.reset("local", users=2000, orders=60000)
+    world.local.sql("update orders set note = repeat(note, 20)")
+    before = pg.summary(world.local)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+    process = subprocess.Popen([NSELF, "sync.db", "staging", "local"], cwd=project, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children = _interrupt_when(process, lambda found: any("bit_xor" in _cmdline(p) for p, _ in found),
+                               signal.SIGTERM)
+    out, err = process.communicate(timeout=300)
+    assert children, "the checksums finished before the test could interrupt them"
+    assert process.returncode == 130, err.decode()
+    assert "interrupted" in err.decode() and "count and checksum" in err.decode()
+    assert _alive(children) == []
+    assert pg.summary(world.local) == before
+    assert not (project / ".nself" / "state" / "locks" / "local").exists()
+
+
+def test_a_rule_for_a_column_that_does_not_exist_is_refused_naming_it(world, project, nself):
+    world.reset("staging", users=3, orders=3)
+    world.reset("local", users=2, orders=2)
+    before = pg.summary(world.local)
+    _anonymize(project, RULES[:-1] + ", users.emial: email}")
+    result = nself(["sync.db", "staging", "local", "--anonymize"], cwd=project)
+    assert result.code == 3 and "public.users.emial" in result.err and "do not exist" in result.err, result.err
+    assert pg.summary(world.local) == before and not _snapshots(project)

@@ -81,3 +81,28 @@ def test_files_come_home_and_rollback_restores_the_local_tree(world, project, ns
 def test_between_two_hosts_it_says_it_is_not_built(world, project, nself):
     result = nself(["sync.files", "staging", "production", "--force-production"], cwd=project)
     assert result.code == 2 and "not built" in result.err and "sync.files staging local" in result.err
+
+
+def test_an_unreachable_host_and_an_absolute_path_are_refused_before_anything_changes(world, project, nself):
+    import json
+
+    from tests.sync import pg
+
+    (project / "uploads").mkdir(exist_ok=True)
+    (project / "uploads" / "keep.txt").write_text("mine\n")
+    outside = nself(["sync.files", "staging", "local", "--paths", "/etc"], cwd=project)
+    assert outside.code == 2 and "/etc" in outside.err and "inside" in outside.err
+    known = (project / ".nself" / "known_hosts")
+    known.write_text("")
+    unknown = nself(["sync.files", "staging", "local"], cwd=project)
+    assert unknown.code == 7, unknown.err
+    known.write_text((world.root / ".nself" / "known_hosts").read_text())
+    servers = (project / ".nself" / "servers.yml").read_text()
+    (project / ".nself" / "servers.yml").write_text(servers.replace(world.hosts[0].address, "127.0.0.1")
+                                                    .replace("port: 22", f"port: {pg.free_port()}"))
+    unreachable = nself(["sync.files", "staging", "local"], cwd=project)
+    assert unreachable.code == 6, unreachable.err
+    assert (project / "uploads" / "keep.txt").read_text() == "mine\n"
+    assert not (project / ".nself" / "state" / "snapshots").exists()
+    assert [json.loads(x)["result"] for x in (project / ".nself" / "state" / "sync.log").read_text().splitlines()] \
+        == ["failed", "failed"]

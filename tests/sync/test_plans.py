@@ -48,10 +48,14 @@ def test_a_transfer_between_hosts_is_one_local_pipeline_with_sudo_on_sudo_hosts(
     local = endpoints.resolve(load_project(tmp_path / "app", env="local"), {})
     step = dbsync.transfer_step(tmp_path, staging, local, dbsync.DbOptions(), "s1", SERVERS)
     assert step.argv[:4] == ("bash", "-o", "pipefail", "-c")
-    remote, here = step.argv[4].rsplit(" | ", 1)
+    remote, here = step.argv[4].split(" | { ", 1)
     assert remote.startswith("ssh -T -o BatchMode=yes -o StrictHostKeyChecking=yes") and "-p 2222 -l deploy" in remote
     assert "'sudo -n sh -c '" in remote and "10.0.0.5" in remote
-    assert here.startswith("PGPASSFILE=") and "pg_restore -w -h 127.0.0.1 -p 6543" in here
+    assert here.startswith("echo 'BEGIN;") and "PGPASSFILE=" in here and "pg_restore -w -h 127.0.0.1 -p 6543" in here
+    # one transaction: the target's schemas dropped first (a mirror), COMMIT only after a whole dump
+    assert here.index("DROP SCHEMA") < here.index("pg_restore") < here.index("COMMIT") < here.index("| PGPASSFILE=")
+    kept = dbsync.transfer_step(tmp_path, staging, local, dbsync.DbOptions(keep_extra=True), "s1", SERVERS)
+    assert "DROP SCHEMA" not in kept.argv[4] and "COMMIT" in kept.argv[4]
     plan = dbsync.plan(tmp_path, staging, local, dbsync.DbOptions(), "s1", SERVERS).plan()
     shown = "\n".join(plan.show())
     assert "local-secret-1" not in shown and "stg-secret-1" not in shown

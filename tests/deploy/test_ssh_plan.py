@@ -114,3 +114,21 @@ def test_environments_on_different_hosts_may_reuse_ports(tmp_path):
     prod = project(tmp_path, env="production", more="  production:\n    hosts: [web3]\n    path: /srv/prod\n",
                    servers=("web1", "web2", "web3"))
     assert prod.plan(DeployOptions(Release("abc123", {"web": "shop/web:abc123"}))).steps
+
+
+def test_dry_run_deploys_the_images_the_build_steps_will_produce(tmp_path, nself):
+    """No --skip-build, nothing built yet, no host reachable (port 1): the dry run plans the
+    build and the deploy of the built image by the name build.images() gives it."""
+    project(tmp_path)
+    (tmp_path / "compose.yaml").write_text((tmp_path / "compose.yaml").read_text().replace(
+        "    image: shop/web:1\n", "    build: {context: app}\n"))
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Containerfile").write_text("FROM scratch\n")
+    r = nself(["deploy.to", "staging", "--release", "v7", "--dry-run", "--json"], cwd=tmp_path)
+    assert r.code == 0, r.err
+    steps = json.loads(r.out)["plan"]["steps"]
+    built = next(s for s in steps if s["summary"].startswith("build web as "))["summary"].removeprefix(
+        "build web as ")
+    assert built.endswith(":v7")
+    summaries = {s["summary"] for s in steps}
+    assert {f"save {built} for the hosts", f"load {built}", "upload compose.yaml"} <= summaries

@@ -121,8 +121,14 @@ class SshDriver(SshCanary, Driver):
         return {h: Plan(f"stage on {h}", self._stage(options, h, states[h], files, digest, archives)) for h in hosts}
 
     def _finish(self, options: DeployOptions, release: str, states: dict, stage: dict, unchanged: list) -> dict:
-        """Stage, then switch the hosts that staged; revert as the failure rules say."""
-        results = self._run(stage, options.parallel)
+        """Stage, then switch the hosts that staged; revert as the failure rules say (an
+        interrupt while staging, Ctrl-C, reverts every host it reached, before the lock goes)."""
+        try:
+            results = self._run(stage, options.parallel)
+        except KeyboardInterrupt:
+            self.out.warn("interrupted while starting the release")
+            self._revert(release, states, list(stage), options.parallel)
+            raise
         failed = [r.name for r in results if not r.ok]
         ok = [h for h in stage if h not in failed]
         if failed and not options.keep_going:

@@ -173,7 +173,7 @@ def test_health_never_passing_rolls_back(tmp_path, hosts, local_podman):
     assert [app.page(h) for h in hosts] == ["clinic one"] * 2
     status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
     assert [r["release"] for r in status["rows"]] == [v1, v1]
-    label = "--filter label=com.docker.compose.project=clinic"
+    label = "--filter label=com.docker.compose.project=clinic-staging"
     for host in hosts:     # the broken release's containers are gone, the live slot's still run
         left = ssh(host, f"podman ps -a --format '{{{{.Names}}}} {{{{.Status}}}}' {label}-b").stdout
         assert left == "", left

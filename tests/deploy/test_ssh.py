@@ -249,7 +249,7 @@ def test_two_environments_on_one_host_keep_their_own_containers(tmp_path, hosts,
     app.nself("deploy.to", "production")
     host = hosts[0]
     assert http(f"http://{host.ip}:8087/") == "twins one" and http(f"http://{host.ip}:8088/") == "twins three"
-    names = ssh(host, "podman ps --format '{{.Names}}' | sort").stdout.split()
+    names = ssh(host, "podman ps --format '{{.Names}}' | grep '^twins' | sort").stdout.split()
     assert names == ["twins-production-b-api", "twins-production-b-web", "twins-staging-a-api",
                      "twins-staging-a-web"], names
     status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)

@@ -80,7 +80,7 @@ def config(project, base: str, weights: Mapping[Slot, int], log: bool = False) -
 
 def split(project, base: str, canary: Slot, weight: int) -> str:
     """The config sending `weight` % to `canary` and the rest to the other slot (logged)."""
-    stable = next(s for s in slots(compose_name(project), "nginx").values() if s != canary)
+    stable = next(s for s in slots(compose_name(project), "nginx").values() if s.name != canary.name)
     return config(project, base, {stable: 100 - weight, canary: weight}, log=True)
 
 

@@ -90,7 +90,8 @@ class SshDriver(SshCanary, Driver):
 
     def _neighbours(self) -> list:
         """(project, target) of every other ssh environment in nself.yml sharing a host with
-        this one; each loaded leniently (this machine may not hold its secrets)."""
+        this one; each loaded leniently (this machine may not hold its secrets), and left out
+        when its configuration does not load."""
         from nself.deploy.targets import SshTarget, resolve
         from nself.project import load_project
         from nself.project.envfiles import canonical_env
@@ -104,8 +105,12 @@ class SshDriver(SshCanary, Driver):
             env = canonical_env(name, envs)
             if env == self.project.env or not (envs[name].get("hosts") or envs[name].get("roles")):
                 continue
-            project = load_project(self.project.root, env=env, settings=settings, lenient=True)
-            target = resolve(project, self.servers)
+            try:
+                project = load_project(self.project.root, env=env, settings=settings, lenient=True)
+                target = resolve(project, self.servers)
+            except NselfError as exc:       # its own deploy says so; it cannot be on a host then
+                self.out.verbose(f"not checked against environment {env}: {exc.message}")
+                continue
             if isinstance(target, SshTarget) and set(target.servers) & set(self.hosts):
                 out.append((project, target))
         return out

@@ -132,3 +132,10 @@ def test_dry_run_deploys_the_images_the_build_steps_will_produce(tmp_path, nself
     assert built.endswith(":v7")
     summaries = {s["summary"] for s in steps}
     assert {f"save {built} for the hosts", f"load {built}", "upload compose.yaml"} <= summaries
+
+
+def test_a_neighbour_that_does_not_load_is_not_a_reason_to_refuse(tmp_path):
+    (tmp_path / ".env.production").write_text("API_TOKEN=p\nWEB_PORT=9081\n")
+    prod = project(tmp_path, env="production", more="  production:\n    hosts: [web1]\n    path: /srv/p\n"
+                                                   "  qa:\n    hosts: [nowhere]\n", port="${WEB_PORT:-8081}")
+    assert prod.plan(DeployOptions(Release("abc123", {"web": "shop/web:abc123"}))).steps

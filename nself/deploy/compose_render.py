@@ -11,11 +11,13 @@ A release folder holds:
 - `files/…`: bind-mounted files and folders that live inside the project.
 
 Slots: with `router: nginx` a release runs in slot `a` or `b` (compose project
-`<project>-a`/`-b`), publishing port P on 127.0.0.1:P+10000 (a) or P+20000 (b) while nginx
-listens on P and forwards to the live slot; the other slot is free for the next release.
-With `router: none` there is one slot, the compose project `<project>`, publishing ports as
-declared (a new release replaces the containers in place). Named volumes carry an explicit
-`name:` so both slots use the same data.
+`<project>-<env>-a`/`-b`), publishing port P on 127.0.0.1:P+10000 (a) or P+20000 (b) while
+nginx listens on P and forwards to the live slot; the other slot is free for the next release.
+With `router: none` there is one slot, the compose project `<project>-<env>`, publishing ports
+as declared (a new release replaces the containers in place). The environment is in every
+name because two environments may share a host (staging and production on web1): without it
+one's deploy would remove the other's containers. Named volumes carry an explicit `name:` so
+both slots use the same data.
 """
 from __future__ import annotations
 
@@ -44,10 +46,27 @@ class Slot:
         return published + SLOT_OFFSETS[self.name] if self.name else published
 
 
-def slots(project: str, router: str) -> dict[str, Slot]:
+def compose_name(project: Project) -> str:
+    """`<project>-<env>`: the prefix of the environment's compose projects and containers on a host."""
+    return f"{project.name}-{project.env}"
+
+
+def slots(prefix: str, router: str) -> dict[str, Slot]:
+    """The slots of one environment on a host; `prefix` from `compose_name`."""
     if router == "nginx":
-        return {name: Slot(name, f"{project}-{name}") for name in SLOT_OFFSETS}
-    return {"": Slot("", project)}
+        return {name: Slot(name, f"{prefix}-{name}") for name in SLOT_OFFSETS}
+    return {"": Slot("", prefix)}
+
+
+def host_ports(project: Project, router: str) -> set[tuple[str | None, int]]:
+    """(host_ip, port) of every TCP port the environment takes on a host: what nginx listens
+    on and both slots' loopback ports (router nginx), or the published ports (router none)."""
+    out = set()
+    for _service, published, _target, host_ip in routed_ports(project):
+        out.add((host_ip, published))
+        if router == "nginx":
+            out |= {("127.0.0.1", published + offset) for offset in SLOT_OFFSETS.values()}
+    return out
 
 
 def container(slot: Slot, service: str) -> str:
@@ -74,7 +93,7 @@ def render(project: Project, images: dict[str, str], folder: str, router: str) -
                if not project.volumes[name].external}
     compose = {"name": project.name, "services": services, **({"volumes": volumes} if volumes else {})}
     files.insert(0, ReleaseFile("compose.yaml", _yaml(compose)))
-    for slot in slots(project.name, router).values():
+    for slot in slots(compose_name(project), router).values():
         files.insert(1, ReleaseFile(slot_file(slot), _yaml(_slot_doc(project, slot, router))))
     return files
 

@@ -26,7 +26,7 @@ import shlex
 from collections.abc import Mapping
 
 from nself.deploy.analysis import LOG_FORMAT
-from nself.deploy.compose_render import ReleaseFile, Slot, routed_ports, slots
+from nself.deploy.compose_render import ReleaseFile, Slot, compose_name, routed_ports, slots
 from nself.plan import Step, put, shell
 
 TIMEOUT = 30
@@ -41,7 +41,7 @@ def folder(base: str) -> str:
 def files(project, base: str) -> list[ReleaseFile]:
     """One complete nginx config per slot, paths relative to the router folder."""
     return [ReleaseFile(f"nginx-{slot.name}.conf", config(project, base, {slot: 100}).encode())
-            for slot in slots(project.name, "nginx").values()]
+            for slot in slots(compose_name(project), "nginx").values()]
 
 
 def upload(project, base: str, on: str) -> list[Step]:
@@ -80,7 +80,7 @@ def config(project, base: str, weights: Mapping[Slot, int], log: bool = False) -
 
 def split(project, base: str, canary: Slot, weight: int) -> str:
     """The config sending `weight` % to `canary` and the rest to the other slot (logged)."""
-    stable = next(s for s in slots(project.name, "nginx").values() if s != canary)
+    stable = next(s for s in slots(compose_name(project), "nginx").values() if s.name != canary.name)
     return config(project, base, {stable: 100 - weight, canary: weight}, log=True)
 
 
@@ -100,7 +100,7 @@ def check_split(project, base: str, weight: int, on: str) -> list[Step]:
     router = folder(base)
     steps: list[Step] = [put(f"upload the {weight}% config with the canary in slot {slot.name}",
                              posixpath.join(router, f"canary-{slot.name}.conf.new"), split(project, base, slot, weight),
-                             on=on) for slot in slots(project.name, "nginx").values()]
+                             on=on) for slot in slots(compose_name(project), "nginx").values()]
     script = (_CANARY_SLOT.format(base=q(base))
               + f"; nginx -q -t -p {q(router + '/')} -c {q(router)}/canary-$c.conf.new")
     steps.append(shell(f"check the {weight}% config (nginx -t)", script, on=on, timeout=TIMEOUT))
@@ -157,7 +157,7 @@ def read_log(project, base: str, offset: int, on: str) -> Step:
     log = q(posixpath.join(folder(base), "access.log"))
     # addresses are digits, dots and a colon: no quoting needed inside the case below
     patterns = {slot.name: " ".join(f"-e {a}" for a in canary_addresses(project, slot))
-                for slot in slots(project.name, "nginx").values()}
+                for slot in slots(compose_name(project), "nginx").values()}
     script = (_CANARY_SLOT.format(base=q(base)) + f"; echo slot=$c; size=$(wc -c < {log} 2>/dev/null || echo 0); "
               f"off={int(offset)}; [ \"$size\" -lt $off ] && off=0; echo size=$size; echo from=$off; "
               f"case $c in a) p=\"{patterns['a']}\";; b) p=\"{patterns['b']}\";; esac; "

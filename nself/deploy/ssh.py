@@ -21,7 +21,8 @@ import shlex
 import socket
 
 from nself.deploy import compose_render, nginx
-from nself.deploy.compose_render import ReleaseFile, Slot, slots
+from nself.deploy.compose_render import ReleaseFile, Slot, compose_name, host_ports, slots
+from nself.deploy.ssh_hosts import Footprint, refuse_overlaps
 from nself.deploy.core import DeployOptions, Driver, Lock, LockHeld
 from nself.deploy.ssh_canary import SshCanary
 from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, health_script, image_steps, \
@@ -43,9 +44,9 @@ class SshDriver(SshCanary, Driver):
         self.servers = inventory.load(project.root)
         self.hosts = list(target.servers)
         self.runtime = Runtime(target.runtime)
-        self.where = HostTarget(target.path, project.name, self.runtime, target.router, target.keep,
-                                tuple(sorted(project.services)))
-        self.slots = slots(project.name, target.router)
+        self.where = HostTarget(target.path, compose_name(project), self.runtime, target.router, target.keep,
+                                tuple(sorted(project.services)), legacy=project.name)
+        self.slots = slots(compose_name(project), target.router)
         self.registry = project.settings.section("deploy", "registry") if project.settings else None
         self._log_offsets: dict[str, int] = {}       # canary_requests: per host, bytes of the log read
         self._log_lines: dict[str, list[str]] = {}   # and the canary's lines among them
@@ -54,6 +55,7 @@ class SshDriver(SshCanary, Driver):
     def plan(self, options: DeployOptions) -> Plan:
         """Every step on hosts that have nothing yet (what --dry-run prints; a real deploy leaves
         out what a host has already)."""
+        self._refuse_shared_hosts()
         files, digest = self._files(options)
         states = {host: HostState() for host in self.hosts}
         plan = Plan(f"deploy release {options.release.id} to {self.target.describe()}")
@@ -65,6 +67,7 @@ class SshDriver(SshCanary, Driver):
         return plan
 
     def apply(self, options: DeployOptions, plan: Plan) -> dict:
+        self._refuse_shared_hosts()
         files, digest = self._files(options)
         release = options.release.id
         states = self._probe(release, self._images(options))
@@ -75,6 +78,42 @@ class SshDriver(SshCanary, Driver):
         self.out.say(f"starting release {release} on {', '.join(changed)}")
         stage = self._stage_plans(options, states, changed)
         return self._finish(options, release, states, stage, unchanged=[h for h in self.hosts if h not in changed])
+
+    def _refuse_shared_hosts(self) -> None:
+        """Exit 3 when another ssh environment on one of these hosts has the same path or ports."""
+        refuse_overlaps(self._footprint(self.project, self.target), [
+            self._footprint(project, target) for project, target in self._neighbours()])
+
+    def _footprint(self, project, target) -> Footprint:
+        return Footprint(project.env, frozenset(target.servers), target.path,
+                         frozenset(host_ports(project, target.router)))
+
+    def _neighbours(self) -> list:
+        """(project, target) of every other ssh environment in nself.yml sharing a host with
+        this one; each loaded leniently (this machine may not hold its secrets), and left out
+        when its configuration does not load."""
+        from nself.deploy.targets import SshTarget, resolve
+        from nself.project import load_project
+        from nself.project.envfiles import canonical_env
+
+        settings = self.project.settings
+        if settings is None:
+            return []
+        envs = settings.environments()
+        out = []
+        for name in envs:
+            env = canonical_env(name, envs)
+            if env == self.project.env or not (envs[name].get("hosts") or envs[name].get("roles")):
+                continue
+            try:
+                project = load_project(self.project.root, env=env, settings=settings, lenient=True)
+                target = resolve(project, self.servers)
+            except NselfError as exc:       # its own deploy says so; it cannot be on a host then
+                self.out.verbose(f"not checked against environment {env}: {exc.message}")
+                continue
+            if isinstance(target, SshTarget) and set(target.servers) & set(self.hosts):
+                out.append((project, target))
+        return out
 
     def _stage_plans(self, options: DeployOptions, states: dict, hosts: list) -> dict[str, Plan]:
         """Per host, the steps that start the release in its free slot and wait until healthy
@@ -87,8 +126,14 @@ class SshDriver(SshCanary, Driver):
         return {h: Plan(f"stage on {h}", self._stage(options, h, states[h], files, digest, archives)) for h in hosts}
 
     def _finish(self, options: DeployOptions, release: str, states: dict, stage: dict, unchanged: list) -> dict:
-        """Stage, then switch the hosts that staged; revert as the failure rules say."""
-        results = self._run(stage, options.parallel)
+        """Stage, then switch the hosts that staged; revert as the failure rules say (an
+        interrupt while staging, Ctrl-C, reverts every host it reached, before the lock goes)."""
+        try:
+            results = self._run(stage, options.parallel)
+        except KeyboardInterrupt:
+            self.out.warn("interrupted while starting the release")
+            self._revert(release, states, list(stage), options.parallel)
+            raise
         failed = [r.name for r in results if not r.ok]
         ok = [h for h in stage if h not in failed]
         if failed and not options.keep_going:

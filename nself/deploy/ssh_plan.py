@@ -25,7 +25,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from nself.deploy import nginx
-from nself.deploy.compose_render import ReleaseFile, Slot, container, routed_ports, slot_file
+from nself.deploy.compose_render import ReleaseFile, Slot, container, routed_ports, slot_file, slots
 from nself.errors import Exit
 from nself.plan import Step, put, shell
 from nself.remote.releases import activate_command
@@ -71,6 +71,15 @@ class Runtime:
         return (f"for attempt in 1 2 3; do ids=$({ids}); [ -z \"$ids\" ] && exit 0; "
                 f"{self.name} rm -f -t 10 $ids >/dev/null; sleep 1; done; [ -z \"$({ids})\" ]")
 
+    def remove_legacy(self, project: str, base: str) -> str:
+        """The containers of compose project `project` that a release under `base` started,
+        gone; another environment's containers of the same name are left alone (told apart by
+        the compose working_dir label, which podman-compose and docker compose both set)."""
+        fmt = '{{.ID}} {{index .Labels "com.docker.compose.project.working_dir"}}'
+        releases = posixpath.join(base, "releases", "")
+        return (f"{self.name} ps -a --filter label=com.docker.compose.project={q(project)} --format {q(fmt)} | "
+                f"awk -v b={q(releases)} 'index($2, b) == 1 {{print $1}}' | xargs -r {self.name} rm -f >/dev/null")
+
     def running(self, project: str) -> str:
         return f"{self.name} ps -q --filter label=com.docker.compose.project={q(project)} | wc -l"
 
@@ -105,11 +114,23 @@ class HostTarget:
     """Everything the builders need about where a release goes on hosts."""
 
     base: str
-    project: str
+    project: str              # compose_render.compose_name: `<project>-<env>`
     runtime: Runtime
     router: str
     keep: int
     services: tuple[str, ...] = field(default=())
+    legacy: str = ""          # the names' prefix before they held the environment (`<project>`)
+
+    def slot(self, name: str) -> Slot:
+        return slots(self.project, self.router)[name]
+
+    def retire_legacy(self, on: str) -> Step:
+        """Remove this environment's containers named as before the environment was in the
+        names (`<project>-a|b`, `<project>`): the first deploy after the upgrade retires them."""
+        names = [s.project for s in slots(self.legacy, self.router).values()] if self.legacy else []
+        return shell("remove containers named without the environment (from before nself put it in names)",
+                     " ; ".join([*(self.runtime.remove_legacy(n, self.base) for n in names), "true"]),
+                     on=on, timeout=120, may_fail=True)
 
 
 def probe_script(t: HostTarget, release: str, images: list[str], slots: dict[str, Slot]) -> str:
@@ -184,6 +205,8 @@ def start(t: HostTarget, release: str, slot: Slot, live: str | None, on: str) ->
     steps = []
     if slot.name and slot.name != live:
         steps.append(shell(f"empty slot {slot.name}", t.runtime.remove_project(slot.project), on=on, timeout=120))
+    if not slot.name and t.legacy:
+        steps.append(t.retire_legacy(on))      # they hold the ports the new names publish
     steps.append(shell(f"start release {release} in {slot.project}",
                        f"cd {q(folder)} && {t.runtime.compose(slot, 'up', '-d')}", on=on, timeout=UP_TIMEOUT,
                        error_code=Exit.RUNTIME))
@@ -241,16 +264,16 @@ def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
     steps.append(shell(f"make release {release} current", f"{links} && {activate_command(t.base, release)}",
                        on=on, timeout=30))
     if t.router == "nginx" and state.slot and state.slot != slot.name:
-        old = Slot(state.slot, f"{t.project}-{state.slot}")
-        steps.append(stop_slot(t, old, on))
+        steps.append(stop_slot(t, t.slot(state.slot), on))
     steps.append(keep(t, release, state.current if state.current != release else state.previous, on))
     return steps
 
 
 def stop_slot(t: HostTarget, slot: Slot, on: str) -> Step:
     """Remove `slot`'s containers once nginx's old workers have finished what they hold."""
+    legacy = [t.runtime.remove_legacy(f"{t.legacy}-{slot.name}", t.base)] if t.legacy else []
     return shell(f"stop slot {slot.name} (once nginx has drained it)",
-                 f"{nginx.drain(t.base)}; {t.runtime.remove_project(slot.project)}", on=on,
+                 "; ".join([nginx.drain(t.base), *legacy, t.runtime.remove_project(slot.project)]), on=on,
                  timeout=120 + nginx.DRAIN_SECONDS, may_fail=True)
 
 
@@ -275,7 +298,7 @@ def revert(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
     steps: list[Step] = []
     if t.router == "nginx":
         if state.slot:
-            steps.append(nginx.switch(t.base, Slot(state.slot, f"{t.project}-{state.slot}"), on))
+            steps.append(nginx.switch(t.base, t.slot(state.slot), on))
         else:
             steps.append(nginx.stop(t.base, on))
         if state.slot != slot.name:

@@ -137,14 +137,21 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
               timeout: float | None = None) -> list[HostResult]:
     """Run one plan per server (name → plan), at most `parallel` at once, each over its own
     connection. A host's result carries the last step's output; a failed step ends that host's
-    plan with its exit code and message. The one SSH execution path of nself."""
+    plan with its exit code and message. The one SSH execution path of nself.
+
+    On KeyboardInterrupt no host starts another step (the running ones finish theirs, each
+    within its deadline), then the interrupt goes on to the caller, which can undo what ran."""
     chosen = [servers[name] for name in plans]
     width = max((len(s.name) for s in chosen), default=0)
-    stop = threading.Event()
+    stop, interrupted = threading.Event(), threading.Event()
+
+    def next_step(step: Step) -> None:
+        if interrupted.is_set():
+            raise NselfError(f"interrupted before: {step.summary}", code=Exit.GENERAL)
 
     def one(server: Server) -> HostResult:
         started = time.monotonic()
-        if stop.is_set():
+        if stop.is_set() or interrupted.is_set():
             return HostResult(server.name, server.host, None, 0.0, error="skipped (an earlier host failed)")
         streams = {}
         if echo is not None:
@@ -154,7 +161,8 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
             connection = connect(root, server, servers)
             open_checked(connection, server)
             try:
-                results = plans[server.name].run(HostRunner(connection, server, streams, timeout))
+                results = plans[server.name].run(HostRunner(connection, server, streams, timeout),
+                                                 on_step=next_step)
             finally:
                 connection.close()
             last = results[-1] if results else None
@@ -179,8 +187,12 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
     results: list[HostResult] = []
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as pool:
         futures = [pool.submit(one, server) for server in chosen]
-        for future in as_completed(futures):
-            results.append(future.result())
+        try:
+            for future in as_completed(futures):
+                results.append(future.result())
+        except KeyboardInterrupt:
+            interrupted.set()
+            raise
     return sorted(results, key=lambda r: r.name)
 
 

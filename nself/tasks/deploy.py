@@ -77,10 +77,26 @@ def _runtime(driver) -> str:
     return getattr(driver.target, "runtime", None) or ("podman" if shutil.which("podman") else "docker")
 
 
-def _run_build(c, driver, options, only=()):
-    """Build and record the release's images; returns options with them."""
+def _planned_images(driver, options):
+    """options whose release names the images the build steps will produce (by tag: a push's
+    digest is not known before it runs), so a dry run plans the deploy of what it would build."""
+    from nself.deploy import build
+
+    project = driver.project
+    registry = project.settings.section("deploy", "registry") if project.settings else None
+    return _with_images(options, build.images(project, options.release.id, registry))
+
+
+def _with_images(options, refs: dict[str, str]):
+    """options whose release also names `refs` (service → image reference)."""
     import dataclasses
 
+    return dataclasses.replace(options, release=dataclasses.replace(
+        options.release, images={**options.release.images, **refs}))
+
+
+def _run_build(c, driver, options, only=()):
+    """Build and record the release's images; returns options with them."""
     from nself.deploy import build
     from nself.plan import LocalRunner
 
@@ -93,8 +109,7 @@ def _run_build(c, driver, options, only=()):
     refs = {**build.recorded(driver.project.root, options.release.id),
             **build.images(driver.project, options.release.id, registry, state)}
     build.record(driver.project.root, options.release.id, refs)
-    release = dataclasses.replace(options.release, images={**options.release.images, **refs})
-    return dataclasses.replace(options, release=release)
+    return _with_images(options, refs)
 
 
 def _deploy_one(c, environment, release, timeout, service, parallel, keep_going, skip_build, plans):
@@ -105,6 +120,8 @@ def _deploy_one(c, environment, release, timeout, service, parallel, keep_going,
     options = _options(c, driver, release, timeout, service, parallel, keep_going, skip_build)
     if runtime.options(c).dry_run:
         build_plan = Plan("build", []) if skip_build else _build_plan(c, driver, options)[0]
+        if build_plan.steps:
+            options = _planned_images(driver, options)
         plan = full_plan(driver, options)
         plans.append(Plan(plan.title, [*build_plan.steps, *plan.steps]))
         return None

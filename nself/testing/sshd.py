@@ -8,8 +8,9 @@ on 10.213.N.0/30 that the test makes and deletes).
 """
 from __future__ import annotations
 
-import itertools
+import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-_NETWORKS = itertools.count(os.getpid() % 200)
+NETWORK_LOCK = Path("/run/lock/nself-test-networks.lock")
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Host:
     def remove(self) -> None:
         self.stop()
         if self.netns:
-            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, timeout=30)
 
     def new_host_key(self) -> None:
         """The host was 'rebuilt': a new host key (for changed-key tests)."""
@@ -111,11 +112,36 @@ def _free_port() -> int:
 
 
 def _network(name: str) -> tuple[str, str]:
-    """A network namespace joined to this one by a veth pair: (namespace, host address)."""
-    number = next(_NETWORKS) % 250
-    netns = f"nself-{name}-{os.getpid()}"
-    outside, inside = f"nsv{os.getpid() % 10000}{number}a", f"nsv{os.getpid() % 10000}{number}b"
-    subnet = f"10.213.{number}"
+    """A network namespace joined to this one by a veth pair: (namespace, host address).
+    The subnet is a 10.213.N.0/30 no link uses yet, chosen and taken under a lock file, so
+    concurrent test runs never pick the same one; a half-made network is removed again."""
+    NETWORK_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(NETWORK_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        number = _free_subnet()
+        netns, outside = f"nself-{name}-{os.getpid()}-{number}", f"nsv{number}a"
+        try:
+            _make_network(netns, outside, f"nsv{number}b", f"10.213.{number}")
+        except subprocess.CalledProcessError:
+            _remove_network(netns, outside)
+            raise
+    return netns, f"10.213.{number}.2"
+
+
+def _free_subnet() -> int:
+    """The lowest N in 0..249 whose 10.213.N.0/30 no address, route or nsvN link uses."""
+    def ip(*args: str) -> str:
+        return subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30).stdout
+
+    taken = {int(n) for n in re.findall(r"\b10\.213\.(\d+)\.", ip("-o", "-4", "addr", "show") + ip("-4", "route"))}
+    taken |= {int(n) for n in re.findall(r"\bnsv(\d+)[ab]\b", ip("-o", "link", "show"))}
+    free = [n for n in range(250) if n not in taken]
+    if not free:
+        raise RuntimeError("no free 10.213.N.0/30 test subnet: remove leftover nself-* network namespaces")
+    return free[0]
+
+
+def _make_network(netns: str, outside: str, inside: str, subnet: str) -> None:
     commands = [["ip", "netns", "add", netns],
                 ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside],
                 ["ip", "link", "set", inside, "netns", netns],
@@ -125,8 +151,14 @@ def _network(name: str) -> tuple[str, str]:
                 ["ip", "netns", "exec", netns, "ip", "link", "set", inside, "up"],
                 ["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"]]
     for command in commands:
-        subprocess.run(command, check=True, capture_output=True)
-    return netns, f"{subnet}.2"
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+
+
+def _remove_network(netns: str, outside: str) -> None:
+    """Deleting the namespace deletes the veth inside it and so its peer; the peer is deleted
+    too in case it never moved in."""
+    subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+    subprocess.run(["ip", "link", "del", outside], capture_output=True, timeout=30)
 
 
 def start_hosts(folder: Path, count: int, user_key: Path | None = None, isolated: bool = False,
@@ -136,26 +168,38 @@ def start_hosts(folder: Path, count: int, user_key: Path | None = None, isolated
     if user_key is None:
         user_key = folder / "id_ed25519"
         _keygen(user_key)
-    hosts = []
-    for index in range(count):
-        name = f"host{index + 1}"
-        home = folder / name
-        home.mkdir()
-        host_key = home / "ssh_host_ed25519_key"
-        _keygen(host_key)
-        authorized = home / "authorized_keys"
-        authorized.write_text(Path(f"{user_key}.pub").read_text())
-        netns, ip, port = None, "127.0.0.1", _free_port()
-        if networked:
-            netns, ip = _network(name)
-            port = 22
-        (home / "sshd_config").write_text(
-            f"Port {port}\nListenAddress {ip}\nHostKey {host_key}\nPidFile {home}/sshd.pid\n"
-            # The second file lets a test add users on an isolated host (sshd reads it as the user).
-            f"AuthorizedKeysFile {authorized} /etc/nself-test-keys/%u\nStrictModes no\nUsePAM no\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-            "Subsystem sftp internal-sftp\nMaxStartups 100\nLogLevel ERROR\n")
-        host = Host(name, port, home, host_key, user_key, isolated=isolated or networked, netns=netns, ip=ip)
-        host.start()
-        hosts.append(host)
+    hosts: list[Host] = []
+    try:
+        for index in range(count):
+            hosts.append(_start_host(folder, f"host{index + 1}", user_key, isolated, networked))
+    except BaseException:
+        for host in hosts:        # a namespace left behind would hold its subnet and name
+            host.remove()
+        raise
     return hosts
+
+
+def _start_host(folder: Path, name: str, user_key: Path, isolated: bool, networked: bool) -> Host:
+    home = folder / name
+    home.mkdir()
+    host_key = home / "ssh_host_ed25519_key"
+    _keygen(host_key)
+    authorized = home / "authorized_keys"
+    authorized.write_text(Path(f"{user_key}.pub").read_text())
+    netns, ip, port = None, "127.0.0.1", _free_port()
+    if networked:
+        netns, ip = _network(name)
+        port = 22
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress {ip}\nHostKey {host_key}\nPidFile {home}/sshd.pid\n"
+        # The second file lets a test add users on an isolated host (sshd reads it as the user).
+        f"AuthorizedKeysFile {authorized} /etc/nself-test-keys/%u\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\nMaxStartups 100\nLogLevel ERROR\n")
+    host = Host(name, port, home, host_key, user_key, isolated=isolated or networked, netns=netns, ip=ip)
+    try:
+        host.start()
+    except BaseException:
+        host.remove()
+        raise
+    return host

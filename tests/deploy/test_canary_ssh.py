@@ -21,7 +21,6 @@ import pytest
 
 from nself.deploy import nginx
 from nself.deploy.canary import CanaryState
-from nself.deploy.compose_render import slots
 from nself.deploy.ssh_canary import _log_header
 from nself.testing.containers import ssh
 from tests.deploy.test_ssh import hosts, local_podman, make_app  # noqa: F401 (module fixtures)
@@ -33,7 +32,7 @@ INV = str(Path(sys.executable).parent / "inv")
 # -- pure: what is sent to the hosts ---------------------------------------------------------------
 def test_split_configs_weight_both_slots_exactly(tmp_path):
     driver = pure_project(tmp_path)
-    a, b = slots("shop", "nginx").values()
+    a, b = driver.slots.values()
     ten = nginx.split(driver.project, "/srv/shop", b, 10)
     assert "upstream web_8081 { server 127.0.0.1:18081 weight=90; server 127.0.0.1:28081 weight=10; }" in ten
     assert "log_format nself_json escape=json" in ten and "access_log /srv/shop/router/access.log nself_json;" in ten
@@ -180,7 +179,7 @@ def state_of(app) -> dict:
 
 
 def slot_containers(host, project: str, slot: str) -> int:
-    label = f"--filter label=com.docker.compose.project={project}-{slot}"
+    label = f"--filter label=com.docker.compose.project={project}-staging-{slot}"
     return int(ssh(host, f"podman ps -q {label} | wc -l").stdout.strip())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -173,7 +174,7 @@ def test_health_never_passing_rolls_back(tmp_path, hosts, local_podman):
     assert [app.page(h) for h in hosts] == ["clinic one"] * 2
     status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
     assert [r["release"] for r in status["rows"]] == [v1, v1]
-    label = "--filter label=com.docker.compose.project=clinic"
+    label = "--filter label=com.docker.compose.project=clinic-staging"
     for host in hosts:     # the broken release's containers are gone, the live slot's still run
         left = ssh(host, f"podman ps -a --format '{{{{.Names}}}} {{{{.Status}}}}' {label}-b").stdout
         assert left == "", left
@@ -228,3 +229,60 @@ def test_image_build_failure(tmp_path, hosts, local_podman):
     done = app.nself("deploy.to", "staging", check=False)
     assert done.returncode == 4 and "build" in done.stderr, done.stderr
     assert not (app.path(hosts[0]) / "current").exists()
+
+
+def test_two_environments_on_one_host_keep_their_own_containers(tmp_path, hosts, local_podman):
+    """staging and production of one project on host1, in their own paths and ports: deploying
+    production (twice, so it empties a slot) never touches staging's containers."""
+    app = make_app(tmp_path, hosts[:1], local_podman, "twins", 8087)
+    (app.root / "compose.yaml").write_text(COMPOSE.format(port="${WEB_PORT}"))
+    (app.root / "nself.yml").write_text((app.root / "nself.yml").read_text().replace(
+        "deploy:", "  production:\n    hosts: [host1]\n    path: /var/lib/nself-test/twins-prod\n"
+                   "    runtime: podman\n    router: nginx\ndeploy:"))
+    (app.root / ".env.staging").write_text("API_TOKEN=s\nWEB_PORT=8087\n")
+    (app.root / ".env.production").write_text("API_TOKEN=p\nWEB_PORT=8088\n")
+    app.release("twins one")
+    app.nself("deploy.to", "staging")
+    app.release("twins two")
+    app.nself("deploy.to", "production")
+    app.release("twins three")
+    app.nself("deploy.to", "production")
+    host = hosts[0]
+    assert http(f"http://{host.ip}:8087/") == "twins one" and http(f"http://{host.ip}:8088/") == "twins three"
+    names = ssh(host, "podman ps --format '{{.Names}}' | grep '^twins' | sort").stdout.split()
+    assert names == ["twins-production-b-api", "twins-production-b-web", "twins-staging-a-api",
+                     "twins-staging-a-web"], names
+    status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
+    assert status["rows"][0]["running"] == 2 and status["rows"][0]["slot"] == "a"
+
+    # the same port for both is refused before anything runs, naming both environments
+    (app.root / ".env.production").write_text("API_TOKEN=p\nWEB_PORT=8087\n")
+    done = app.nself("deploy.to", "production", check=False)
+    assert done.returncode == 3 and "production and staging share host1" in done.stderr, done.stderr
+
+
+def test_ctrl_c_while_starting_reverts_the_new_slot(tmp_path, hosts, local_podman):
+    app = make_app(tmp_path, hosts[:1], local_podman, "relay", 8089)
+    app.release("relay one")
+    app.nself("deploy.to", "staging")
+    app.release("relay broken", healthy=False)
+    app.nself("deploy.build", "staging")
+    host, label = hosts[0], "--filter label=com.docker.compose.project=relay-staging-b"
+    deploy = subprocess.Popen([NSELF, "deploy.to", "staging", "--skip-build", "--timeout", "15"], cwd=app.root,
+                              env=app.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while ssh(host, f"podman ps -q {label} | wc -l").stdout.strip() != "2":    # the new slot runs
+            assert time.monotonic() < deadline and deploy.poll() is None, deploy.communicate()
+            time.sleep(0.5)
+        os.killpg(deploy.pid, signal.SIGINT)                  # what Ctrl-C in a terminal does
+        _out, err = deploy.communicate(timeout=120)
+    finally:
+        if deploy.poll() is None:
+            os.killpg(deploy.pid, signal.SIGKILL)
+    assert deploy.returncode == 130, err
+    assert "rolling back host1" in err, err
+    assert ssh(host, f"podman ps -aq {label} | wc -l").stdout.strip() == "0"
+    assert app.page(host) == "relay one"
+    assert not (app.path(host) / ".deploy.lock").exists()

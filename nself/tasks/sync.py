@@ -103,7 +103,7 @@ def run_db(c, source: str, target: str, options_of, sync_id: str | None = None) 
             "force_production": _FORCE})
 def db(c, source, target, tables=None, exclude_table_data=None, anonymize=False, jobs=1, keep_extra=False,
        force_production=False):
-    """Copy a database from one environment into another (snapshot first; a mirror of the source)."""
+    """Mirror one environment's database into another (snapshot taken first)."""
     _guard(c, _pair(c, source, target), force_production)
     record = run_db(c, source, target,
                     lambda project: db_options(project, tables, exclude_table_data, anonymize, jobs, keep_extra))

@@ -103,7 +103,8 @@ def prepare(module: str) -> Path:
 def mutate(module: str, children: int) -> dict:
     """Run mutmut on one module; {"module", "killed", "survived": [...], "equivalent": [...], "score"}."""
     work = prepare(module)
-    env = {**os.environ, "NSELF_SHARED": str(Path(os.environ.get("NSELF_SHARED", ROOT.parent / "shared")).resolve())}
+    # the work copy has no tests/data of its own: point the tests at the repository's vendored data
+    env = {**os.environ, "NSELF_SHARED": str(Path(os.environ.get("NSELF_SHARED") or ROOT / "tests" / "data").resolve())}
     mutmut = [sys.executable, "-m", "mutmut"]
     started = time.monotonic()
     run = subprocess.run([*mutmut, "run", "--max-children", str(children)], cwd=work, env=env,

@@ -192,10 +192,7 @@ def deploy(driver: Driver, options: DeployOptions, echo: Callable[[str], None] |
         record.update(result="ok", **({"detail": result} if result else {}))
         return record
     finally:
-        record["duration"] = round(time.monotonic() - started, 3)
-        record.setdefault("result", "failed")
-        audit(driver, record)
-        lock.release()
+        _close(driver, record, started, lock)
 
 
 def rollback(driver: Driver, to: str | None, echo: Callable[[str], None] | None = None) -> dict:
@@ -210,10 +207,15 @@ def rollback(driver: Driver, to: str | None, echo: Callable[[str], None] | None 
         run_hooks(project, "on-rollback", hooks.hook_env(project.env, record["to"] or "", previous, "rollback"), echo)
         return record
     finally:
-        record["duration"] = round(time.monotonic() - started, 3)
-        record.setdefault("result", "failed")
-        audit(driver, record)
-        lock.release()
+        _close(driver, record, started, lock)
+
+
+def _close(driver: Driver, record: dict, started: float, lock: Lock) -> None:
+    """However the run ended: its duration and result in both audit copies, then the lock freed."""
+    record["duration"] = round(time.monotonic() - started, 3)
+    record.setdefault("result", "failed")
+    audit(driver, record)
+    lock.release()
 
 
 def locked(driver: Driver, record: dict, what: str) -> Lock:

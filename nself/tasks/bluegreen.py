@@ -24,6 +24,16 @@ def _say(out, state) -> None:
                 f"{state.weight}% of traffic, since {state.updated}")
 
 
+def _continue(c, environment, verb: str) -> None:
+    """Run `nself.deploy.bluegreen.<verb>` on the environment and report the state it leaves."""
+    from nself.deploy import bluegreen
+
+    driver = _driver(c, environment)
+    out = runtime.output(c)
+    state = getattr(bluegreen, verb)(driver, echo=out.say)
+    out.emit(state.to_dict(), render=lambda d: _say(out, state))
+
+
 @task(positional=["environment"], help={"environment": _ENV, "release": "release id (default: git short sha)",
                                         "skip_build": "do not build images; deploy what the last build recorded"})
 def start(c, environment, release=None, skip_build=False):
@@ -49,23 +59,13 @@ def start(c, environment, release=None, skip_build=False):
 @task(positional=["environment"], help={"environment": _ENV})
 def switch(c, environment):
     """Move all traffic to the new colour at once (the old one stays up)."""
-    from nself.deploy import bluegreen
-
-    driver = _driver(c, environment)
-    out = runtime.output(c)
-    state = bluegreen.switch(driver, echo=out.say)
-    out.emit(state.to_dict(), render=lambda d: _say(out, state))
+    _continue(c, environment, "switch")
 
 
 @task(positional=["environment"], help={"environment": _ENV})
 def rollback(c, environment):
     """Switch back to the old colour (before a switch: remove the idle one)."""
-    from nself.deploy import bluegreen
-
-    driver = _driver(c, environment)
-    out = runtime.output(c)
-    state = bluegreen.rollback(driver, echo=out.say)
-    out.emit(state.to_dict(), render=lambda d: _say(out, state))
+    _continue(c, environment, "rollback")
 
 
 @task(positional=["environment"], help={"environment": _ENV, "now": "stop the old colour now, whatever its age"})

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from nself.deploy import canary, core, hooks
 from nself.deploy.canary import CanaryState, CanaryStep
-from nself.deploy.progressive import SYSTEM_CLOCK, Clock, busy
+from nself.deploy.progressive import SYSTEM_CLOCK, Clock, busy, launch
 from nself.errors import Exit, NselfError
 
 DEFAULT_KEEP_MINUTES = 30
@@ -35,13 +35,8 @@ def deploy(driver, options, *, clock: Clock = SYSTEM_CLOCK,
         finish(driver, clock=clock, echo=echo, force=True)
     elif existing is not None and not existing.done:
         raise busy(existing, env, "a new blue-green deploy")
-    stable = driver.current()
-    record = core.new_record(driver, "blue-green", stable, options.release.id)
-    lock = core.locked(driver, record, "blue-green")
+    record, lock, stable = launch(driver, options, "blue-green", echo)
     try:
-        core.run_hooks(driver.project, "pre-deploy", hooks.hook_env(env, options.release.id, stable, "blue-green"),
-                       echo)
-        driver.canary_start(replace(options, strategy="blue-green"))
         state = replace(canary.start(env, options.release.id, stable, [CanaryStep(weight=100)], clock.now()),
                         phase="paused", strategy="blue-green")
         driver.canary_save(state)

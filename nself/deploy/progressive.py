@@ -153,23 +153,37 @@ def start(driver, options, steps, *, auto: bool, limits: analysis.Thresholds, cl
           echo: Callable[[str], None] = lambda _: None) -> CanaryState:
     """`deploy.canary ENV`: refuse while another canary runs, then under the lock: pre-deploy
     hooks, the new release beside the stable one, and the steps until the first stop."""
-    from nself.deploy import core, hooks
 
     env = driver.project.env
     existing = driver.canary_load()
     if existing is not None and not existing.done:
         raise busy(existing, env, "a new canary")
-    stable = driver.current()
-    record = core.new_record(driver, "canary", stable, options.release.id)
-    lock = core.locked(driver, record, "canary")
+    record, lock, stable = launch(driver, options, "canary", echo)
     try:
-        core.run_hooks(driver.project, "pre-deploy", hooks.hook_env(env, options.release.id, stable, "canary"), echo)
-        driver.canary_start(replace(options, strategy="canary"))
         state = canary.start(env, options.release.id, stable, steps, clock.now())
         driver.canary_save(state)
         return _settle(driver, walk(driver, state, auto=auto, limits=limits, clock=clock, say=echo), record, echo)
     finally:
         lock.release()
+
+
+def launch(driver, options, strategy: str, echo: Callable[[str], None]):
+    """Take the lock, run the pre-deploy hooks and start the new release beside the stable one
+    (canary or idle colour); returns (audit record, lock, stable release). The caller releases
+    the lock; it is released here when starting fails."""
+    from nself.deploy import core, hooks
+
+    stable = driver.current()
+    record = core.new_record(driver, strategy, stable, options.release.id)
+    lock = core.locked(driver, record, strategy)
+    try:
+        env = hooks.hook_env(driver.project.env, options.release.id, stable, strategy)
+        core.run_hooks(driver.project, "pre-deploy", env, echo)
+        driver.canary_start(replace(options, strategy=strategy))
+    except BaseException:
+        lock.release()
+        raise
+    return record, lock, stable
 
 
 def promote(driver, *, full: bool, auto: bool, limits: analysis.Thresholds, clock: Clock = SYSTEM_CLOCK,

@@ -19,7 +19,7 @@ from nself.project import SETTINGS_FILES, yamlio
 
 
 INVOKE_KEYS = ("run", "runners", "sudo", "tasks", "timeouts")
-COLLECTIONS = ("blueprint", "cloud", "config", "deploy", "k8s", "monitor", "service", "sync")
+COLLECTIONS = ("blueprint", "ci", "cloud", "config", "db", "deploy", "k8s", "monitor", "service", "sync")
 
 _STR = {"type": "string"}
 _STRS = {"type": "array", "items": _STR}

@@ -22,18 +22,7 @@ def _side(c, env: str):
 
 def _guard(c, target: str, force_production: bool) -> None:
     """Production as a target: --force-production, or --yes AND the typed name at a prompt."""
-    import sys
-
-    from nself.errors import UsageError
-
-    opts = runtime.options(c)
-    if target != "production" or force_production or opts.dry_run:
-        return
-    hint = "pass --yes and type `production` when asked, or --force-production in CI"
-    if not opts.yes or not sys.stdin.isatty():
-        raise UsageError("syncing into production needs --yes and the typed name of the environment", hint=hint)
-    if input("type the name of the environment to overwrite: ").strip() != "production":
-        raise UsageError("the typed name was not `production`: nothing was changed", hint=hint)
+    runtime.guard_production(c, target, "syncing into production", force_production)
 
 
 def _pair(c, source: str, target: str) -> str:

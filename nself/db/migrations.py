@@ -20,10 +20,11 @@ TABLE = "nself_migrations"
 _FILE = re.compile(r"^(\d+)_([a-z0-9_]+)\.(up|down)\.sql$")
 CREATE_TABLE = (f"CREATE TABLE IF NOT EXISTS {TABLE} (version bigint PRIMARY KEY, name text NOT NULL, "
                 "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());")
-# `to_regclass` first: status must not fail (or write) on a database never migrated
-APPLIED_SQL = (f"SELECT CASE WHEN to_regclass('public.{TABLE}') IS NULL THEN '' ELSE "
-               f"(SELECT coalesce(string_agg(version || ':' || checksum, ',' ORDER BY version), '') "
-               f"FROM public.{TABLE}) END")
+# Status must not fail (or write) on a database never migrated: the WHERE keeps query_to_xml
+# from reading a table that does not exist (a plain subquery would fail when parsed).
+APPLIED_SQL = ("SELECT coalesce((xpath('/row/v/text()', query_to_xml($q$SELECT string_agg(version || ':' || "
+               f"checksum, ',' ORDER BY version) AS v FROM public.{TABLE}$q$, false, true, '')))[1]::text, '') "
+               f"WHERE to_regclass('public.{TABLE}') IS NOT NULL")
 
 
 @dataclass(frozen=True)

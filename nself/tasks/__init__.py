@@ -21,9 +21,10 @@ def namespace(*, include=None) -> Collection:
     as collection configuration itself.
     """
     from nself.tasks import blueprint, cloud, config, deploy, helm, k8s, sync
+    from nself.tasks import db
 
     collections = {"config": config.ns, "blueprint": blueprint.ns, "k8s": k8s.ns, "helm": helm.ns,
-                   "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns}
+                   "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns, "db": db.ns}
     chosen = include or collections
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))

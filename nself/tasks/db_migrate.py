@@ -87,12 +87,13 @@ def status(c):
 def create(c, name):
     """Write the next numbered up/down migration files (empty)."""
     from nself.db import migrations
-    from nself.plan import LocalRunner, Plan, emit, put
+    from nself.plan import LocalRunner, Plan, emit, put, run
 
     out = runtime.output(c)
     project = runtime.load(c)
     upfile, downfile = migrations.new_files(_folder(c, project, "migrations"), name)
     plan = Plan(f"create migration {upfile.name[:-7]}", [
+        run("make the migrations folder", "mkdir", "-p", str(upfile.parent)),
         put(f"write {upfile.relative_to(project.root)}", str(upfile), f"-- {name}: apply\n"),
         put(f"write {downfile.relative_to(project.root)}", str(downfile), f"-- {name}: revert\n")])
     if runtime.options(c).dry_run:

@@ -21,13 +21,14 @@ def namespace(*, include=None) -> Collection:
     as collection configuration itself.
     """
     from nself.tasks import blueprint, cloud, config, deploy, helm, k8s, sync
-    from nself.tasks import db
+    from nself.tasks import db, doctor
 
     collections = {"config": config.ns, "blueprint": blueprint.ns, "k8s": k8s.ns, "helm": helm.ns,
                    "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns, "db": db.ns}
     chosen = include or collections
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))
+    ns.add_task(copy.deepcopy(doctor.doctor))
     for name in chosen:
         ns.add_collection(copy.deepcopy(collections[name]))
     ns.configure(_project_config_or_exit())

@@ -21,10 +21,10 @@ def namespace(*, include=None) -> Collection:
     as collection configuration itself.
     """
     from nself.tasks import blueprint, cloud, config, deploy, helm, k8s, sync
-    from nself.tasks import db, doctor
+    from nself.tasks import ci, db, doctor
 
     collections = {"config": config.ns, "blueprint": blueprint.ns, "k8s": k8s.ns, "helm": helm.ns,
-                   "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns, "db": db.ns}
+                   "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns, "db": db.ns, "ci": ci.ns}
     chosen = include or collections
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))

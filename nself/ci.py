@@ -56,8 +56,9 @@ def _secret_steps(target: str | None) -> list[tuple[str, str, str]]:
     if target == "k8s":
         steps.append(("kubeconfig", SECRETS["k8s"], 'install -m 700 -d ~/.kube && printf \'%s\\n\' "$' + SECRETS["k8s"]
                       + '" > ~/.kube/config && chmod 600 ~/.kube/config'))
-    steps.append(("env secrets", SECRETS["env"], 'if [ -n "$' + SECRETS["env"] + '" ]; then (umask 077; printf \'%s\\n\' "$'
-                  + SECRETS["env"] + '" > .env.secrets); fi'))
+    env = SECRETS["env"]
+    steps.append(("env secrets", env,
+                  f'if [ -n "${env}" ]; then (umask 077; printf \'%s\\n\' "${env}" > .env.secrets); fi'))
     return steps
 
 

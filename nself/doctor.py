@@ -148,7 +148,8 @@ def container_runtime(required: bool) -> Check:
 
 def ssh_keys(servers: dict) -> Check:
     """Each server's own key file, else an agent or a default key in ~/.ssh."""
-    missing = [f"{s.name} ({s.key})" for s in servers.values() if s.key and not Path(os.path.expanduser(s.key)).is_file()]
+    missing = [f"{s.name} ({s.key})" for s in servers.values()
+               if s.key and not Path(os.path.expanduser(s.key)).is_file()]
     if missing:
         return Check("ssh keys", False, True, "key files not found: " + ", ".join(missing),
                      "fix `key:` of those servers in .nself/servers.yml, or create the key with ssh-keygen")

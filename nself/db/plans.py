@@ -109,7 +109,8 @@ def shell_fragment(db: Database, session: str, readonly: bool, tty: bool) -> str
     `readonly` starts every transaction read-only (a guard against slips, not a permission:
     `SET default_transaction_read_only = off` undoes it). `tty` gives a container exec a
     terminal (`exec -it`)."""
-    conninfo = f"dbname={db.name} connect_timeout=10" + (" options='-c default_transaction_read_only=on'" if readonly else "")
+    conninfo = f"dbname={db.name} connect_timeout=10" \
+        + (" options='-c default_transaction_read_only=on'" if readonly else "")
     fragment = db.tool("psql", "-d", conninfo, sync_id=session)
     if tty and db.via == "exec":
         fragment = fragment.replace(f"{db.runtime} exec -i ", f"{db.runtime} exec -it ", 1)

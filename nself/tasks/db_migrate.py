@@ -39,7 +39,7 @@ def _migrate(c, title: str, choose, sql_of, verb: str) -> None:
         if runtime.options(c).dry_run:
             emit(out, Plan(f"{title} on {db.describe()}", steps))
             return
-        for step, m in zip(steps, chosen):
+        for step in steps:
             out.verbose(step.summary)
             s.run(step)
     done = [m.label for m in chosen]

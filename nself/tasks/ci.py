@@ -12,7 +12,7 @@ from nself import runtime
             "branch": "the branch that deploys (default main)",
             "force": "replace a pipeline file that differs"})
 def init(c, platform, deploy=None, branch="main", force=False):
-    """Write a CI pipeline: install nself, validate, generate, deploy on the branch."""
+    """Write a CI pipeline: install nself, validate, generate, deploy."""
     from nself import __version__, ci
     from nself.errors import UsageError
     from nself.plan import LocalRunner, Plan, emit, put, run

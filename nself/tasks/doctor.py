@@ -8,7 +8,7 @@ from nself import runtime
 
 @task
 def doctor(c):
-    """Check this machine for what the project needs (exit 1 if a required check fails)."""
+    """Check this machine for what the project needs, each with a fix."""
     from nself import doctor as checks
     from nself.errors import NselfError
     from nself.project import find_root

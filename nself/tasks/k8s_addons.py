@@ -65,7 +65,7 @@ def status(c, context=None, kubeconfig=None):
 @task(name="list", help={**_CLUSTER, "namespace": "only this namespace (default: the environment's)",
                          "all_namespaces": "every namespace"})
 def list_rules(c, namespace=None, all_namespaces=False, context=None, kubeconfig=None):
-    """List the Ingress rules: host, path, backend service, class, TLS, address."""
+    """List the Ingress rules: host, path, service, class, TLS, address."""
     from nself.k8s import addons
 
     out = runtime.output(c)
@@ -114,7 +114,7 @@ def mesh_status(c, namespace=None, context=None, kubeconfig=None):
                                     "mesh": "istio or linkerd (default: the one installed)",
                                     "namespace": "namespace (default: the environment's)"})
 def inject(c, service, mesh=None, namespace=None, context=None, kubeconfig=None):
-    """Add the mesh's proxy to a service's pods (sets its documented label/annotation)."""
+    """Add the mesh's proxy to a service's pods (its documented switch)."""
     from nself.k8s import addons
     from nself.plan import LocalRunner, emit
 

@@ -1,7 +1,8 @@
 """Running `nself db` steps where the database is: `with session(root, db, servers) as s:`
 connects to its host first (unreachable exit 6, unknown key exit 7, before anything runs),
-writes the 0600 password file a direct connection needs, and removes it when the block ends,
-whatever happened. Steps run through sync's machines (this machine's runner, or the SSH
+writes the 0600 password file a direct connection needs before the first step that talks to
+the database, and removes it when the block ends, whatever happened. Steps that only look at
+files (listing backups) run without it, so a refused restore leaves nothing behind. Steps run through sync's machines (this machine's runner, or the SSH
 executor's `HostRunner`)."""
 from __future__ import annotations
 
@@ -27,9 +28,14 @@ class Session:
     servers: Mapping
     id: str
     runner: object
+    password_written: bool = False
 
-    def run(self, *steps: Step) -> list[StepResult]:
-        """Run steps in order; a failing one raises StepFailed (its exit code)."""
+    def run(self, *steps: Step, database: bool = True) -> list[StepResult]:
+        """Run steps in order; a failing one raises StepFailed (its exit code). `database`:
+        the steps talk to the database (the password file is written first)."""
+        if database and not self.password_written:
+            self.password_written = True
+            self.runner(secret_steps([self.db], self.id))
         results = self.runner(list(steps))
         return [results[id(s)] for s in steps]
 
@@ -37,6 +43,7 @@ class Session:
         """Run a shell fragment on the database's machine with this terminal attached (ssh -t
         to a host when there is a terminal); returns its exit code. No deadline: the person
         at the prompt decides when it ends (connecting has one: ssh's and psql's)."""
+        self.run(database=True)
         if self.db.on == LOCAL:
             argv = ["sh", "-c", fragment]
         else:
@@ -53,7 +60,7 @@ def session(root: Path, db: Database, servers: Mapping) -> Iterator[Session]:
     with Machines(root, [db.on], servers) as run:
         current = Session(root, db, servers, sid, run)
         try:
-            current.run(*secret_steps([db], sid))
             yield current
         finally:
-            current.run(*cleanup_steps([db], sid))
+            if current.password_written:
+                current.runner(cleanup_steps([db], sid))

@@ -103,7 +103,7 @@ def backup(c, list=False, keep=None):  # noqa: A002 - the plan's flag name
     with session(project.root, db, servers) as s:
         steps, path = plans.backup_steps(db, s.id, stamp, count)
         s.run(*steps)
-        kept = plans.parse_list(s.run(plans.list_step(db))[0].stdout)
+        kept = plans.parse_list(s.run(plans.list_step(db), database=False)[0].stdout)
     made = next((b for b in kept if b["path"] == path), {"bytes": None})
     out.emit({"env": db.env, "on": db.on, "path": path, "bytes": made["bytes"], "kept": len(kept)},
              render=lambda d: out.say(f"{db.env}: backed up to {path} on {db.on} ({d['bytes']} bytes; "
@@ -116,7 +116,7 @@ def _list(c, project, servers, db) -> None:
 
     out = runtime.output(c)
     with session(project.root, db, servers) as s:
-        rows = plans.parse_list(s.run(plans.list_step(db))[0].stdout)
+        rows = plans.parse_list(s.run(plans.list_step(db), database=False)[0].stdout)
     out.emit({"env": db.env, "on": db.on, "backups": rows},
              render=lambda d: out.table(["name", "bytes", "modified (UTC)", "path"], [
                  [r["name"], r["bytes"], _utc(r["modified"]), r["path"]] for r in d["backups"]],
@@ -173,11 +173,11 @@ def _chosen(s, db, file: str) -> str:
     hint = "`nself db backup --list` shows the backups; `nself db backup` takes one"
     if "/" in file:
         try:
-            s.run(plans.exists_step(db, file))
+            s.run(plans.exists_step(db, file), database=False)
         except StepFailed:
             raise UsageError(f"{file} does not exist on {db.on}", hint=hint) from None
         return file
-    backups = plans.parse_list(s.run(plans.list_step(db))[0].stdout)
+    backups = plans.parse_list(s.run(plans.list_step(db), database=False)[0].stdout)
     if file == "latest":
         if not backups:
             raise UsageError(f"{db.env} has no backups to restore", hint=hint)

@@ -2,8 +2,8 @@
 connects to its host first (unreachable exit 6, unknown key exit 7, before anything runs),
 writes the 0600 password file a direct connection needs before the first step that talks to
 the database, and removes it when the block ends, whatever happened. Steps that only look at
-files (listing backups) run without it, so a refused restore leaves nothing behind. Steps run through sync's machines (this machine's runner, or the SSH
-executor's `HostRunner`)."""
+files (listing backups) run without it, so a refused restore leaves nothing behind. Steps run
+through sync's machines (this machine's runner, or the SSH executor's `HostRunner`)."""
 from __future__ import annotations
 
 import shlex

@@ -140,7 +140,8 @@ def test_shell_on_a_host_runs_psql_there_over_ssh(world, project):
     refused = _cli(["--env", "staging", "db", "shell", "--readonly"], project, b"delete from orders;\n")
     assert "read-only transaction" in refused.stderr.decode()
     assert world.staging.sql("select count(*) from orders") == "2"
-    shown = _cli(["--env", "staging", "db", "shell"], project, b"select current_database() || '@' || inet_server_port();\n")
+    shown = _cli(["--env", "staging", "db", "shell"], project,
+                 b"select current_database() || '@' || inet_server_port();\n")
     assert shown.returncode == 0, shown.stderr
     assert "app@5432" in shown.stdout.decode()
     assert world.staging.sh("ls /var/lib/app-host1/.nself/sync/ 2>/dev/null | grep -c pgpass || true").strip() == "0"

@@ -49,13 +49,13 @@ def render(platform: str, version: str, deploy: str | None, target: str | None, 
 
 def _secret_steps(target: str | None) -> list[tuple[str, str, str]]:
     """(what, secret variable, shell) for the deploy job: the way in, then .env.secrets."""
+    def to_file(variable: str, folder: str, path: str) -> str:
+        return f'install -m 700 -d {folder} && printf \'%s\\n\' "${variable}" > {path} && chmod 600 {path}'
     steps = []
     if target == "ssh":
-        steps.append(("SSH key", SECRETS["ssh"], 'install -m 700 -d ~/.ssh && printf \'%s\\n\' "$' + SECRETS["ssh"]
-                      + '" > ~/.ssh/id_ed25519 && chmod 600 ~/.ssh/id_ed25519'))
+        steps.append(("SSH key", SECRETS["ssh"], to_file(SECRETS["ssh"], "~/.ssh", "~/.ssh/id_ed25519")))
     if target == "k8s":
-        steps.append(("kubeconfig", SECRETS["k8s"], 'install -m 700 -d ~/.kube && printf \'%s\\n\' "$' + SECRETS["k8s"]
-                      + '" > ~/.kube/config && chmod 600 ~/.kube/config'))
+        steps.append(("kubeconfig", SECRETS["k8s"], to_file(SECRETS["k8s"], "~/.kube", "~/.kube/config")))
     env = SECRETS["env"]
     steps.append(("env secrets", env,
                   f'if [ -n "${env}" ]; then (umask 077; printf \'%s\\n\' "${env}" > .env.secrets); fi'))

@@ -48,7 +48,16 @@ def test_github_workflow_passes_actionlint_and_deploys_from_the_branch(project, 
     deploy = workflow["jobs"]["deploy"]
     assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/release'"
     assert deploy["steps"][-1] == {"run": f"nself deploy.to {env} --yes"}
-    assert any(s.get("env", {}).get(secret) == f"${{{{ secrets.{secret} }}}}" for s in deploy["steps"])
+    [way_in] = [s for s in deploy["steps"] if s.get("env", {}).get(secret) == f"${{{{ secrets.{secret} }}}}"]
+    # the job's own script, run here: the secret lands in a 0600 file and is not echoed
+    home = project / "home"
+    home.mkdir()
+    ran = subprocess.run(["bash", "-c", way_in["run"]], env={"HOME": str(home), "PATH": "/usr/bin:/bin",
+                                                             secret: "line one\nline two"},
+                         capture_output=True, text=True, timeout=30)
+    assert ran.returncode == 0 and "line one" not in ran.stdout + ran.stderr
+    [written] = [p for p in home.rglob("*") if p.is_file()]
+    assert written.read_text() == "line one\nline two\n" and written.stat().st_mode & 0o777 == 0o600
     validate_steps = [s.get("run") for s in workflow["jobs"]["validate"]["steps"]]
     assert "nself config.validate --strict" in validate_steps and "nself k8s.generate" in validate_steps
     assert nself(["ci.validate"], cwd=project).code == 0

@@ -166,7 +166,10 @@ def test_blueprint_list_and_add(demo, nself):
     init = (demo / "providers/hetzner/cloud-init.yaml").read_text()
     assert init.startswith("#cloud-config") and "PasswordAuthentication no" in init
     assert yaml.safe_load(init)["packages"]
-    assert yaml.safe_load((demo / "providers/hetzner/provider.yml").read_text())["provider"] == "hetzner"
+    settings = (demo / "providers/hetzner/provider.yml").read_text()
+    assert yaml.safe_load(settings)["provider"] == "hetzner"
+    for named in re.findall(r"`nself ([\w-]+(?:\.[\w-]+)*)[ `]", settings):          # the commands it points to exist
+        assert nself([named, "--help"], cwd=demo).code == 0, named
     assert nself(["blueprint.add", "provider:nowhere"], cwd=demo).code == 2
     assert nself(["blueprint.add", "k8s"], cwd=demo).code == 0 and (demo / "k8s/base").is_dir()
     assert nself(["blueprint.add", "helm"], cwd=demo).code == 0 and (demo / "charts/demo/Chart.yaml").is_file()

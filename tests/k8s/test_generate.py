@@ -263,3 +263,15 @@ def test_no_network_policies_flag(nself, stack):
     r = nself(["k8s.generate", "--plain", "--no-network-policies"], cwd=stack)
     assert r.code == 0 and "kind: NetworkPolicy" not in r.out
     assert "kind: NetworkPolicy" in nself(["k8s.generate", "--plain"], cwd=stack).out
+
+
+@pytest.mark.parametrize("env", ["local", "production"])
+def test_config_validate_and_generate_agree_on_warnings(nself, stack, env):
+    """config.validate in CI says what k8s.generate will say about the same environment."""
+    generated = nself(["--env", env, "k8s.generate", "--json"], cwd=stack).json()["warnings"]
+    validated = nself(["--env", env, "config.validate", "--json"], cwd=stack).json()["warnings"]
+    def keyed(found):
+        return {(w["service"], w["key"], w["code"]) for w in found
+                if env in w["message"] or w["code"] != "unpinned-image"}
+    assert keyed(validated) == keyed(generated)
+    assert any(w["code"] == "unpinned-image" for w in validated) == (env == "production")

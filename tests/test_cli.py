@@ -362,3 +362,21 @@ def test_a_projects_own_tasks_keep_invokes_short_flags(nself, stack):
     (stack / "tasks.py").write_text(PROJECT_TASKS.replace('def status(c, service=None)',
                                                           'def status(c, service=None, other=None)'))
     assert "-o STRING, --other" in nself(["status", "--help"], cwd=stack).out
+
+
+def test_ctrl_c_while_nself_starts_is_quiet_exit_130():
+    """SIGINT arriving during the imports: exit 130, no KeyboardInterrupt traceback."""
+    r = subprocess.run([sys.executable, "-c", "import os, signal, nself.entry\n"
+                        "os.kill(os.getpid(), signal.SIGINT)\nimport nself.cli\nprint('went on')"],
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "", "")
+
+
+def test_ctrl_c_once_running_is_a_keyboard_interrupt_again():
+    """After start-up the Program owns Ctrl-C (tasks revert what they began): exit 130 from it."""
+    script = ("import atexit, os, signal, sys, nself.entry, nself.cli\n"
+              "atexit.register(print, 'cleaned up')   # skipped by the start-up handler's os._exit\n"
+              "nself.cli.NselfProgram._run = lambda self, argv: os.kill(os.getpid(), signal.SIGINT)\n"
+              "sys.argv = ['nself', '--list']\nnself.entry.main()\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and r.stdout == "cleaned up\n" and "Traceback" not in r.stderr, r

@@ -79,6 +79,8 @@ class NselfProgram(Program):
         self.create_config()
         self.parse_core(argv)
         self.parse_collection()
+        if self._route():
+            return
         self.parse_tasks()
         self.parse_cleanup()
         self.update_config()
@@ -124,6 +126,96 @@ class NselfProgram(Program):
             if close:
                 hint = "did you mean " + " or ".join(f"`{c}`" for c in close) + f"? ({hint})"
         return hint
+
+    # -- help, legacy aliases, planned groups ----------------------------------------
+    def parse_collection(self):
+        """Load the collection for a bare `--help` too (Invoke prints its help before loading):
+        nself's help lists the groups of this project."""
+        help_arg = self.args.help
+        asked = help_arg._value   # set directly: the `value` setter would cast None to "None"
+        help_arg._value = None if asked is True else asked
+        super().parse_collection()
+        help_arg._value = asked
+
+    def _route(self) -> bool:
+        """Before Invoke parses the tasks: forward a legacy alias (warning on stderr), refuse a
+        planned group that is not built, and answer the help forms (`nself help [GROUP [TASK]]`,
+        `nself GROUP --help`, `nself --help GROUP`, a bare group without a default task).
+        True when help was printed and nothing is left to run."""
+        from itertools import takewhile
+
+        from nself import help as tree
+        from nself import legacy
+
+        taken = {*self.collection.tasks, *self.collection.collections}
+        words, alias = legacy.rewrite(list(self.core.unparsed), taken)
+        if alias:
+            print(legacy.warning(alias), file=sys.stderr)
+        self.core.unparsed = words
+        legacy.refuse_planned(words, taken)
+        lead = list(takewhile(lambda w: not w.startswith("-"), words))
+        asked = self.args.help.value
+        if lead[:1] == ["help"] and "help" not in taken:
+            return self._help(lead[1:])
+        if isinstance(asked, str):
+            return self._help([asked, *lead])
+        if not lead or ".".join(lead) in self.collection.task_names:
+            return False
+        kind, path = tree.resolve(self.collection, lead)
+        if kind == "group" and (any(w in ("--help", "-h") for w in words)
+                                or not tree.subcollection(self.collection, path).default):
+            return self._help([path])
+        return False
+
+    def _help(self, words: list[str]) -> bool:
+        from nself import help as tree
+        from nself import legacy
+
+        json_mode = self.args.json.value or self._json_requested
+        if words == ["legacy"] and "legacy" not in self.collection.collections:
+            rows = legacy.table()
+            if json_mode:
+                _print_json({"legacy": rows})
+            else:
+                print("Old names (nself 0.4.6), forwarded with a warning until " + legacy.REMOVED_IN + ":\n")
+                self.print_columns([(r["alias"], f"→ nself {r['use']}") for r in rows])
+            return True
+        kind, path = tree.resolve(self.collection, words) if words else ("group", "")
+        if kind == "task":
+            self.parser = self._make_parser()
+            if json_mode:
+                task = self.collection[path]
+                _print_json({"task": path, "summary": tree.summary(task), "positional": task.positional,
+                             "options": [{"flag": f, "help": h} for f, h in
+                                         self.parser.contexts[path].help_tuples()]})
+            else:
+                self.print_task_help(path)
+            return True
+        doc = tree.group_doc(self.collection, path)
+        if json_mode:
+            _print_json(doc)
+        elif path:
+            tree.render_group(doc, print, self.print_columns, self.binary)
+        else:
+            self.print_help()
+        return True
+
+    def print_help(self) -> None:
+        """`nself --help` and `nself help`: the groups one line each, then the global flags."""
+        from nself import help as tree
+
+        print(f"Usage: {self.binary} [--global-flags] GROUP TASK [--options]   "
+              f"(or GROUP.TASK; `{self.binary} help GROUP` lists a group)")
+        print("")
+        tree.render_group(tree.group_doc(self.collection, ""), print, self.print_columns, self.binary)
+        ours = {f"--{f}" for f in (*GLOBAL_FLAGS, "debug", "help", "list", "version", "print-completion-script")}
+        tuples = self.initial_context.help_tuples()
+        for title, part in (("Global flags", [t for t in tuples if ours & set(_flags(t[0]))]),
+                            ("Invoke's options", [t for t in tuples if not ours & set(_flags(t[0]))])):
+            print(f"{title}:")
+            print("")
+            self.print_columns(part)
+        print(f"Old command names: `{self.binary} help legacy`.")
 
     # -- parsing ------------------------------------------------------------------
     def parse_core(self, argv):
@@ -314,6 +406,19 @@ def _collection_defaults(collection: Collection) -> dict:
     for sub in collection.collections.values():
         out.update(_collection_defaults(sub))
     return out
+
+
+def _flags(spec: str) -> list[str]:
+    """`-h [STRING], --help[=STRING]` → ["-h", "--help"]."""
+    import re
+
+    return re.findall(r"--?[\w-]+", spec)
+
+
+def _print_json(doc) -> None:
+    import json
+
+    print(json.dumps(doc, indent=2))
 
 
 def _env_flag(name: str) -> bool:

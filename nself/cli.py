@@ -52,6 +52,14 @@ class NselfProgram(Program):
     # -- running ----------------------------------------------------------------
     def run(self, argv=None, exit=True):
         self._json_requested = _env_flag("NSELF_JSON")
+        words = list(sys.argv if argv is None else argv)
+        if words[1:2] == ["--complete"]:   # the console script answers this before loading Invoke
+            from nself.completion import fast
+
+            code = fast.main(words[2:])
+            if exit:
+                sys.exit(code)
+            return code
         try:
             return self._run(argv)
         except NselfError as exc:
@@ -232,6 +240,16 @@ class NselfProgram(Program):
         if sum(bool(self.args[f].value) for f in ("quiet", "verbose")) > 1:
             raise NselfError("--quiet and --verbose contradict each other", code=Code.USAGE,
                              hint="pass one of them")
+
+    def parse_core_args(self):
+        """nself's own completion scripts (they complete values too), in place of Invoke's."""
+        super().parse_core_args()
+        shell = self.core[0].args["print-completion-script"].value
+        if shell:
+            from nself.completion import scripts
+
+            print(scripts.script(shell), end="")
+            raise Exit
 
     def load_collection(self):
         from nself.project import find_root

@@ -68,11 +68,11 @@ class NselfProgram(Program):
             code = self._report_invoke(exc)
         except KeyboardInterrupt:
             code = 130
-        except OSError as exc:   # a file system or device refusal that no layer below named
-            code = self._report(_os_error(exc))
         except BrokenPipeError:  # `nself config.show | head`: the reader left, not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 141
+        except OSError as exc:   # a file system or device refusal that no layer below named
+            code = self._report(_os_error(exc))
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if self._debug():
                 _print_traceback()
@@ -203,7 +203,7 @@ class NselfProgram(Program):
         if json_mode:
             _print_json(doc)
         elif path:
-            tree.render_group(doc, print, self.print_columns, self.binary)
+            tree.render_group(doc, print, self.binary)
         else:
             self.print_help()
         return True
@@ -215,7 +215,7 @@ class NselfProgram(Program):
         print(f"Usage: {self.binary} [--global-flags] GROUP TASK [--options]   "
               f"(or GROUP.TASK; `{self.binary} help GROUP` lists a group)")
         print("")
-        tree.render_group(tree.group_doc(self.collection, ""), print, self.print_columns, self.binary)
+        tree.render_group(tree.group_doc(self.collection, ""), print, self.binary)
         ours = {f"--{f}" for f in (*GLOBAL_FLAGS, "debug", "help", "list", "version", "print-completion-script")}
         tuples = self.initial_context.help_tuples()
         for title, part in (("Global flags", [t for t in tuples if ours & set(_flags(t[0]))]),

@@ -73,8 +73,9 @@ def group_doc(collection: Collection, path: str) -> dict:
     return {"group": path, "summary": summary(node) if path else "", **rows(node)}
 
 
-def render_group(doc: dict, say, columns, binary: str = "nself") -> None:
-    """Text of `nself help GROUP` (and of the group part of `nself --help`)."""
+def render_group(doc: dict, say, binary: str = "nself") -> None:
+    """Text of `nself help GROUP` (and of the group part of `nself --help`): one line per
+    group or task, never wrapped, so the list reads (and greps) as a table."""
     prefix = f"{binary} {doc['group'].replace('.', ' ')}".rstrip()
     if doc["group"]:
         say(f"Usage: {prefix} TASK [--options]   ({prefix} TASK --help for one task)")
@@ -82,14 +83,16 @@ def render_group(doc: dict, say, columns, binary: str = "nself") -> None:
         if doc["summary"]:
             say(f"  {doc['summary']}")
             say("")
-    if doc["groups"]:
-        say("Groups:")
-        say("")
-        columns([(g["name"], g["summary"]) for g in doc["groups"]])
-    if doc["tasks"]:
-        say("Tasks:")
-        say("")
-        columns([(t["name"] + (" (default)" if t["default"] else ""), t["summary"]) for t in doc["tasks"]])
+    entries = [("Groups", [(g["name"], g["summary"]) for g in doc["groups"]]),
+               ("Tasks", [(t["name"] + (" (default)" if t["default"] else ""), t["summary"]) for t in doc["tasks"]])]
+    width = max((len(name) for _, rows in entries for name, _ in rows), default=0)
+    for title, rows in entries:
+        if rows:
+            say(f"{title}:")
+            say("")
+            for name, line in rows:
+                say(f"  {name:<{width}}   {line}".rstrip())
+            say("")
 
 
 def task_names(collection: Collection) -> list[str]:
@@ -129,8 +132,10 @@ def _markdown_task(dotted: str, task, default: bool) -> list[str]:
     lines += [doc, ""]
     options = []
     for arg in sorted(task.get_arguments(), key=lambda a: a.name):
-        flag = f"--{arg.name}" + ("" if arg.kind is bool else f" {arg.name.upper().replace('-', '_')}")
-        options.append(f"| `{flag}` | {(task.help.get(arg.name.replace('-', '_')) or '').replace('|', '/')} |")
+        name = next((n for n in arg.names if len(n) > 1), arg.names[0])
+        flag = ("--" if len(name) > 1 else "-") + name + \
+            ("" if arg.kind is bool else f" {name.upper().replace('-', '_')}")
+        options.append(f"| `{flag}` | {(arg.help or '').replace('|', '/')} |")
     if options:
         lines += ["| option | meaning |", "|---|---|", *options, ""]
     return lines

@@ -111,13 +111,13 @@ def _groups(collection, path: str) -> dict:
 
 
 def values(root: Path | None) -> dict:
-    """The project's names, each kind on its own: one that does not load is empty."""
+    """The project's names in their files' order, each kind on its own: one that does not load is empty."""
     readers = {"environment": _environments, "service": _services, "server": _servers,
                "provider": _providers, "release": _releases}
     out = {}
     for kind, read in readers.items():
         try:
-            out[kind] = sorted(set(read(root))) if (root is not None or kind == "provider") else []
+            out[kind] = list(dict.fromkeys(read(root))) if (root is not None or kind == "provider") else []
         except (NselfError, OSError, ValueError, TypeError, AttributeError):
             out[kind] = []
     return out

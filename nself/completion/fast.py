@@ -25,8 +25,8 @@ def main(argv: list[str]) -> int:
     words = words or [""]
     try:
         cache = load()
-    except Exception:   # noqa: BLE001 - a completion never prints errors into the shell
-        return 0
+    except (Exception, SystemExit):   # noqa: BLE001 - a completion never prints errors into the shell
+        return 0   # (a project's tasks.py may even call sys.exit while it is imported)
     if cache is not None:
         sys.stdout.write("".join(f"{c}\n" for c in candidates(cache, words[:-1], words[-1])))
     return 0

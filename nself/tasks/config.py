@@ -206,7 +206,7 @@ def edit(c):
 
 @task(positional=["environment"], help={"environment": "the environment to compare --env (or the default) with"})
 def diff(c, environment):
-    """Compare --env's settings and variables with ENVIRONMENT's (secrets masked)."""
+    """Compare --env with ENVIRONMENT: settings and variables, secrets masked."""
     from nself.project import environments
     from nself.tasks.env import render_diff
 
@@ -218,7 +218,7 @@ def diff(c, environment):
 @task(help={"format": "yaml, json or env (the variables as an env file)",
             "include_secrets": "print secret values instead of [REDACTED]"})
 def export(c, format="yaml", include_secrets=False):
-    """Export nself.yml and --env's variables (secrets masked unless --include-secrets)."""
+    """Export nself.yml and --env's variables; secrets masked unless asked."""
     from nself.project import configure
     from nself.project import settings as settings_mod
     from nself.project.loader import select_env
@@ -238,7 +238,7 @@ def export(c, format="yaml", include_secrets=False):
 
 @task(name="import", positional=["file"], help={"file": "a YAML file of nself.yml sections (or a config.export)"})
 def import_(c, file):
-    """Merge a YAML file into nself.yml (validated as a whole, written atomically)."""
+    """Merge a YAML file into nself.yml (validated, written atomically)."""
     from pathlib import Path
 
     from nself.project import configure

@@ -18,7 +18,7 @@ def _root(c):
 
 @task(name="list")
 def list_(c):
-    """List the environments: deploy target, namespace, hosts, default and current."""
+    """List the environments: target, namespace, hosts, default, current."""
     from nself.project import environments
 
     out = runtime.output(c)
@@ -63,7 +63,7 @@ def switch(c, name):
 
 @task(positional=["a", "b"], help={"a": "one environment", "b": "the other environment"})
 def diff(c, a, b):
-    """Compare two environments' settings and variables side by side (secrets masked)."""
+    """Compare two environments' settings and variables (secrets masked)."""
     from nself.project import environments
 
     out = runtime.output(c)

@@ -167,8 +167,8 @@ class NselfProgram(Program):
             return self._help(lead[1:])
         if isinstance(asked, str):
             return self._help([asked, *lead])
-        if not lead or ".".join(lead) in self.collection.task_names:
-            return False
+        if not lead or lead[0] in self.collection.task_names or "." in lead[0]:
+            return False   # a task, or a dotted name Invoke reports itself (with `_parse_hint`)
         kind, path = tree.resolve(self.collection, lead)
         if kind == "group" and (any(w in ("--help", "-h") for w in words)
                                 or not tree.subcollection(self.collection, path).default):

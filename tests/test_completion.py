@@ -33,7 +33,8 @@ def project(stack):
     (stack / ".nself").mkdir(exist_ok=True)
     (stack / ".nself" / "servers.yml").write_text("servers:\n  web1: {host: 127.0.0.1}\n  db1: {host: 127.0.0.2}\n")
     settings = stack / "nself.yml"
-    settings.write_text(settings.read_text().replace("  production:\n", "  qa:\n    namespace: acme-qa\n  production:\n"))
+    settings.write_text(settings.read_text().replace("  production:\n",
+                                                     "  qa:\n    namespace: acme-qa\n  production:\n"))
     return stack
 
 
@@ -52,6 +53,9 @@ SERVICES = {"postgres", "hasura", "auth", "nginx", "minio"}
 
 @pytest.mark.parametrize("words, expected", [
     (["con"], ["config"]),
+    (["he"], ["helm", "help"]),
+    (["help", "cloud", "pro"], ["providers", "provision"]),
+    (["help", "cloud", "provision", ""], []),
     (["config."], ["config.diff", "config.edit", "config.env", "config.export", "config.get", "config.import",
                    "config.list", "config.reset", "config.set", "config.show", "config.validate"]),
     (["config", "s"], ["set", "show"]),

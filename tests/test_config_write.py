@@ -53,6 +53,15 @@ def test_set_keeps_comments_and_types_values_by_the_schema(nself, project):
     assert stat.S_IMODE((project / "nself.yml").stat().st_mode) == 0o640   # the file's mode is kept
 
 
+def test_writes_replace_the_file_by_rename(nself, project):
+    """A reader sees the old file or the new one, never half of it: the new text is written beside
+    it and renamed over it (a new inode), and no temporary file is left."""
+    before = (project / "nself.yml").stat().st_ino
+    assert nself(["config", "set", "helm.chart.version", "2.0"], cwd=project).code == 0
+    assert (project / "nself.yml").stat().st_ino != before
+    assert [p.name for p in project.iterdir() if p.name.startswith(".nself.yml")] == []
+
+
 def test_set_creates_the_sections_on_the_way(nself, project):
     assert nself(["config", "set", "deploy.keep_releases", "7"], cwd=project).code == 0
     assert nself_yml(project).endswith("deploy:\n  keep_releases: 7\n")
@@ -112,6 +121,13 @@ def test_edit_refuses_an_invalid_edit_and_keeps_the_draft(nself, project):
     assert nself_yml(project) == COMMENTED
     draft = project / ".nself.yml.edit.yml"
     assert "projcet:" in draft.read_text() and str(draft) in r.err
+
+
+def test_edit_can_fix_a_file_that_does_not_validate(nself, project):
+    (project / "nself.yml").write_text(COMMENTED.replace("project:", "projcet:"))
+    assert nself(["config", "list"], cwd=project).code == 3
+    r = nself(["config", "edit"], cwd=project, env=editor(project, 'sed -i "s/^projcet:/project:/" "$1"\n'))
+    assert r.code == 0 and nself_yml(project) == COMMENTED, r.err
 
 
 def test_edit_without_change_or_editor(nself, project):

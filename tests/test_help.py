@@ -181,7 +181,8 @@ def test_aliases_are_hidden_from_list_and_shown_in_help_legacy(nself, stack):
 
 
 def test_a_projects_own_task_wins_over_an_alias(nself, stack):
-    (stack / "tasks.py").write_text(PROJECT_TASKS.replace("ns.add_task(seed)", "ns.add_task(seed)\nns.add_task(staging)"))
+    (stack / "tasks.py").write_text(PROJECT_TASKS.replace("ns.add_task(seed)",
+                                                          "ns.add_task(seed)\nns.add_task(staging)"))
     r = nself(["staging"], cwd=stack)
     assert (r.code, r.out.strip(), r.err) == (0, "own staging", "")
 

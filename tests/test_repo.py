@@ -62,5 +62,5 @@ def test_generated_docs_are_current():
     r = subprocess.run([inv, "docs", "--check"], cwd=REPO, capture_output=True, text=True, env=environ, timeout=120)
     assert r.returncode == 0, r.stderr
     commands = (REPO / "docs" / "commands.md").read_text()
-    for name, task in all_tasks():
+    for name, _ in all_tasks():
         assert f"`nself {name}" in commands, name

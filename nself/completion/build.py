@@ -90,7 +90,10 @@ def tree(collection) -> dict:
     global_flags = {f"--{f}": ("environment" if f == "env" else "" if kind is str else None)
                     for f, kind in GLOBAL_FLAGS.items()}
     global_flags.update({"--help": None, "--list": None, "--version": None, "--debug": None})
-    return {"global": global_flags, "tasks": tasks, "groups": _groups(collection, "")}
+    groups = _groups(collection, "")
+    if "help" not in groups[""]:   # `nself help [GROUP [TASK]]`, answered by the Program
+        groups[""] = sorted([*groups[""], "help"])
+    return {"global": global_flags, "tasks": tasks, "groups": groups}
 
 
 def _param(task, name: str) -> str:

@@ -87,6 +87,10 @@ def files_signature(root: Path | None) -> list:
 def candidates(cache: dict, before: list[str], current: str) -> list[str]:
     """Completions of `current` given the words before it."""
     tree, values = cache["tree"], cache["values"]
+    if before[:1] == ["help"] and "help" not in tree["tasks"]:   # `nself help cloud pro…`: names only
+        names = candidates(cache, before[1:], current)
+        return [n for n in names if n in tree["tasks"] or n in tree["groups"] or
+                any(n in children for children in tree["groups"].values())]
     task, group, given, i = None, "", 0, 0
     flags = dict(tree["global"])
     while i < len(before):

@@ -74,9 +74,11 @@ def edit_in_editor(root: Path, environ=os.environ) -> dict:
     editor = environ.get("VISUAL") or environ.get("EDITOR")
     if not editor:
         raise UsageError("no editor: $EDITOR (or $VISUAL) is not set", hint="export EDITOR=vi (or nano, code -w)")
-    doc = edit.open_document(root)
-    before = doc.path.read_text() if doc.path.is_file() else ""
-    draft = doc.path.with_name(f".{doc.path.name}.edit.yml")
+    from nself.project import settings
+
+    path = settings.find(root) or root / "nself.yml"   # not validated first: an edit may be the fix
+    before = path.read_text() if path.is_file() else ""
+    draft = path.with_name(f".{path.name}.edit.yml")
     draft.write_text(before)
     try:
         status = subprocess.run([*shlex.split(editor), str(draft)], timeout=EDITOR_DEADLINE_S).returncode
@@ -89,17 +91,17 @@ def edit_in_editor(root: Path, environ=os.environ) -> dict:
     after = draft.read_text()
     if status != 0 or after == before:
         draft.unlink()
-        return {"file": str(doc.path), "changed": False,
+        return {"file": str(path), "changed": False,
                 "reason": f"the editor exited with {status}" if status else "no change"}
     try:
-        edit.validate_text(after, doc.path)
+        edit.validate_text(after, path)
     except ConfigError as exc:
-        raise ConfigError(f"{exc.message}; {doc.path.name} was not changed", details=exc.details,
+        raise ConfigError(f"{exc.message}; {path.name} was not changed", details=exc.details,
                           hint=f"your edit is kept in {draft}: fix it and run "
                                f"`nself config.import {draft}`, or `nself config.edit` again") from None
-    edit.write_atomic(doc.path, after)
+    edit.write_atomic(path, after)
     draft.unlink()
-    return {"file": str(doc.path), "changed": True}
+    return {"file": str(path), "changed": True}
 
 
 def export(root: Path, env: str, pass_env, include_secrets: bool) -> dict:

@@ -95,11 +95,6 @@ def render_group(doc: dict, say, binary: str = "nself") -> None:
             say("")
 
 
-def task_names(collection: Collection) -> list[str]:
-    """Every dotted task name of the tree (aliases left out), in order."""
-    return sorted(collection.task_names)
-
-
 def markdown(collection: Collection) -> str:
     """docs/commands.md: every group and task with its docstring and options."""
     lines = ["# Commands", "",

@@ -168,6 +168,11 @@ def test_fish_completes_through_the_script(project, tmp_path):
         r.stderr
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_program_prints_these_scripts(nself, tmp_path, shell):
+    assert nself(["--print-completion-script", shell], cwd=tmp_path).out == scripts.script(shell)
+
+
 def test_unknown_shell_is_exit_2(nself, tmp_path):
     r = nself(["--print-completion-script", "tcsh"], cwd=tmp_path)
     assert r.code == 2 and "bash, zsh or fish" in r.err

@@ -189,3 +189,19 @@ def test_an_export_imports_back_only_with_its_secrets(nself, project, tmp_path):
     full.write_text(nself(["config", "export", "--include-secrets"], cwd=project).out)
     r = nself(["config", "import", str(full), "--json"], cwd=project)
     assert (r.code, r.json()["changed"]) == (0, []) and nself_yml(project) == COMMENTED
+
+
+def test_config_set_under_plain_inv(project):
+    import subprocess
+    import sys
+
+    (project / "tasks.py").write_text("from nself.tasks import namespace\n\nns = namespace()\n")
+    inv = os.path.join(os.path.dirname(sys.executable), "inv")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NSELF_")}
+    r = subprocess.run([inv, "config.set", "helm.chart.version", "2.0"], cwd=project, capture_output=True,
+                       text=True, env=environ, timeout=60)
+    assert r.returncode == 0 and nself_yml(project) == COMMENTED.replace("version: 1.0.0", "version: '2.0'"), \
+        r.stderr
+    r = subprocess.run([inv, "config.set", "helm.chart.vresion", "2"], cwd=project, capture_output=True,
+                       text=True, env=environ, timeout=60)
+    assert r.returncode == 2 and "did you mean 'helm.chart.version'" in r.stderr and "Traceback" not in r.stderr

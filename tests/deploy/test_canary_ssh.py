@@ -55,6 +55,7 @@ def test_split_steps_check_everywhere_then_swap(tmp_path):
     assert "nginx -q -t" in check[2].display() and "reload" not in check[2].display()
     swap = nginx.apply_split("/srv/shop", 25, "web1").display()
     assert swap.index("mv -Tf .nginx.conf.new nginx.conf") < swap.index("-s reload")
+    assert swap.index("-s reload") < swap.index("shutting down")     # returns once old workers stopped accepting
     log = nginx.read_log(driver.project, "/srv/shop", 4096, "web1").display()
     assert "off=4096" in log and "-e 127.0.0.1:28081" in log and "-e 127.0.0.1:18081" in log
 

@@ -47,15 +47,16 @@ def numbers(rounds: int) -> dict[str, float]:
             subprocess.run([str(BIN / "nself"), *args], cwd=root, env=env, check=True, capture_output=True)
             return time.perf_counter() - start
         try:
-            names = ", ".join(h.name for h in hosts)
-            (root / "nself.yml").write_text(f"environments:\n  eight:\n    hosts: [{names}]\n    path: /var/lib/cb\n"
-                                            "  one:\n    hosts: [host1]\n    path: /var/lib/cb\n")
+            eight = f"environments:\n  eight:\n    hosts: [{', '.join(h.name for h in hosts)}]\n    path: /var/lib/cb\n"
+            (root / "nself.yml").write_text(eight)
             for host in hosts:
                 call("cloud.servers.add", host.name, "--host", host.ip, "--key", str(host.user_key), "--trust-new")
             for release in ("r1", "r2"):
                 write_app(root / "app", release)
                 call("deploy.build", "eight", "--release", release)
             call("deploy.to", "eight", "--release", "r1", "--skip-build")
+            # `one` is host1 of the same deploy (a deploy.to would refuse two environments on one path)
+            (root / "nself.yml").write_text(eight + "  one:\n    hosts: [host1]\n    path: /var/lib/cb\n")
             call("deploy.blue-green", "eight", "--release", "r2", "--skip-build")
             out = {**_steps(root, rounds), **_switch(root, hosts, call, env)}
             return out

@@ -395,6 +395,8 @@ class SshLock(Lock):
     def acquire(self, holder: dict) -> None:
         token = secrets.token_hex(8)
         lock = self.folder
+        driver = self.driver    # whoever takes the lock goes on to every host: connect meanwhile
+        driver.connections.warm(driver.project.root, driver.servers, driver.hosts)
         record = {**holder, "token": token, "machine": socket.gethostname(), "pid": os.getpid()}
         result = self.driver._send(
             self.driver.hosts[0], json.dumps(record), "take the deploy lock",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nself.errors import Exit, NselfError
 from nself.plan import Plan, Step, StepFailed, StepResult, run, shell
-from nself.remote.connection import connect, open_checked
+from nself.remote.connection import CONNECT_TIMEOUT, connect, open_checked
 from nself.remote.inventory import Server
 
 
@@ -77,15 +77,22 @@ class Connections:
     (strict host keys, as `connect`); `give` puts it back after a plan that ran to its end
     (a plan broken off by an exception closes its connection instead). A connection idle for
     more than `persist` seconds, or no longer open, is closed rather than reused: a command
-    pausing for minutes (a canary's pause) connects afresh. Thread-safe: a connection is used
-    by one plan at a time."""
+    pausing for minutes (a canary's pause) connects afresh. `warm` opens connections in the
+    background for hosts a command will reach after its first steps elsewhere. Thread-safe: a
+    connection is used by one plan at a time."""
 
     def __init__(self, persist: float = 60.0):
         self.persist = persist
         self._idle: dict[Server, tuple[object, float]] = {}
+        self._opening: dict[Server, threading.Event] = {}
+        self._generation = 0                   # close() starts a new one: late warm-ups are dropped
         self._lock = threading.Lock()
 
     def take(self, root: Path, server: Server, servers: dict[str, Server]):
+        with self._lock:
+            opening = self._opening.get(server)
+        if opening is not None:            # being warmed: wait for it rather than open a second one
+            opening.wait(3 * CONNECT_TIMEOUT)
         with self._lock:
             connection, since = self._idle.pop(server, (None, 0.0))
         if connection is not None:
@@ -103,9 +110,39 @@ class Connections:
         if old is not None:
             old.close()
 
+    def warm(self, root: Path, servers: dict[str, Server], names) -> None:
+        """Start opening the connections of `names` (not open yet) in the background. One that
+        fails to open here is opened again by `take`, which reports why."""
+        for name in names:
+            server = servers[name]
+            with self._lock:
+                if server in self._idle or server in self._opening:
+                    continue
+                opening = self._opening[server] = threading.Event()
+                generation = self._generation
+            threading.Thread(target=self._open, args=(root, server, servers, opening, generation),
+                             daemon=True).start()
+
+    def _open(self, root: Path, server: Server, servers: dict[str, Server], opening, generation: int) -> None:
+        connection = None
+        try:
+            connection = connect(root, server, servers)
+            open_checked(connection, server)
+        except Exception:  # noqa: BLE001 - `take` opens it again and reports the error
+            connection = None
+        with self._lock:
+            current = generation == self._generation
+            if connection is not None and current and server not in self._idle:
+                self._idle[server], connection = (connection, time.monotonic()), None
+            self._opening.pop(server, None)
+        if connection is not None:         # not wanted any more
+            connection.close()
+        opening.set()
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = list(self._idle.values()), {}
+            self._opening, self._generation = {}, self._generation + 1
         for connection, _ in idle:
             connection.close()
 

@@ -69,3 +69,18 @@ def test_a_connection_idle_longer_than_persist_is_opened_again(fleet):
     first = ports(root, servers, pool)
     assert all(p != first[name] for name, p in ports(root, servers, pool).items())
     pool.close()
+
+
+def test_warmed_connections_serve_the_rounds_and_a_failed_warm_up_is_reported_by_the_round(fleet):
+    root, servers = fleet
+    pool = Connections()
+    pool.warm(root, servers, list(servers))
+    first = ports(root, servers, pool)
+    assert all(first.values()) and ports(root, servers, pool) == first
+    pool.close()
+    (root / ".nself" / "known_hosts").write_text("")         # host keys unknown now: nothing may connect
+    pool.warm(root, servers, list(servers))
+    refused = run_plans(root, {"host1": Plan("where from", [shell("the client port", PORT, on="host1")])}, servers,
+                        connections=pool)
+    assert refused[0].error_code == 7 and "host key" in refused[0].error, refused[0]
+    pool.close()

@@ -78,13 +78,15 @@ class Connections:
     (a plan broken off by an exception closes its connection instead). A connection idle for
     more than `persist` seconds, or no longer open, is closed rather than reused: a command
     pausing for minutes (a canary's pause) connects afresh. `warm` opens connections in the
-    background for hosts a command will reach after its first steps elsewhere. Thread-safe: a
-    connection is used by one plan at a time."""
+    background for hosts a command will reach after its first steps elsewhere (`take` then
+    waits for one being opened, and raises the error it met: an unreachable host costs one
+    connect timeout, not two). Thread-safe: a connection is used by one plan at a time."""
 
     def __init__(self, persist: float = 60.0):
         self.persist = persist
         self._idle: dict[Server, tuple[object, float]] = {}
         self._opening: dict[Server, threading.Event] = {}
+        self._failed: dict[Server, Exception] = {}     # what a warm-up met, for `take` to raise
         self._generation = 0                   # close() starts a new one: late warm-ups are dropped
         self._lock = threading.Lock()
 
@@ -95,6 +97,9 @@ class Connections:
             opening.wait(3 * CONNECT_TIMEOUT)
         with self._lock:
             connection, since = self._idle.pop(server, (None, 0.0))
+            failed = self._failed.pop(server, None)
+        if failed is not None:
+            raise failed
         if connection is not None:
             if connection.is_connected and time.monotonic() - since <= self.persist:
                 return connection
@@ -111,8 +116,7 @@ class Connections:
             old.close()
 
     def warm(self, root: Path, servers: dict[str, Server], names) -> None:
-        """Start opening the connections of `names` (not open yet) in the background. One that
-        fails to open here is opened again by `take`, which reports why."""
+        """Start opening the connections of `names` (not open yet) in the background."""
         for name in names:
             server = servers[name]
             with self._lock:
@@ -124,16 +128,18 @@ class Connections:
                              daemon=True).start()
 
     def _open(self, root: Path, server: Server, servers: dict[str, Server], opening, generation: int) -> None:
-        connection = None
+        connection, failed = None, None
         try:
             connection = connect(root, server, servers)
             open_checked(connection, server)
-        except Exception:  # noqa: BLE001 - `take` opens it again and reports the error
-            connection = None
+        except Exception as exc:  # noqa: BLE001 - raised by `take`, in the plan's thread
+            connection, failed = None, exc
         with self._lock:
             current = generation == self._generation
             if connection is not None and current and server not in self._idle:
                 self._idle[server], connection = (connection, time.monotonic()), None
+            if failed is not None and current:
+                self._failed[server] = failed
             self._opening.pop(server, None)
         if connection is not None:         # not wanted any more
             connection.close()
@@ -142,7 +148,7 @@ class Connections:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = list(self._idle.values()), {}
-            self._opening, self._generation = {}, self._generation + 1
+            self._opening, self._failed, self._generation = {}, {}, self._generation + 1
         for connection, _ in idle:
             connection.close()
 

@@ -126,11 +126,26 @@ def switch(base: str, slot: Slot, on: str) -> Step:
     return shell(f"point nginx at slot {slot.name}", script, on=on, timeout=TIMEOUT)
 
 
+# After `nginx -s reload` returns, the master has only been signalled: until each old worker
+# takes its QUIT (closing its listening sockets, renamed "… is shutting down"), it still accepts
+# new connections with the old config. Wait (at most RELOAD_SECONDS) until no old worker does,
+# so a switch is complete when its step returns; without pgrep, as before, no wait.
+_SETTLED = ('i=0; while :; do serving=; for w in $old; do [ -e /proc/$w ] && '
+            '! grep -qa "shutting down" /proc/$w/cmdline 2>/dev/null && serving=1; done; [ -z "$serving" ] && break; '
+            '[ $i -ge {ticks} ] && {{ echo "nginx still serves the old config {seconds} s after the reload" >&2; '
+            'exit 1; }}; sleep 0.02; i=$((i+1)); done')
+RELOAD_SECONDS = 5
+
+
 def _reload(router: str) -> str:
-    """Reload nginx on router/nginx.conf, or start it when it does not run."""
+    """Reload nginx on router/nginx.conf and wait until its old workers stopped accepting, or
+    start it when it does not run."""
     nginx = f"nginx -p {q(router + '/')} -c {q(router + '/nginx.conf')}"
-    return (f"if [ -s {q(router)}/nginx.pid ] && kill -0 $(cat {q(router)}/nginx.pid) 2>/dev/null; "
-            f"then {nginx} -s reload; else {nginx}; fi")
+    pid = f"{q(router)}/nginx.pid"
+    settled = _SETTLED.format(ticks=RELOAD_SECONDS * 50, seconds=RELOAD_SECONDS)
+    return (f"if [ -s {pid} ] && kill -0 $(cat {pid}) 2>/dev/null; then "
+            f"old=$(command -v pgrep >/dev/null && pgrep -P $(cat {pid})); {nginx} -s reload && {{ {settled}; }}; "
+            f"else {nginx}; fi")
 
 
 def drain(base: str) -> str:

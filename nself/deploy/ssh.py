@@ -19,6 +19,7 @@ import re
 import secrets
 import shlex
 import socket
+import weakref
 
 from nself.deploy import compose_render, nginx
 from nself.deploy.compose_render import ReleaseFile, Slot, compose_name, host_ports, slots
@@ -29,6 +30,7 @@ from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, health
     parse_probe, probe_script, revert, start, switch, upload, wait_healthy
 from nself.errors import Exit, NselfError
 from nself.plan import LocalRunner, Plan, StepResult, put, run, shell
+from nself.remote.executor import Connections
 
 ARCHIVES = ".nself/cache/images"
 PROBE_TIMEOUT = 60
@@ -50,6 +52,9 @@ class SshDriver(SshCanary, Driver):
         self.registry = project.settings.section("deploy", "registry") if project.settings else None
         self._log_offsets: dict[str, int] = {}       # canary_requests: per host, bytes of the log read
         self._log_lines: dict[str, list[str]] = {}   # and the canary's lines among them
+        # one connection per host for all of this driver's rounds (state, lock, check, swap…)
+        self.connections = Connections()
+        weakref.finalize(self, self.connections.close)
 
     # -- the deploy ------------------------------------------------------------------------
     def plan(self, options: DeployOptions) -> Plan:
@@ -358,7 +363,8 @@ class SshDriver(SshCanary, Driver):
     def _run(self, plans: dict[str, Plan], parallel: int, echo=None) -> list:
         from nself.remote.executor import run_plans
 
-        return run_plans(self.project.root, plans, self.servers, parallel=parallel, echo=echo) if plans else []
+        return run_plans(self.project.root, plans, self.servers, parallel=parallel, echo=echo,
+                         connections=self.connections) if plans else []
 
     def _raise_unreachable(self, results: list) -> None:
         if any(not r.ok for r in results):
@@ -389,6 +395,8 @@ class SshLock(Lock):
     def acquire(self, holder: dict) -> None:
         token = secrets.token_hex(8)
         lock = self.folder
+        driver = self.driver    # whoever takes the lock goes on to every host: connect meanwhile
+        driver.connections.warm(driver.project.root, driver.servers, driver.hosts)
         record = {**holder, "token": token, "machine": socket.gethostname(), "pid": os.getpid()}
         result = self.driver._send(
             self.driver.hosts[0], json.dumps(record), "take the deploy lock",

@@ -1,6 +1,11 @@
 """A bounded parallel executor over servers: `--parallel N`, live output prefixed with the
 host name, fail-fast or continue, a summary (host, exit code, duration) and one error
-naming the hosts that failed (Fabric's Group has no limit, no prefix and no summary)."""
+naming the hosts that failed (Fabric's Group has no limit, no prefix and no summary).
+
+A command that talks to the same hosts several times (a deploy verb: state, lock, check,
+swap, record) passes one `Connections` to every `run_plans`: each host's connection is opened
+(and its host key checked) once and reused, like OpenSSH's ControlMaster, instead of a new
+handshake for every round."""
 from __future__ import annotations
 
 import shlex
@@ -14,7 +19,7 @@ from pathlib import Path
 
 from nself.errors import Exit, NselfError
 from nself.plan import Plan, Step, StepFailed, StepResult, run, shell
-from nself.remote.connection import connect, open_checked
+from nself.remote.connection import CONNECT_TIMEOUT, connect, open_checked
 from nself.remote.inventory import Server
 
 
@@ -64,6 +69,88 @@ class Prefixed:
             with self.lock:
                 self.write_line(self.prefix + self.buffer)
             self.buffer = ""
+
+
+class Connections:
+    """Open connections kept for reuse within one command (OpenSSH's ControlMaster and
+    ControlPersist, in process). `take` gives a host's idle connection, or opens a new one
+    (strict host keys, as `connect`); `give` puts it back after a plan that ran to its end
+    (a plan broken off by an exception closes its connection instead). A connection idle for
+    more than `persist` seconds, or no longer open, is closed rather than reused: a command
+    pausing for minutes (a canary's pause) connects afresh. `warm` opens connections in the
+    background for hosts a command will reach after its first steps elsewhere (`take` then
+    waits for one being opened, and raises the error it met: an unreachable host costs one
+    connect timeout, not two). Thread-safe: a connection is used by one plan at a time."""
+
+    def __init__(self, persist: float = 60.0):
+        self.persist = persist
+        self._idle: dict[Server, tuple[object, float]] = {}
+        self._opening: dict[Server, threading.Event] = {}
+        self._failed: dict[Server, Exception] = {}     # what a warm-up met, for `take` to raise
+        self._generation = 0                   # close() starts a new one: late warm-ups are dropped
+        self._lock = threading.Lock()
+
+    def take(self, root: Path, server: Server, servers: dict[str, Server]):
+        with self._lock:
+            opening = self._opening.get(server)
+        if opening is not None:            # being warmed: wait for it rather than open a second one
+            opening.wait(3 * CONNECT_TIMEOUT)
+        with self._lock:
+            connection, since = self._idle.pop(server, (None, 0.0))
+            failed = self._failed.pop(server, None)
+        if failed is not None:
+            raise failed
+        if connection is not None:
+            if connection.is_connected and time.monotonic() - since <= self.persist:
+                return connection
+            connection.close()
+        connection = connect(root, server, servers)
+        open_checked(connection, server)
+        return connection
+
+    def give(self, server: Server, connection) -> None:
+        with self._lock:
+            old, _ = self._idle.pop(server, (None, 0.0))
+            self._idle[server] = (connection, time.monotonic())
+        if old is not None:
+            old.close()
+
+    def warm(self, root: Path, servers: dict[str, Server], names) -> None:
+        """Start opening the connections of `names` (not open yet) in the background."""
+        for name in names:
+            server = servers[name]
+            with self._lock:
+                if server in self._idle or server in self._opening:
+                    continue
+                opening = self._opening[server] = threading.Event()
+                generation = self._generation
+            threading.Thread(target=self._open, args=(root, server, servers, opening, generation),
+                             daemon=True).start()
+
+    def _open(self, root: Path, server: Server, servers: dict[str, Server], opening, generation: int) -> None:
+        connection, failed = None, None
+        try:
+            connection = connect(root, server, servers)
+            open_checked(connection, server)
+        except Exception as exc:  # noqa: BLE001 - raised by `take`, in the plan's thread
+            connection, failed = None, exc
+        with self._lock:
+            current = generation == self._generation
+            if connection is not None and current and server not in self._idle:
+                self._idle[server], connection = (connection, time.monotonic()), None
+            if failed is not None and current:
+                self._failed[server] = failed
+            self._opening.pop(server, None)
+        if connection is not None:         # not wanted any more
+            connection.close()
+        opening.set()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = list(self._idle.values()), {}
+            self._opening, self._failed, self._generation = {}, {}, self._generation + 1
+        for connection, _ in idle:
+            connection.close()
 
 
 # A sudo server's put: copy beside the target (same file system), set the mode, rename over it.
@@ -134,10 +221,11 @@ def _code_of(exc: Exception) -> int:
 
 def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *, parallel: int = 8,
               fail_fast: bool = False, echo: Callable[[str], None] | None = None,
-              timeout: float | None = None) -> list[HostResult]:
+              timeout: float | None = None, connections: Connections | None = None) -> list[HostResult]:
     """Run one plan per server (name → plan), at most `parallel` at once, each over its own
-    connection. A host's result carries the last step's output; a failed step ends that host's
-    plan with its exit code and message. The one SSH execution path of nself.
+    connection (from `connections` when given, else opened and closed here). A host's result
+    carries the last step's output; a failed step ends that host's plan with its exit code and
+    message. The one SSH execution path of nself.
 
     On KeyboardInterrupt no host starts another step (the running ones finish theirs, each
     within its deadline), then the interrupt goes on to the caller, which can undo what ran."""
@@ -158,13 +246,9 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
             streams = {"out_stream": Prefixed(server.name, echo, width),
                        "err_stream": Prefixed(server.name, echo, width)}
         try:
-            connection = connect(root, server, servers)
-            open_checked(connection, server)
-            try:
-                results = plans[server.name].run(HostRunner(connection, server, streams, timeout),
-                                                 on_step=next_step)
-            finally:
-                connection.close()
+            results = _over(root, server, servers, connections,
+                            lambda c: plans[server.name].run(HostRunner(c, server, streams, timeout),
+                                                             on_step=next_step))
             last = results[-1] if results else None
             outcome = HostResult(server.name, server.host, last.exit_code if last else 0,
                                  time.monotonic() - started, last.stdout if last else "",
@@ -194,6 +278,30 @@ def run_plans(root: Path, plans: dict[str, Plan], servers: dict[str, Server], *,
             interrupted.set()
             raise
     return sorted(results, key=lambda r: r.name)
+
+
+def _over(root: Path, server: Server, servers: dict[str, Server], connections: Connections | None, work):
+    """`work(connection)` over the server's connection: a pooled one goes back to the pool when
+    the plan ran to its end or stopped at a failed step (the connection is sound); otherwise,
+    and without a pool, it is closed."""
+    if connections is None:
+        connection = connect(root, server, servers)
+        open_checked(connection, server)
+    else:
+        connection = connections.take(root, server, servers)
+    sound = False
+    try:
+        outcome = work(connection)
+        sound = True
+        return outcome
+    except StepFailed:
+        sound = True
+        raise
+    finally:
+        if connections is not None and sound:
+            connections.give(server, connection)
+        else:
+            connection.close()
 
 
 def command_plans(servers: list[Server], command: str) -> dict[str, Plan]:

@@ -5,11 +5,16 @@ namespace (/etc and /var/lib overlaid, /usr/local/bin and /usr/local/sbin privat
 they install (k3s, users, sudoers) touches nothing else, and `reboot` on them restarts only
 their sshd. Networked hosts also get their own network namespace and address (a veth pair
 on 10.213.N.0/30 that the test makes and deletes).
+
+Every host is a fresh server to the user logging in: sshd runs in its own mount namespace where
+root's ~/.bashrc is Debian's default one (bash reads ~/.bashrc for every SSH command; a
+developer machine's may start pyenv or similar, 0.3–0.5 s per command, which no server has).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -43,18 +48,24 @@ class Host:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)   # sshd's privilege separation directory
         (self.folder / "stopped").unlink(missing_ok=True)
         sshd = [SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")]
-        argv = sshd
-        if self.isolated:
-            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", self._namespace_script(), "sh",
-                    *sshd]
+        script = self._namespace_script() if self.isolated else f'{self._fresh_shell()} && exec "$@"'
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *sshd]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True,
                                         stderr=open(self.folder / "sshd.log", "ab"))
         self.wait_up()
 
+    def _fresh_shell(self) -> str:
+        """Root's ~/.bashrc replaced (in this host's mount namespace only) by Debian's default,
+        which does nothing for a non-interactive shell."""
+        skel, bashrc = Path("/etc/skel/.bashrc"), Path(pwd.getpwnam("root").pw_dir) / ".bashrc"
+        own = self.folder / "bashrc"
+        own.write_text(skel.read_text() if skel.is_file() else "")
+        return f"{{ [ ! -f {bashrc} ] || mount --bind {own} {bashrc}; }}"
+
     def _namespace_script(self) -> str:
-        steps = []
+        steps = [self._fresh_shell()]
         for target in ("/etc", "/var/lib"):
             layer = target.strip("/").replace("/", "_")
             upper, work = self.folder / "layers" / layer, self.folder / "work" / layer

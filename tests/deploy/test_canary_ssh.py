@@ -22,8 +22,9 @@ import pytest
 from nself.deploy import nginx
 from nself.deploy.canary import CanaryState
 from nself.deploy.ssh_canary import _log_header
+from nself.plan import Plan, shell
 from nself.testing.containers import ssh
-from tests.deploy.test_ssh import hosts, local_podman, make_app  # noqa: F401 (module fixtures)
+from tests.deploy.test_ssh import make_app
 from tests.deploy.test_ssh_plan import project as pure_project
 
 INV = str(Path(sys.executable).parent / "inv")
@@ -54,6 +55,7 @@ def test_split_steps_check_everywhere_then_swap(tmp_path):
     assert "nginx -q -t" in check[2].display() and "reload" not in check[2].display()
     swap = nginx.apply_split("/srv/shop", 25, "web1").display()
     assert swap.index("mv -Tf .nginx.conf.new nginx.conf") < swap.index("-s reload")
+    assert swap.index("-s reload") < swap.index("shutting down")     # returns once old workers stopped accepting
     log = nginx.read_log(driver.project, "/srv/shop", 4096, "web1").display()
     assert "off=4096" in log and "-e 127.0.0.1:28081" in log and "-e 127.0.0.1:18081" in log
 
@@ -193,6 +195,13 @@ def in_process(app):
     return driver_for(load_project(app.root, env="staging"), Output(), inventory.load(app.root))
 
 
+def client_ports(driver) -> dict[str, str]:
+    """Per host, the client port of the driver's connection there (as the host sees it)."""
+    plans = {h: Plan("where from", [shell("the client port", 'set -- $SSH_CONNECTION; echo "$2"', on=h)])
+             for h in driver.hosts}
+    return {r.name: r.stdout.strip() for r in driver._run(plans, len(plans))}
+
+
 def nginx_workers(host, router: str) -> str:
     return ssh(host, f"pgrep -P $(cat {router}/nginx.pid) | sort").stdout.strip()
 
@@ -201,7 +210,7 @@ def live_slot(app, host) -> str:
     return (app.path(host) / "slot").read_text()
 
 
-def test_canary_split_refusals_rollback_and_promote(tmp_path, hosts, local_podman):  # noqa: F811
+def test_canary_split_refusals_rollback_and_promote(tmp_path, hosts, local_podman):
     """10 % over 2000 requests is 10 % ± 3 %; a deploy.to or a second canary meanwhile is
     refused naming it (the deploy.to is audited as failed); rollback is 0 % at the first
     request after it; `inv deploy.canary` starts it again; promote is 100 % and leaves the host as a deploy would."""
@@ -254,33 +263,43 @@ def test_canary_split_refusals_rollback_and_promote(tmp_path, hosts, local_podma
     assert json.loads(app.nself("deploy.status", "staging", "--json").stdout)["release"] == v2
 
 
-def test_blue_green_twenty_switches_under_load(tmp_path, hosts, local_podman):  # noqa: F811
-    """Ten rounds of deploy.blue-green → switch → rollback (20 traffic switches, and the new
-    colour's containers removed after each rollback) while a load loop runs: 0 failed
-    requests (as `fetch` counts them), every switch complete when its command returns."""
+def test_blue_green_twenty_switches_under_load(tmp_path, hosts, local_podman):
+    """One deploy.blue-green, then 20 traffic switches while a load loop runs: the commands
+    deploy.blue-green.switch (the first) and .rollback (the last), and between them the
+    router's switch that `switch` runs (`canary_weight` 0 and 100) 18 times over one driver
+    (and its one connection per host): 0 failed requests (as `fetch` counts them), every
+    switch complete when it returns, the new colour's containers removed by the rollback, each
+    command in the audit log."""
     app = make_app(tmp_path, hosts, local_podman, "ferry", 8092)
     app.release("ferry one")
     app.nself("deploy.to", "staging")
-    v2 = app.release("ferry two")
-    app.nself("deploy.build", "staging", "--release", v2)
+    stable = live_slot(app, hosts[0])
+    app.release("ferry two")
+    app.nself("deploy.blue-green", "staging")
     load = Load(app)
     load.start()
     try:
-        for _ in range(10):
-            app.nself("deploy.blue-green", "staging", "--release", v2, "--skip-build")
-            app.nself("deploy.blue-green.switch", "staging")
-            assert measure(app, 20) == Counter({"ferry two": 20})
-            app.nself("deploy.blue-green.rollback", "staging")
-            assert measure(app, 20) == Counter({"ferry one": 20})
+        app.nself("deploy.blue-green.switch", "staging")
+        assert measure(app, 20) == Counter({"ferry two": 20})
+        driver = in_process(app)
+        before = client_ports(driver)
+        for weight in [0, 100] * 9:
+            driver.canary_weight(None, weight)
+            assert measure(app, 20) == Counter({"ferry two" if weight else "ferry one": 20})
+        assert client_ports(driver) == before            # one connection per host for all 18 switches
+        app.nself("deploy.blue-green.rollback", "staging")
+        assert measure(app, 20) == Counter({"ferry one": 20})
     finally:
         counts = load.stop()
     assert counts["failed"] == 0 and counts["ok"] > 500, counts
     assert load.versions["ferry two"] > 0 and load.versions["ferry one"] > 0, load.versions
+    assert all(slot_containers(h, "ferry", "b" if stable == "a" else "a") == 0 for h in hosts)
     history = json.loads(app.nself("deploy.history", "staging", "--json").stdout)["deploys"]
-    assert [r["strategy"] for r in history].count("blue-green") == 10
+    assert [(r["strategy"], r["result"]) for r in history] == [("rolling", "ok"), ("blue-green", "ok"),
+                                                                ("rollback", "ok")]
 
 
-def test_failing_canary_is_aborted_by_auto_analysis(tmp_path, hosts, local_podman):  # noqa: F811
+def test_failing_canary_is_aborted_by_auto_analysis(tmp_path, hosts, local_podman):
     """A release answering 500 to one request in five: its analysis fails, `--auto` aborts,
     the stable release has all traffic again and the abort is in the audit log."""
     app = make_app(tmp_path, hosts, local_podman, "quarry", 8093)
@@ -313,7 +332,7 @@ def test_failing_canary_is_aborted_by_auto_analysis(tmp_path, hosts, local_podma
     assert any(a.get("result") == "failed" for a in last["analyses"])
 
 
-def test_sigkill_mid_walk_then_status_and_rollback(tmp_path, hosts, local_podman):  # noqa: F811
+def test_sigkill_mid_walk_then_status_and_rollback(tmp_path, hosts, local_podman):
     """The walking command killed with SIGKILL during its pause: status still shows the step it
     reached, and rollback works (it takes over the lock the dead process left)."""
     app = make_app(tmp_path, hosts, local_podman, "orchard", 8094)
@@ -346,7 +365,7 @@ def test_sigkill_mid_walk_then_status_and_rollback(tmp_path, hosts, local_podman
     assert state_of(app)["phase"] == "aborted" and not (app.path(hosts[0]) / ".deploy.lock").exists()
 
 
-def test_split_failing_nginx_check_reloads_nothing(tmp_path, hosts, local_podman):  # noqa: F811
+def test_split_failing_nginx_check_reloads_nothing(tmp_path, hosts, local_podman):
     """A split config that fails `nginx -t` on one host (its access log path is a folder there)
     is swapped in nowhere: both hosts keep the split they had, the canary stays where it was."""
     app = make_app(tmp_path, hosts, local_podman, "meadow", 8095)

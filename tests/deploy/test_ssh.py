@@ -14,26 +14,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from nself.testing.containers import local_env, reset_local, ssh, start_podman_hosts, stop_podman_hosts, write_app
+from nself.testing.containers import ssh, write_app
 
 NSELF = str(Path(sys.executable).parent / "nself")
-
-
-@pytest.fixture(scope="module")
-def hosts(tmp_path_factory):
-    started = start_podman_hosts(tmp_path_factory.mktemp("podman-hosts"), 2)
-    yield started
-    stop_podman_hosts(started)
-
-
-@pytest.fixture(scope="module")
-def local_podman(tmp_path_factory):
-    """This machine's podman, on its own storage (builds and `podman save`)."""
-    env = local_env(tmp_path_factory.mktemp("local-podman"))
-    yield env
-    reset_local(env)
 
 
 class App:

@@ -318,11 +318,19 @@ def providers_list(c):
         except ConfigError:          # none; a file others can read still stops here (exit 7)
             return ""
 
-    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented, "credentials": found(i),
-             "managed_k8s": i.managed_k8s or ""} for i in registry.PROVIDERS.values()]
+    def can(entry) -> list[str]:
+        return sorted(registry.driver_class(entry.name).capabilities) if entry.implemented else []
+
+    def k8s(row) -> str:
+        if not row["managed_k8s"]:
+            return ""
+        return row["managed_k8s"] + ("" if "k8s" in row["capabilities"] else " (not built)")
+
+    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented, "capabilities": can(i),
+             "credentials": found(i), "managed_k8s": i.managed_k8s or ""} for i in registry.PROVIDERS.values()]
     out.emit(rows, render=lambda d: out.table(
         ["provider", "title", "provision", "credentials", "managed k8s"],
-        [[r["provider"], r["title"], "yes" if r["implemented"] else "not yet", r["credentials"], r["managed_k8s"]]
+        [[r["provider"], r["title"], "yes" if r["implemented"] else "not yet", r["credentials"], k8s(r)]
          for r in d]))
 
 

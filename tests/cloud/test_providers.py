@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import SPECS, answering
+from nself.providers.base import SERVERS
 
 CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, a size id it lacks
     ("hetzner", "fsn1", "cx22"),
@@ -216,6 +217,11 @@ def test_unsupported_providers_say_so(nself, project):
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
                                                                       "exoscale", "upcloud", "scaleway",
                                                                       "ionos"}
+    can = {r["provider"]: r["capabilities"] for r in rows}
+    assert can["hetzner"] == sorted(SERVERS) and can["linode"] == sorted(SERVERS | {"k8s"})
+    assert can["aws"] == [] and {r["provider"]: r["managed_k8s"] for r in rows}["aws"] == "EKS"
+    table = nself(["cloud.providers.list"], cwd=project).out
+    assert re.search(r"aws .*EKS \(not built\)", table) and re.search(r"linode .*LKE\s*$", table, re.M)
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):

@@ -181,8 +181,9 @@ class Provider:
         return bearer(values["token"])
 
     @staticmethod
-    def describe_error(body: dict) -> str | None:
-        """The provider's error body (decoded JSON) as one sentence; None: show the body as it came."""
+    def describe_error(body: dict | str) -> str | None:
+        """The provider's error body (decoded JSON, or the text when it is not JSON) as one
+        sentence; None: show the body as it came."""
         return None
 
     def _unsupported(self, feature: str):

@@ -2,11 +2,13 @@
 Retry-After, pagination, the provider's error body as a clear message, secrets redacted."""
 from __future__ import annotations
 
+import copy
 import email.utils
 import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -70,14 +72,31 @@ class Api:
             text = text.replace(secret, "***")
         return text
 
+    def at(self, base_url: str, auth: Callable[[requests.PreparedRequest], Any] | None = None) -> Api:
+        """The same provider and credentials against another endpoint (a region's, a zone's);
+        `auth` replaces the signer when the credentials are scoped to the endpoint (SigV4)."""
+        other = copy.copy(self)
+        other.base_url = base_url.rstrip("/")
+        if auth is not None:
+            other.session = requests.Session()
+            other.session.headers.update(self.session.headers)
+            other.session.auth = auth
+        return other
+
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                text: str | None = None, ok: tuple[int, ...] = (), raw: bool = False,
+                text: str | None = None, form: dict | None = None, ok: tuple[int, ...] = (), raw: bool = False,
                 shape: type = dict) -> Any:
-        """The decoded JSON body (None when empty; with `raw`, the text as it came: a kubeconfig).
-        Statuses in `ok` count as success (e.g. 404 on a delete that already happened). `text`
-        sends a plain-text body instead of JSON. A body that is not of `shape` (an object, or a
-        list for the few endpoints answering one) is refused: `null` or `[]` from a proxy."""
+        """The decoded JSON body (None when empty; with `raw`, the text as it came: a kubeconfig,
+        an XML answer). Statuses in `ok` count as success (e.g. 404 on a delete that already
+        happened). `text` sends a plain-text body instead of JSON, `form` a form-encoded one (the
+        AWS Query API). A body that is not of `shape` (an object, or a list for the few endpoints
+        answering one) is refused: `null` or `[]` from a proxy."""
         url = self.base_url + path
+        data, content_type = None, None
+        if text is not None:
+            data, content_type = text.encode(), "text/plain"
+        elif form is not None:
+            data, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded; charset=utf-8"
         ends = time.monotonic() + self.deadline
         for attempt in range(self.retries + 1):
             self.log(f"{self.provider}: {method} {path}" + (f" {params}" if params else ""))
@@ -88,9 +107,8 @@ class Api:
                                          "NSELF_API_DEADLINE", ambiguous=method not in _SAFE_METHODS)
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, timeout=min(self.timeout, left),
-                    data=None if text is None else text.encode(),
-                    headers=None if text is None else {"Content-Type": "text/plain"})
+                    method, url, params=params, json=json, timeout=min(self.timeout, left), data=data,
+                    headers=None if content_type is None else {"Content-Type": content_type})
             except requests.RequestException as exc:
                 if method in _SAFE_METHODS and attempt < self.retries:
                     self.sleep(self.backoff * (2 ** attempt))
@@ -128,9 +146,9 @@ class Api:
         status = response.status_code
         try:
             body = response.json()
-            detail = self.describe_error(body) if isinstance(body, dict) else None
         except ValueError:
-            detail = None
+            body = response.text          # XML (AWS), HTML from a proxy, plain text
+        detail = self.describe_error(body) if isinstance(body, dict | str) else None
         detail = detail or (response.text[:200].strip() or response.reason)
         message = self.redact(f"{self.provider}: {method} {path}: {status} {detail}")
         if status in (401, 403):

@@ -98,7 +98,8 @@ class SigV4Signer:
         return f"{stamp[:8]}/{self.region}/{self.service}/aws4_request"
 
     def string_to_sign(self, stamp: str, canonical: str) -> str:
-        return "\n".join(["AWS4-HMAC-SHA256", stamp, self._scope(stamp), hashlib.sha256(canonical.encode()).hexdigest()])
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        return "\n".join(["AWS4-HMAC-SHA256", stamp, self._scope(stamp), digest])
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""

@@ -12,6 +12,7 @@ does not allow is answered 400 and recorded in `violations`, which tests assert 
 `base` holds the server, faults, paging, the route table and the contract check; each
 provider is one module with its catalog in data/<provider>.yml.
 """
+from nself.testing.clouds.aws import AwsFake
 from nself.testing.clouds.base import FakeCloud
 from nself.testing.clouds.digitalocean import DigitalOceanFake
 from nself.testing.clouds.exoscale import ExoscaleFake
@@ -23,7 +24,8 @@ from nself.testing.clouds.upcloud import UpCloudFake
 from nself.testing.clouds.vultr import VultrFake
 
 FAKES: dict[str, type[FakeCloud]] = {fake.name: fake for fake in (
-    HetznerFake, DigitalOceanFake, LinodeFake, VultrFake, ExoscaleFake, UpCloudFake, ScalewayFake, IonosFake)}
+    HetznerFake, DigitalOceanFake, LinodeFake, VultrFake, ExoscaleFake, UpCloudFake, ScalewayFake, IonosFake,
+    AwsFake)}
 
-__all__ = ["FAKES", "FakeCloud", "DigitalOceanFake", "ExoscaleFake", "HetznerFake", "IonosFake", "LinodeFake",
-           "ScalewayFake", "UpCloudFake", "VultrFake"]
+__all__ = ["FAKES", "FakeCloud", "AwsFake", "DigitalOceanFake", "ExoscaleFake", "HetznerFake", "IonosFake",
+           "LinodeFake", "ScalewayFake", "UpCloudFake", "VultrFake"]

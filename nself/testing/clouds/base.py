@@ -61,6 +61,7 @@ class FakeCloud:
     boot_polls = 2         # GETs of a new server before it runs
     page_cap = 2           # at most this many items per page, whatever per_page asks
     delay = 0.0            # seconds each answer takes (latency, for benchmarks)
+    text_type = "application/yaml"   # the Content-Type of answers given as text
     routes: tuple[tuple[str, str, str], ...] = ()
 
     def __init__(self, contract: Contract | None, token: str = "fake-token-0123456789"):
@@ -187,19 +188,27 @@ class FakeCloud:
                     self.violations.extend(problems)
                     return (*self.error(400, "contract_violation", "; ".join(problems)), {})
             relative = path[len(self.prefix):]
-            fault = next((f for f in self.faults if f["times"] > 0 and f["method"] == method
-                          and f["path"].search(relative)), None)
+            fault = self.injected(method, relative, lambda: self.route(method, relative, query, body))
             if fault:
-                fault["times"] -= 1
-                if fault["after"]:
-                    self.route(method, relative, query, body)
-                extra = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
-                return (*self.error(fault["status"], "fault", f"injected {fault['status']}"), extra)
+                return fault
             status, answer = self.route(method, relative, query, body)
             if described and status < 400:
                 self.violations.extend(self.contract.check_response(method, path, query, status,
                                                                     None if isinstance(answer, str) else answer))
             return status, answer, {}
+
+    def injected(self, method: str, target: str, carry_out) -> tuple[int, object, dict] | None:
+        """The answer of the next fault set for this request (`target`: its path, or what names
+        the operation), after `carry_out()` when the fault lets the request happen first."""
+        fault = next((f for f in self.faults if f["times"] > 0 and f["method"] == method
+                      and f["path"].search(target)), None)
+        if fault is None:
+            return None
+        fault["times"] -= 1
+        if fault["after"]:
+            carry_out()
+        extra = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+        return (*self.error(fault["status"], "fault", f"injected {fault['status']}"), extra)
 
     def _handler(self):
         fake = self
@@ -210,13 +219,13 @@ class FakeCloud:
                 length = int(self.headers.get("Content-Length") or 0)
                 status, answer, extra = fake._serve(self.command, self.path, dict(self.headers),
                                                     self.rfile.read(length) if length else b"")
-                text = isinstance(answer, str)          # a kubeconfig, as YAML
+                text = isinstance(answer, str)          # a kubeconfig as YAML, or XML (text_type)
                 data = b"" if answer is None else answer.encode() if text else json.dumps(answer).encode()
                 self.send_response(status)
                 for key, value in extra.items():
                     self.send_header(key, value)
                 if data:
-                    self.send_header("Content-Type", "application/yaml" if text else "application/json")
+                    self.send_header("Content-Type", fake.text_type if text else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

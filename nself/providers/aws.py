@@ -75,6 +75,7 @@ class Aws(Provider):
     title = "AWS EC2"
     base_url = "https://ec2.{zone}.amazonaws.com"
     image = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"   # Canonical's, newest
+    ssh_user = "ubuntu"              # Canonical's images take the key for `ubuntu`, not root
     id_pattern = r"[a-z]{2}(-[a-z]+)+-\d+/i-[0-9a-f]{8,17}"
     user_data_limit = 16 * 1024      # before base64 (RunInstances: UserData)
     disk_gb = 8                      # the Ubuntu image's root volume (EBS, billed apart)

@@ -160,6 +160,7 @@ class Provider:
     title = ""
     base_url = ""
     image = ""                     # default image: a current Ubuntu LTS
+    ssh_user = "root"              # who logs in on the default image
     id_pattern = r"\d+"            # what the provider's server ids look like
     name_rule: tuple[str, str] | None = None   # (regex, words) when names are stricter than ours
     user_data_limit: int | None = None         # bytes of user data the API takes; None: no stated limit

@@ -337,3 +337,14 @@ def test_an_error_body_that_is_not_json_reaches_the_providers_words():
         with pytest.raises(ProviderError) as caught:
             client.request("POST", "/", form={"Action": "DescribeRegions"}, raw=True)
     assert caught.value.message == "aws: POST /: 401 AuthFailure"
+
+
+def test_a_post_said_to_be_idempotent_is_retried_and_never_ambiguous():
+    with scripted(answer(503), answer(200, {"ok": True})) as (url, seen):
+        waits = []
+        assert api(url, waits).request("POST", "/", form={"Action": "DescribeRegions"}, idempotent=True) == {"ok": 1}
+    assert len(seen) == 2 and waits == [0.5]
+    with scripted(answer(500)) as (url, seen):
+        with pytest.raises(ProviderError) as caught:
+            api(url, [], retries=1).request("POST", "/", form={"Action": "RunInstances"}, idempotent=True)
+    assert len(seen) == 2 and not caught.value.ambiguous

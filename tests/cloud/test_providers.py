@@ -216,10 +216,11 @@ def test_unsupported_providers_say_so(nself, project):
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
                                                                       "exoscale", "upcloud", "scaleway",
-                                                                      "ionos"}
+                                                                      "ionos", "aws"}
     can = {r["provider"]: r["capabilities"] for r in rows}
     assert can["hetzner"] == sorted(SERVERS) and can["linode"] == sorted(SERVERS | {"k8s"})
-    assert can["aws"] == [] and {r["provider"]: r["managed_k8s"] for r in rows}["aws"] == "EKS"
+    assert can["aws"] == sorted(SERVERS) and can["gcp"] == []
+    assert {r["provider"]: r["managed_k8s"] for r in rows}["aws"] == "EKS"
     table = nself(["cloud.providers.list"], cwd=project).out
     assert re.search(r"aws .*EKS \(not built\)", table) and re.search(r"linode .*LKE\s*$", table, re.M)
 
@@ -242,7 +243,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
                                                       "vultr": False, "exoscale": False, "upcloud": False,
-                                                      "scaleway": False, "ionos": False}
+                                                      "scaleway": False, "ionos": False, "aws": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err

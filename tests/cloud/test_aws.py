@@ -2,36 +2,12 @@
 signed as botocore signs and shaped as botocore's EC2 model says (the fake checks both)."""
 import base64
 
-import pytest
-import yaml
-
 from nself.providers.signers import SigV4Signer
 
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    root = tmp_path / "app"
-    root.mkdir()
-    (root / "compose.yaml").write_text("services: {web: {image: 'nginx:1.27'}}\n")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    return root
+pytest_plugins = ["cloud_project"]     # the project, key and inventory fixtures
 
 
-@pytest.fixture
-def key(tmp_path):
-    path = tmp_path / "deploy_key"
-    __import__("subprocess").run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
-
-
-def inventory(project):
-    path = project / ".nself/servers.yml"
-    return yaml.safe_load(path.read_text())["servers"] if path.exists() else {}
-
-
-def test_provision_exec_list_reboot_destroy(nself, project, cloud_fake, ssh_hosts, tmp_path):
+def test_provision_exec_list_reboot_destroy(nself, project, inventory, cloud_fake, ssh_hosts, tmp_path):
     fake = cloud_fake("aws", None)
     host, = ssh_hosts(1)           # the fake reports 127.0.0.1; this sshd plays the instance
     env = fake.env()
@@ -45,7 +21,7 @@ def test_provision_exec_list_reboot_destroy(nself, project, cloud_fake, ssh_host
     # medium: 2-4 vCPU and 4-8 GB, the cheapest in the catalog of the types EC2 lists
     assert (result["size"], result["monthly"], result["ipv4"]) == ("t3a.medium", 27.45, "127.0.0.1")
     assert result["id"].startswith("eu-central-1/i-") and result["host_key"].startswith("ssh-ed25519 SHA256:")
-    entry = inventory(project)["web1"]
+    entry = inventory()["web1"]
     assert (entry["provider"], entry["id"], entry["region"], entry["user"]) == ("aws", result["id"], "eu-central-1",
                                                                                  "root")
 
@@ -72,11 +48,11 @@ def test_provision_exec_list_reboot_destroy(nself, project, cloud_fake, ssh_host
     assert r.json()["via"] == "aws API" and fake.reboots == [instance["InstanceId"]]
     r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
     assert r.code == 0, r.err
-    assert fake.servers == {} and list(fake.terminated) == [instance["InstanceId"]] and inventory(project) == {}
+    assert fake.servers == {} and list(fake.terminated) == [instance["InstanceId"]] and inventory() == {}
     assert fake.violations == []
 
 
-def test_a_create_answered_500_after_it_happened_makes_one_server(nself, project, cloud_fake, key):
+def test_a_create_answered_500_after_it_happened_makes_one_server(nself, project, inventory, cloud_fake, key):
     fake = cloud_fake("aws", None)
     fake.fail("POST", "^RunInstances$", 500, after=True)
     r = nself(["cloud.provision", "aws", "--name", "web1", "--region", "us-east-1", "--ssh-key", str(key),
@@ -85,8 +61,8 @@ def test_a_create_answered_500_after_it_happened_makes_one_server(nself, project
     runs = fake.calls("POST", "^RunInstances$")
     assert len(runs) == 2 and len(fake.servers) == 1                  # repeated with the same ClientToken
     assert runs[0]["body"]["ClientToken"] == runs[1]["body"]["ClientToken"]
-    assert inventory(project)["web1"]["id"] == r.json()["id"] == "us-east-1/" + next(iter(fake.servers))
-    assert inventory(project)["web1"]["user"] == "ubuntu"              # who logs in on Canonical's images
+    assert inventory()["web1"]["id"] == r.json()["id"] == "us-east-1/" + next(iter(fake.servers))
+    assert inventory()["web1"]["user"] == "ubuntu"              # who logs in on Canonical's images
     assert not fake.calls("POST", "^CreateDefaultVpc$")                # us-east-1 has its default VPC
     assert fake.violations == []
 

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nself.errors import ConfigError
-from nself.project import SETTINGS_FILES, yamlio
+from nself.project import SETTINGS_FILES, validcache, yamlio
 
 
 INVOKE_KEYS = ("run", "runners", "sudo", "tasks", "timeouts")
@@ -207,6 +207,9 @@ def validate(data: Any, path: Path, text: str) -> dict:
     if data is None:
         return {}
     problems = _top_level_problems(data, path, text) + _moved(data, path, text)
+    digest = validcache.key("settings", _schema_fingerprint(), data)
+    if not problems and validcache.known("settings", digest):
+        return data
     for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
         keys = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -223,7 +226,17 @@ def validate(data: Any, path: Path, text: str) -> dict:
     if problems:
         raise ConfigError(f"{path}: invalid nself.yml", details=problems,
                           hint="fix the keys above; the reference is docs/configuration.md")
+    validcache.remember("settings", digest)
     return data
+
+
+@functools.cache
+def _schema_fingerprint() -> str:
+    """The schema as text, hashed: the settings schema is code, and changes within a version."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(SCHEMA, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _top_level_problems(data: Any, path: Path, text: str) -> list[str]:

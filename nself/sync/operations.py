@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
-from nself.plan import Plan, Step
+from nself.plan import LOCAL, Plan, Step, StepFailed
 from nself.remote.inventory import Server
 from nself.sync import config as configsync
 from nself.sync import db as dbsync
 from nself.sync import files as filesync
-from nself.sync import history
+from nself.sync import history, stream
 from nself.sync.endpoints import Database
 from nself.sync.machines import Machines
 
@@ -132,14 +132,17 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
     `.nself/state/sync/<id>.created.json` for the rollback."""
     record = {"kind": "files", "from": src.env, "env": dst.env, "paths": list(chosen), "delete": delete}
     manifest = ctx.root / ".nself" / "state" / "sync" / f"{ctx.sync_id}.created.json"
+    # connections only to machines that run steps: rsync reaches the other side through OpenSSH
+    # itself (a second SSH handshake cost a third of an unchanged re-sync), and its failure to
+    # connect is read from its stderr (exit 6/7, as for nself's own connections)
     with recorded(ctx, record), history.held(ctx.lock, f"sync files from {src.env}"), \
-            Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
+            Machines(ctx.root, {s.on for s in plan.steps}, ctx.servers) as run:
         record["snapshots"] = {"files": {"on": dst.on, "path": dst.snapshot(ctx.sync_id), "paths": list(chosen),
                                          "created": str(manifest)}}
         made: dict[str, list[str]] = {}
         try:
             for path, step in zip(chosen, plan.steps):
-                result = _steps(run, [step], ctx.say)[id(step)]
+                result = _rsync(run, step, [ctx.servers[t.on] for t in (src, dst) if t.on != LOCAL], ctx.say)
                 made[path] = filesync.created(result.stdout)
                 record["transferred"] = record.get("transferred", 0) + filesync.transferred(result.stdout)
         finally:
@@ -147,6 +150,18 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
             manifest.write_text(json.dumps(made))
         _steps(run, plan.steps[len(chosen):], ctx.say)
     return record
+
+
+def _rsync(run, step: Step, remote: list[Server], say):
+    """One rsync step's result; a failure to reach a host through ssh is named as such."""
+    try:
+        return _steps(run, [step], say)[id(step)]
+    except StepFailed as exc:
+        for server in remote:
+            failure = stream.ssh_failure(server, exc.result.stderr)
+            if failure is not None:
+                raise failure from None
+        raise
 
 
 def sync_config(ctx: Context, src_env: str, dst_env: str, merge: Plan, snapshot: dict) -> dict:

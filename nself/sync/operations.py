@@ -142,7 +142,7 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
         made: dict[str, list[str]] = {}
         try:
             for path, step in zip(chosen, plan.steps):
-                result = _rsync(run, step, [ctx.servers[t.on] for t in (src, dst) if t.on != LOCAL], ctx.say)
+                result = _rsync(run, step, [ctx.servers[t.on] for t in (src, dst) if t.on != LOCAL], ctx)
                 made[path] = filesync.created(result.stdout)
                 record["transferred"] = record.get("transferred", 0) + filesync.transferred(result.stdout)
         finally:
@@ -152,15 +152,19 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
     return record
 
 
-def _rsync(run, step: Step, remote: list[Server], say):
-    """One rsync step's result; a failure to reach a host through ssh is named as such."""
+def _rsync(run, step: Step, remote: list[Server], ctx: Context):
+    """One rsync step's result; a failure to reach a host through ssh (the source first: the
+    target was reached already when it runs steps) or to open a tunnel is named as such."""
+    from nself.sync.relay import tunnel_failure
+
     try:
-        return _steps(run, [step], say)[id(step)]
+        return _steps(run, [step], ctx.say)[id(step)]
     except StepFailed as exc:
-        for server in remote:
-            failure = stream.ssh_failure(server, exc.result.stderr)
-            if failure is not None:
-                raise failure from None
+        stderr = exc.result.stderr
+        failure = tunnel_failure(stderr, ctx.sync_id) or next(
+            (f for f in (stream.ssh_failure(server, stderr) for server in remote) if f is not None), None)
+        if failure is not None:
+            raise failure from None
         raise
 
 

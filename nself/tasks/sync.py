@@ -124,7 +124,10 @@ def run_files(c, source: str, target: str, paths, exclude, delete: bool, sync_id
     excludes = tuple((settings.section("sync", "exclude") if settings else None) or ()) + tuple(exclude or ())
     src, dst = filesync.resolve(src_project, servers), filesync.resolve(dst_project, servers)
     sync_id = sync_id or history.new_id()
-    plan = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers)
+    known = dst_project.root / ".nself" / "known_hosts"
+    both_hosts = src.on != "local" and dst.on != "local"
+    plan = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers,
+                         known.read_text() if both_hosts and known.is_file() else "")
     if runtime.options(c).dry_run:
         emit(runtime.output(c), plan)
         return None

@@ -58,6 +58,26 @@ _ENV_TARGET = {
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
+
+
+def _auto_entry(**extra) -> dict:
+    """One sync.auto entry (docs/sync.md "sync.auto"): source, target, schedule and its options."""
+    return {"type": "object", "additionalProperties": False, "required": ["source", "target"],
+            "properties": {"source": _STR, "target": _STR, "schedule": _STR, **extra}}
+
+
+_BOOL = {"type": "boolean"}
+_AUTO = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "db": _auto_entry(anonymize=_BOOL, tables=_STRS, exclude_table_data=_STRS, keep_extra=_BOOL,
+                          jobs={"type": "integer", "minimum": 1}),
+        "files": _auto_entry(paths=_STRS, exclude=_STRS, delete=_BOOL),
+        "config": _auto_entry(include_secrets=_BOOL),
+        "command": _STR, "scheduler": {"enum": ["cron", "systemd"]},
+        "workdir": {"type": "object", "additionalProperties": _STR},
+    },
+}
 _DURATION = {"type": ["string", "integer"], "pattern": "^[0-9]+(s|m|h)?$", "minimum": 0}
 _CANARY = {  # docs/deploy.md "Canary"; the steps are Argo Rollouts' weight/pause/analysis
     "type": "object", "additionalProperties": False,
@@ -116,7 +136,7 @@ SCHEMA: dict = {
         "providers": {"type": "object", "additionalProperties": _STR},
         "sync": {
             "type": "object", "additionalProperties": False,
-            "properties": {"exclude": _STRS, "auto": {"type": "object"},
+            "properties": {"exclude": _STRS, "auto": _AUTO,
                            "anonymize": {"type": "object"},
                            "files": {"type": "object", "additionalProperties": False,
                                      "properties": {"paths": _STRS, "keep": {"type": "integer", "minimum": 1},

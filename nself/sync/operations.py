@@ -80,6 +80,11 @@ def _signals(handler):
             signal.signal(sig, old)
 
 
+def interruptible():
+    """SIGTERM raises KeyboardInterrupt inside, as SIGINT does (a CI cancel is a Ctrl-C)."""
+    return _signals(_raise_interrupt)
+
+
 @contextmanager
 def recorded(ctx: Context, record: dict):
     """One audit record per sync or rollback: its result (and error) and duration, appended
@@ -88,7 +93,7 @@ def recorded(ctx: Context, record: dict):
     record.update(id=ctx.sync_id, who=history.who(), started=history.now())
     started = time.monotonic()
     try:
-        with _signals(_raise_interrupt):
+        with interruptible():
             yield record
         record["result"] = "ok"
     except NselfError as exc:

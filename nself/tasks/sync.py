@@ -388,12 +388,51 @@ def _not_built(what: str, instead: str):
     raise NotSupported(f"{what} is not built yet", instead)
 
 
-# no positional arguments: Invoke has no optional ones, and a bare `sync.watch` must say it is not built
-@task(help={"source": f"{_SRC} (not built)", "target": f"{_DST} (not built)", "files": "watch files only",
-            "db": "watch the database only"})
-def watch(c, source=None, target=None, files=False, db=False):
-    """Sync on every change (not built yet: says so)."""
-    _not_built("sync.watch", "run sync.files / sync.db when you need them, or from a file watcher")
+@task(positional=["source", "target"], iterable=["paths", "exclude"],
+      help={"source": "the environment whose files to watch (local: this machine)", "target": _DST,
+            "files": "watch files (the default)", "db": "watch the database (not built: says so)",
+            "paths": "folders to watch (default sync.files.paths)",
+            "exclude": "patterns whose changes start no sync, besides sync.exclude (repeatable)",
+            "debounce": "milliseconds a batch of changes may collect before its sync (default 1000)",
+            "force_production": _FORCE})
+def watch(c, source, target, files=False, db=False, paths=None, exclude=None, debounce=1000,
+          force_production=False):
+    """Push local file changes to an environment, one sync per batch."""
+    from nself.errors import UsageError
+    from nself.sync import files as filesync
+    from nself.sync import watch as watching
+    from nself.sync.operations import interruptible
+
+    if db:
+        _not_built("sync.watch --db (polling the database for a change marker)",
+                   "run sync.db when you need it, or schedule it with `sync.auto --schedule`")
+    target_env = _pair(c, source, target)
+    if _canonical(c, source) != "local":
+        from nself.deploy.core import NotSupported
+
+        raise NotSupported("watching another machine's files is not built",
+                           f"watch here: sync.watch local {target_env}")
+    _guard(c, target_env, force_production)
+    project = runtime.load(c, env="local")
+    chosen = filesync.paths(project, paths)
+    folders = [project.root / p for p in chosen]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise UsageError(f"nothing to watch at {', '.join(missing)}", hint="create the folder, or pass --paths")
+    record = run_files(c, "local", target_env, paths, exclude, False)       # the target starts equal
+    if record is None:                                                     # --dry-run: the plan of one sync
+        return
+    out, count = runtime.output(c), 1
+    _render(c, record)
+    out.say(f"watching {', '.join(chosen)} for changes → {target_env} (Ctrl-C stops)")
+    excludes = tuple((project.settings.section("sync", "exclude") if project.settings else None) or ()) \
+        + tuple(exclude or ())
+    with interruptible():
+        for changed in watching.batches(folders, excludes, int(debounce)):
+            out.say(f"{len(changed)} changed path(s): syncing")
+            _render(c, run_files(c, "local", target_env, paths, exclude, False))
+            count += 1
+    out.say(f"stopped watching after {count} sync(s)")
 
 
 ns = Collection("sync", db, files, config, pull, push, rollback, history, status, auto, watch)

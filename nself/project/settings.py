@@ -29,7 +29,7 @@ _PRESET = {"enum": ["small", "medium", "large"]}
 _DATABASE = {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "via": {"enum": ["exec", "direct"]}, "service": _STR, "container": _STR, "server": _STR,
+        "via": {"enum": ["exec", "direct", "kubectl"]}, "service": _STR, "container": _STR, "server": _STR,
         "host": _STR, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "name": _STR,
         "user": _STR, "password_env": _STR, "url_env": _STR, "state": {"type": "string", "pattern": "^/"},
         "keep": {"type": "integer", "minimum": 1},

@@ -121,6 +121,8 @@ def sync_db(ctx: Context, src: Database, dst: Database, options: dbsync.DbOption
                 results = _steps(run, plan.prepare, ctx.say)
             except Interrupted as exc:
                 raise Interrupted(exc.during, hint="the target was not changed yet") from None
+            except StepFailed as exc:
+                raise _kubectl_failure(exc, [src, dst]) or exc from None
             record["snapshots"] = {"db": {"on": dst.on, "path": plan.snapshot,
                                           "tables": dbsync.parse_summary(results[id(plan.measure)].stdout)}}
             results = _transfer(run, plan, ctx.say)
@@ -155,6 +157,19 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
             manifest.write_text(json.dumps(made))
         _steps(run, plan.steps[len(chosen):], ctx.say)
     return record
+
+
+def _kubectl_failure(exc: StepFailed, databases: list[Database]) -> NselfError | None:
+    """A `kubectl exec` into a database's pod that the cluster refused (no running pod, no
+    pods/exec permission, an API that serves no exec) as a Kubernetes error (exit 9)."""
+    pods = [db for db in databases if db.via == "kubectl"]
+    said = [line for line in exc.result.stderr.splitlines() if line.startswith(("Error from server", "error:"))]
+    if not pods or not said:
+        return None
+    names = " and ".join(f"{db.service}'s pod ({db.env})" for db in pods)
+    return NselfError(f"kubectl exec into {names} failed: {said[-1]}", code=Exit.KUBERNETES,
+                      hint="sync.db runs pg_dump/pg_restore in the pod with `kubectl exec`: the pod must be Running "
+                           "and your user needs the pods/exec permission in the namespace; nothing was changed")
 
 
 def _rsync(run, step: Step, remote: list[Server], ctx: Context):

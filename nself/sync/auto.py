@@ -169,12 +169,7 @@ def systemd_units(entry: Entry, schedule: str, command: str, name: str) -> dict[
 def schedule_plan(entry: Entry, schedule: str, where: Where, command: str, scheduler: str,
                   force_production: bool) -> Plan:
     """Install (or replace: the same file names every time) the schedule of one entry."""
-    if where.kubernetes:
-        from nself.deploy.core import NotSupported
-
-        raise NotSupported(f"scheduling sync.auto.{entry.kind} into the Kubernetes environment {entry.target} "
-                           "(a CronJob) is not built: it needs an image holding nself and the project",
-                           "schedule it from a machine that has the project (a CI schedule, or a host target)")
+    _no_cronjob(entry, where)
     name, job = unit_name(where.project, entry.kind), job_command(where, command, entry, force_production)
     plan = Plan(f"schedule sync.auto.{entry.kind} ({entry.source} → {entry.target}) at {schedule!r} "
                 f"with {scheduler} on {'this machine' if where.on == LOCAL else where.on}")
@@ -188,8 +183,18 @@ def schedule_plan(entry: Entry, schedule: str, where: Where, command: str, sched
                           f"{shlex.quote(name)}.timer", on=where.on, timeout=60))
 
 
+def _no_cronjob(entry: Entry, where: Where) -> None:
+    if where.kubernetes:
+        from nself.deploy.core import NotSupported
+
+        raise NotSupported(f"scheduling sync.auto.{entry.kind} into the Kubernetes environment {entry.target} "
+                           "(a CronJob) is not built: it needs an image holding nself and the project",
+                           "schedule it from a machine that has the project (a CI schedule, or a host target)")
+
+
 def unschedule_plan(entry: Entry, where: Where) -> Plan:
     """Remove both kinds of schedule of one entry (whichever is there; nothing there is fine)."""
+    _no_cronjob(entry, where)
     name, q = unit_name(where.project, entry.kind), shlex.quote
     plan = Plan(f"unschedule sync.auto.{entry.kind} on {'this machine' if where.on == LOCAL else where.on}")
     units = " ".join(q(f"{SYSTEMD_DIR}/{name}.{suffix}") for suffix in ("service", "timer"))

@@ -78,3 +78,11 @@ def test_a_real_run_stops_with_the_clusters_answer_and_changes_nothing(project, 
     assert not (project / ".nself" / "state" / "review" / "snapshots").exists() or \
         not any((project / ".nself" / "state" / "review" / "snapshots").rglob("*.dump"))
     assert [r["result"] for r in history.records(project, "review")] == ["failed", "failed"]
+
+
+def test_scheduling_into_a_kubernetes_environment_is_said_not_built(project, nself):
+    settings = project / "nself.yml"
+    settings.write_text(SETTINGS + "sync:\n  auto:\n    db: {source: local, target: review}\n")
+    for argv in (["sync.auto", "--schedule", "0 2 * * *"], ["sync.auto", "--unschedule"]):
+        refused = nself(argv, cwd=project)
+        assert refused.code == 2 and "CronJob" in refused.err and "not built" in refused.err, refused.err

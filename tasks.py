@@ -58,9 +58,7 @@ def mutate(c, module=None, rotate=False, diffs=False, threshold=80.0):
         raise SystemExit(result.exited)
 
 
-@task(help={"check": "fail if a generated document is out of date instead of writing it"})
-def docs(c, check=False):
-    """Regenerate docs/compose-support.md from the compose key registry."""
+def _compose_support() -> str:
     from nself.project import keys
 
     lines = ["# Compose support", "",
@@ -71,13 +69,32 @@ def docs(c, check=False):
     for key in sorted(keys.CARRIED | set(keys.NOT_CARRIED)):
         note = keys.NOT_CARRIED.get(key, "")
         lines.append(f"| `{key}` | {'no' if note else 'yes'} | {note} |")
-    text = "\n".join(lines) + "\n"
-    target = ROOT / "docs" / "compose-support.md"
-    if check:
-        if not target.is_file() or target.read_text() != text:
-            raise SystemExit(f"{target} is out of date: run `inv docs`")
-        return
-    target.write_text(text)
+    return "\n".join(lines) + "\n"
+
+
+def _commands() -> str:
+    from nself import help as tree
+    from nself.tasks import namespace
+
+    return tree.markdown(namespace())
+
+
+GENERATED = {"compose-support.md": _compose_support, "commands.md": _commands}
+
+
+@task(help={"check": "fail if a generated document is out of date instead of writing it"})
+def docs(c, check=False):
+    """Regenerate docs/compose-support.md and docs/commands.md (the task docstrings)."""
+    stale = []
+    for name, make in GENERATED.items():
+        target = ROOT / "docs" / name
+        text = make()
+        if not check:
+            target.write_text(text)
+        elif not target.is_file() or target.read_text() != text:
+            stale.append(str(target))
+    if stale:
+        raise SystemExit(f"out of date: {', '.join(stale)}: run `inv docs` and commit the result")
 
 
 ns = Collection(test, lint, demo, bench, mutate, docs)

@@ -1,3 +1,3 @@
-from nself.cli import main
+from nself.entry import main
 
 main()

@@ -52,6 +52,14 @@ class NselfProgram(Program):
     # -- running ----------------------------------------------------------------
     def run(self, argv=None, exit=True):
         self._json_requested = _env_flag("NSELF_JSON")
+        words = list(sys.argv if argv is None else argv)
+        if words[1:2] == ["--complete"]:   # the console script answers this before loading Invoke
+            from nself.completion import fast
+
+            code = fast.main(words[2:])
+            if exit:
+                sys.exit(code)
+            return code
         try:
             return self._run(argv)
         except NselfError as exc:
@@ -60,11 +68,11 @@ class NselfProgram(Program):
             code = self._report_invoke(exc)
         except KeyboardInterrupt:
             code = 130
-        except OSError as exc:   # a file system or device refusal that no layer below named
-            code = self._report(_os_error(exc))
         except BrokenPipeError:  # `nself config.show | head`: the reader left, not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 141
+        except OSError as exc:   # a file system or device refusal that no layer below named
+            code = self._report(_os_error(exc))
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if self._debug():
                 _print_traceback()
@@ -79,6 +87,8 @@ class NselfProgram(Program):
         self.create_config()
         self.parse_core(argv)
         self.parse_collection()
+        if self._route():
+            return
         self.parse_tasks()
         self.parse_cleanup()
         self.update_config()
@@ -125,6 +135,96 @@ class NselfProgram(Program):
                 hint = "did you mean " + " or ".join(f"`{c}`" for c in close) + f"? ({hint})"
         return hint
 
+    # -- help, legacy aliases, planned groups ----------------------------------------
+    def parse_collection(self):
+        """Load the collection for a bare `--help` too (Invoke prints its help before loading):
+        nself's help lists the groups of this project."""
+        help_arg = self.args.help
+        asked = help_arg._value   # set directly: the `value` setter would cast None to "None"
+        help_arg._value = None if asked is True else asked
+        super().parse_collection()
+        help_arg._value = asked
+
+    def _route(self) -> bool:
+        """Before Invoke parses the tasks: forward a legacy alias (warning on stderr), refuse a
+        planned group that is not built, and answer the help forms (`nself help [GROUP [TASK]]`,
+        `nself GROUP --help`, `nself --help GROUP`, a bare group without a default task).
+        True when help was printed and nothing is left to run."""
+        from itertools import takewhile
+
+        from nself import help as tree
+        from nself import legacy
+
+        taken = {*self.collection.tasks, *self.collection.collections}
+        words, alias = legacy.rewrite(list(self.core.unparsed), taken)
+        if alias:
+            print(legacy.warning(alias), file=sys.stderr)
+        self.core.unparsed = words
+        legacy.refuse_planned(words, taken)
+        lead = list(takewhile(lambda w: not w.startswith("-"), words))
+        asked = self.args.help.value
+        if lead[:1] == ["help"] and "help" not in taken:
+            return self._help(lead[1:])
+        if isinstance(asked, str):
+            return self._help([asked, *lead])
+        if not lead or lead[0] in self.collection.task_names or "." in lead[0]:
+            return False   # a task, or a dotted name Invoke reports itself (with `_parse_hint`)
+        kind, path = tree.resolve(self.collection, lead)
+        if kind == "group" and (any(w in ("--help", "-h") for w in words)
+                                or not tree.subcollection(self.collection, path).default):
+            return self._help([path])
+        return False
+
+    def _help(self, words: list[str]) -> bool:
+        from nself import help as tree
+        from nself import legacy
+
+        json_mode = self.args.json.value or self._json_requested
+        if words == ["legacy"] and "legacy" not in self.collection.collections:
+            rows = legacy.table()
+            if json_mode:
+                _print_json({"legacy": rows})
+            else:
+                print("Old names (nself 0.4.6), forwarded with a warning until " + legacy.REMOVED_IN + ":\n")
+                self.print_columns([(r["alias"], f"→ nself {r['use']}") for r in rows])
+            return True
+        kind, path = tree.resolve(self.collection, words) if words else ("group", "")
+        if kind == "task":
+            self.parser = self._make_parser()
+            if json_mode:
+                task = self.collection[path]
+                _print_json({"task": path, "summary": tree.summary(task), "positional": task.positional,
+                             "options": [{"flag": f, "help": h} for f, h in
+                                         self.parser.contexts[path].help_tuples()]})
+            else:
+                self.print_task_help(path)
+            return True
+        doc = tree.group_doc(self.collection, path)
+        if json_mode:
+            _print_json(doc)
+        elif path:
+            tree.render_group(doc, print, self.binary)
+        else:
+            self.print_help()
+        return True
+
+    def print_help(self) -> None:
+        """`nself --help` and `nself help`: the groups one line each, then the global flags."""
+        from nself import help as tree
+
+        print(f"Usage: {self.binary} [--global-flags] GROUP TASK [--options]   "
+              f"(or GROUP.TASK; `{self.binary} help GROUP` lists a group)")
+        print("")
+        tree.render_group(tree.group_doc(self.collection, ""), print, self.binary)
+        ours = {f"--{f}" for f in (*GLOBAL_FLAGS, "debug", "help", "list", "version", "print-completion-script")}
+        tuples = self.initial_context.help_tuples()
+        for title, part in (("Global flags", [t for t in tuples if ours & set(_flags(t[0]))]),
+                            ("Invoke's options", [t for t in tuples if not ours & set(_flags(t[0]))])):
+            print(f"{title}:")
+            print("")
+            self.print_columns(part)
+        print(f"Old command names: `{self.binary} help legacy`.")
+
     # -- parsing ------------------------------------------------------------------
     def parse_core(self, argv):
         if argv is None:
@@ -140,6 +240,16 @@ class NselfProgram(Program):
         if sum(bool(self.args[f].value) for f in ("quiet", "verbose")) > 1:
             raise NselfError("--quiet and --verbose contradict each other", code=Code.USAGE,
                              hint="pass one of them")
+
+    def parse_core_args(self):
+        """nself's own completion scripts (they complete values too), in place of Invoke's."""
+        super().parse_core_args()
+        shell = self.core[0].args["print-completion-script"].value
+        if shell:
+            from nself.completion import scripts
+
+            print(scripts.script(shell), end="")
+            raise Exit
 
     def load_collection(self):
         from nself.project import find_root
@@ -314,6 +424,19 @@ def _collection_defaults(collection: Collection) -> dict:
     for sub in collection.collections.values():
         out.update(_collection_defaults(sub))
     return out
+
+
+def _flags(spec: str) -> list[str]:
+    """`-h [STRING], --help[=STRING]` → ["-h", "--help"]."""
+    import re
+
+    return re.findall(r"--?[\w-]+", spec)
+
+
+def _print_json(doc) -> None:
+    import json
+
+    print(json.dumps(doc, indent=2))
 
 
 def _env_flag(name: str) -> bool:

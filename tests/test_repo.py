@@ -48,3 +48,19 @@ def test_the_compose_support_doc_lists_every_key():
     doc = (REPO / "docs" / "compose-support.md").read_text()
     for key in sorted(keys.CARRIED | set(keys.NOT_CARRIED)):
         assert f"`{key}`" in doc, key
+
+
+def test_generated_docs_are_current():
+    """docs/commands.md (the task docstrings) and docs/compose-support.md: `inv docs --check`
+    fails when either differs from what `inv docs` writes, as CI runs it."""
+    import os
+    import subprocess
+    import sys
+
+    inv = os.path.join(os.path.dirname(sys.executable), "inv")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("NSELF_", "INVOKE_"))}
+    r = subprocess.run([inv, "docs", "--check"], cwd=REPO, capture_output=True, text=True, env=environ, timeout=120)
+    assert r.returncode == 0, r.stderr
+    commands = (REPO / "docs" / "commands.md").read_text()
+    for name, _ in all_tasks():
+        assert f"`nself {name}" in commands, name

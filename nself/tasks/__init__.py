@@ -10,7 +10,9 @@ import copy
 
 from invoke import Collection, Task
 
-BUILTINS = ("config", "blueprint")
+from nself.tasks.flags import conventional_short_flags
+
+BUILTINS = ("config", "blueprint", "env")
 
 
 def namespace(*, include=None) -> Collection:
@@ -20,17 +22,20 @@ def namespace(*, include=None) -> Collection:
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
     as collection configuration itself.
     """
-    from nself.tasks import blueprint, cloud, config, deploy, helm, k8s, sync
+    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, sync
 
-    collections = {"config": config.ns, "blueprint": blueprint.ns, "k8s": k8s.ns, "helm": helm.ns,
-                   "cloud": cloud.ns, "deploy": deploy.ns, "sync": sync.ns}
-    chosen = include or collections
+    modules = {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
+               "deploy": deploy, "sync": sync, "env": env}
+    chosen = include or modules
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))
     for name in chosen:
-        ns.add_collection(copy.deepcopy(collections[name]))
+        sub = copy.deepcopy(modules[name].ns)
+        sub.__doc__ = modules[name].__doc__   # the group's line in `nself help` (Invoke reads __doc__)
+        ns.add_collection(sub)
     ns.configure(_project_config_or_exit())
     _exit_cleanly_under_inv(ns)
+    conventional_short_flags(ns)
     return ns
 
 

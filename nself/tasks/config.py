@@ -1,4 +1,4 @@
-"""config: show, query and validate the project's effective configuration."""
+"""config: show, query, validate and change the project's configuration (nself.yml kept as written)."""
 from __future__ import annotations
 
 from invoke import Collection, task
@@ -147,5 +147,106 @@ def env(c):
     out.emit(doc, render=render)
 
 
-ns = Collection("config", show, get, validate, env)
+def _root(c):
+    from nself.project import find_root
+
+    root = runtime.options(c).root or find_root()
+    if root is None:
+        raise ConfigError("not inside an nself project", hint="cd into a project, or run `nself new`")
+    return root
+
+
+@task(name="set", positional=["key", "value"],
+      help={"key": "dotted nself.yml key, e.g. helm.chart.version, environments.staging.namespace",
+            "value": "the value (numbers, true/false and [a, b] are read as YAML where the key wants them)"})
+def set_(c, key, value):
+    """Set one nself.yml key (validated; comments and order kept)."""
+    from nself.project import configure
+
+    out = runtime.output(c)
+    doc = configure.set_key(_root(c), key, value)
+    out.emit(doc, render=lambda d: out.say(f"{d['key']}: {d['old']!r} → {d['new']!r} ({d['file']})"))
+
+
+@task(positional=["key"], help={"key": "dotted nself.yml key to remove (its default applies again)"})
+def reset(c, key):
+    """Remove one nself.yml key so its default applies again."""
+    from nself.project import configure
+
+    out = runtime.output(c)
+    doc = configure.reset_key(_root(c), key)
+    out.emit(doc, render=lambda d: out.say(f"{d['key']}: removed (was {d['old']!r})"))
+
+
+@task(name="list")
+def list_(c):
+    """List every key set in nself.yml with its value (secrets masked)."""
+    from nself.project import configure
+
+    out = runtime.output(c)
+    doc = configure.list_keys(_root(c))
+
+    def render(d):
+        if d["file"] is None:
+            out.say("no nself.yml: every setting has its default (docs/configuration.md)")
+        out.table(["key", "value"], [[r["key"], r["value"]] for r in d["keys"]])
+    out.emit(doc, render=render)
+
+
+@task
+def edit(c):
+    """Edit nself.yml in $EDITOR; it is written back only when it validates."""
+    from nself.project import configure
+
+    out = runtime.output(c)
+    doc = configure.edit_in_editor(_root(c))
+    out.emit(doc, render=lambda d: out.say(f"{d['file']}: " + ("saved" if d["changed"] else
+                                                                 f"unchanged ({d['reason']})")))
+
+
+@task(positional=["environment"], help={"environment": "the environment to compare --env (or the default) with"})
+def diff(c, environment):
+    """Compare --env with ENVIRONMENT: settings and variables, secrets masked."""
+    from nself.project import environments
+    from nself.tasks.env import render_diff
+
+    out = runtime.output(c)
+    project = runtime.load(c)
+    render_diff(out, environments.diff(project.root, project.name, project.env, environment))
+
+
+@task(help={"format": "yaml, json or env (the variables as an env file)",
+            "include_secrets": "print secret values instead of [REDACTED]"})
+def export(c, format="yaml", include_secrets=False):
+    """Export nself.yml and --env's variables; secrets masked unless asked."""
+    from nself.project import configure
+    from nself.project import settings as settings_mod
+    from nself.project.loader import select_env
+
+    out = runtime.output(c)
+    root = _root(c)
+    if format not in configure.FORMATS:
+        raise UsageError(f"unknown format {format!r}", hint="use --format yaml, json or env")
+    settings = settings_mod.load(root)
+    env = select_env(runtime.options(c).env, settings, root).name
+    doc = configure.export(root, env, settings.env_target(env).get("pass_env") or (), include_secrets)
+    if out.json_mode:
+        format = "json"
+    with out.verbatim():   # masked by name in the document; --include-secrets asks for the values
+        print(configure.render(doc, format), end="")
+
+
+@task(name="import", positional=["file"], help={"file": "a YAML file of nself.yml sections (or a config.export)"})
+def import_(c, file):
+    """Merge a YAML file into nself.yml (validated, written atomically)."""
+    from pathlib import Path
+
+    from nself.project import configure
+
+    out = runtime.output(c)
+    doc = configure.import_file(_root(c), Path(file))
+    out.emit(doc, render=lambda d: out.say(f"{d['file']}: " + (", ".join(d["changed"]) or "nothing changed")))
+
+
+ns = Collection("config", show, get, validate, env, set_, reset, list_, edit, diff, export, import_)
 ns.configure({"config": {}})

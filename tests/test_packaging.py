@@ -46,6 +46,7 @@ def test_the_wheel_holds_the_package_data(installed):
     assert blueprints.endswith("nself/_data/blueprints") and Path(blueprints, "README.md").is_file()
     assert {p.name for p in Path(overlays).iterdir()} == {"local.yml", "staging.yml", "production.yml"}
     assert Path(module).parent.joinpath("project", "data", "compose-spec.json").is_file()
+    assert Path(module).parent.joinpath("testing", "clouds", "data", "aws.yml").is_file()   # the fakes' catalogs
 
 
 def test_the_console_script_works(installed, tmp_path):

@@ -3,6 +3,7 @@ class per provider. Lifecycle orchestration (wait, inventory, idempotent retry) 
 `operations`, so a provider module only speaks its API."""
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -134,16 +135,35 @@ def choose_size(sizes: list[Size], normalised: str, region: str | None = None) -
     return min(fits, key=lambda s: (s.monthly is None, s.monthly or 0, s.vcpu, s.ram_gb))
 
 
+# The contract: each capability and the driver methods that provide it. Every method is declared
+# on `Provider`; a driver overrides exactly the methods of the capabilities it lists, and the
+# base answers the others with NotSupported (Apache Libcloud's style: every verb present).
+VERBS: dict[str, tuple[str, ...]] = {
+    "validate": ("validate",),
+    "regions": ("list_regions",),
+    "sizes": ("list_sizes",),
+    "provision": ("create", "find"),
+    "status": ("get",),
+    "list": ("list",),
+    "destroy": ("destroy",),
+    "reboot": ("reboot",),
+    "k8s": ("k8s_versions", "k8s_create", "k8s_list", "k8s_get", "k8s_delete", "k8s_kubeconfig"),
+}
+
+
 class Provider:
-    """One provider API. Subclasses set the class attributes and implement the methods they
-    declare in `capabilities`; everything else raises NotSupported."""
+    """One provider API. Subclasses set the class attributes and override the methods of the
+    capabilities they list (`VERBS`); every other method raises NotSupported, saying what the
+    driver can do instead."""
 
     name = ""
     title = ""
     base_url = ""
     image = ""                     # default image: a current Ubuntu LTS
+    ssh_user = "root"              # who logs in on the default image
     id_pattern = r"\d+"            # what the provider's server ids look like
     name_rule: tuple[str, str] | None = None   # (regex, words) when names are stricter than ours
+    user_data_limit: int | None = None         # bytes of user data the API takes; None: no stated limit
     capabilities: frozenset[str] = frozenset()
 
     def __init__(self, api):
@@ -161,36 +181,49 @@ class Provider:
 
         return bearer(values["token"])
 
+    @staticmethod
+    def describe_error(body: dict | str) -> str | None:
+        """The provider's error body (decoded JSON, or the text when it is not JSON) as one
+        sentence; None: show the body as it came."""
+        return None
+
     def _unsupported(self, feature: str):
         raise NotSupported(f"{self.title} does not support {feature} in nself yet",
                            "features here: " + ", ".join(sorted(self.capabilities)))
 
     def validate(self) -> str:
         """Check the credentials; returns who they belong to."""
-        raise NotImplementedError
+        self._unsupported("checking credentials")
 
     def list_regions(self) -> list[Region]:
-        raise NotImplementedError
+        self._unsupported("listing regions")
 
     def list_sizes(self) -> list[Size]:
-        raise NotImplementedError
+        self._unsupported("listing sizes")
 
     def create(self, request: ProvisionRequest) -> CloudServer:
-        raise NotImplementedError
+        """Start creating a server; it need not be running yet (operations.wait_running)."""
+        self._unsupported("creating servers")
 
     def complete(self, request: ProvisionRequest, server: CloudServer) -> CloudServer:
         """Steps after the create call (Scaleway: user data, power on); also run on a server
         found after a create whose answer was lost."""
         return server
 
+    def find(self, name: str) -> list[CloudServer]:
+        """The servers with this name (a lost create is found again by its request label)."""
+        self._unsupported("finding servers by name")
+
     def get(self, server_id: str) -> CloudServer | None:
-        raise NotImplementedError
+        """The server, or None when the provider has no such server."""
+        self._unsupported("reading a server")
 
     def list(self) -> list[CloudServer]:
-        raise NotImplementedError
+        self._unsupported("listing servers")
 
     def destroy(self, server_id: str) -> None:
-        raise NotImplementedError
+        """Delete the server; one that is already gone counts as deleted."""
+        self._unsupported("destroying servers")
 
     def reboot(self, server_id: str) -> None:
         self._unsupported("reboot")
@@ -214,3 +247,33 @@ class Provider:
 
     def k8s_kubeconfig(self, cluster_id: str) -> str:
         self._unsupported("managed Kubernetes")
+
+
+def contract_gaps(driver: type[Provider]) -> list[str]:
+    """How a driver class breaks the contract: a capability it lists without overriding its
+    methods, a method it overrides for a capability it does not list, a verb it does not know,
+    a method that cannot be called as the base's is (extra parameters need defaults). Empty when
+    it keeps it."""
+    gaps = [f"unknown capability {c!r}" for c in sorted(driver.capabilities - set(VERBS))]
+    for verb, methods in VERBS.items():
+        for method in methods:
+            own = getattr(driver, method) is not getattr(Provider, method)
+            if verb in driver.capabilities and not own:
+                gaps.append(f"{verb}: {method} is not implemented")
+            elif own and verb not in driver.capabilities:
+                gaps.append(f"{method} is implemented but {verb!r} is not in capabilities")
+            elif own and not _callable_as(getattr(driver, method), getattr(Provider, method)):
+                gaps.append(f"{method}{inspect.signature(getattr(driver, method))} cannot be called as the "
+                            f"contract's {method}{inspect.signature(getattr(Provider, method))}")
+    for attribute in ("name", "title", "base_url", "image"):
+        if not getattr(driver, attribute):
+            gaps.append(f"{attribute} is not set")
+    return gaps
+
+
+def _callable_as(method, contract) -> bool:
+    """The contract's parameters come first, by the same names, and any others have defaults."""
+    mine = list(inspect.signature(method).parameters.values())
+    theirs = list(inspect.signature(contract).parameters.values())
+    return [p.name for p in mine[:len(theirs)]] == [p.name for p in theirs] and \
+        all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in mine[len(theirs):])

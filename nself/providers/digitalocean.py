@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
-                                  Size, labels_from_tags)
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, ProvisionRequest, Region, Size,
+                                  labels_from_tags)
 from nself.providers.keys import key_name, md5_fingerprint
+from nself.providers.rest import Collection, RestProvider
 
 _STATUS = {"new": "starting", "active": "running", "off": "stopped", "archive": "stopped"}
 
@@ -27,7 +28,7 @@ def _tag(request_id: str) -> str:
     return f"nself-request:{request_id}"
 
 
-class DigitalOcean(Provider):
+class DigitalOcean(RestProvider):
     name = "digitalocean"
     title = "DigitalOcean"
     base_url = "https://api.digitalocean.com/v2"
@@ -35,9 +36,10 @@ class DigitalOcean(Provider):
     user_data_limit = 64 * 1024
     capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
-
-    def _all(self, path: str, key: str, **params) -> list[dict]:
-        return list(self.api.pages(path, key, _next, {"per_page": 200, **params}))
+    servers = Collection("/droplets", "droplets", "droplet")
+    clusters = Collection("/kubernetes/clusters", "kubernetes_clusters", "kubernetes_cluster")
+    page_size = 200
+    next_page = staticmethod(_next)
 
     def validate(self) -> str:
         account = self.api.request("GET", "/account")["account"]
@@ -68,19 +70,6 @@ class DigitalOcean(Provider):
             body["user_data"] = request.user_data
         return self._server(self.api.request("POST", "/droplets", json=body)["droplet"])
 
-    def get(self, server_id: str) -> CloudServer | None:
-        body = self.api.request("GET", f"/droplets/{server_id}", ok=(404,))
-        return self._server(body["droplet"]) if body else None
-
-    def find(self, name: str) -> list[CloudServer]:
-        return [self._server(d) for d in self._all("/droplets", "droplets", name=name)]
-
-    def list(self) -> list[CloudServer]:
-        return [self._server(d) for d in self._all("/droplets", "droplets")]
-
-    def destroy(self, server_id: str) -> None:
-        self.api.request("DELETE", f"/droplets/{server_id}", ok=(404,))
-
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/droplets/{server_id}/actions", json={"type": "reboot"})
 
@@ -96,14 +85,14 @@ class DigitalOcean(Provider):
         return self._cluster(self.api.request("POST", "/kubernetes/clusters", json=body)["kubernetes_cluster"])
 
     def k8s_list(self) -> list[Cluster]:
-        return [self._cluster(c) for c in self._all("/kubernetes/clusters", "kubernetes_clusters")]
+        return [self._cluster(c) for c in self._all(self.clusters.path, self.clusters.plural)]
 
     def k8s_get(self, cluster_id: str) -> Cluster | None:
-        body = self.api.request("GET", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
-        return self._cluster(body["kubernetes_cluster"]) if body else None
+        data = self._one(self.clusters, cluster_id)
+        return self._cluster(data) if data else None
 
     def k8s_delete(self, cluster_id: str) -> None:
-        self.api.request("DELETE", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
+        self._delete(self.clusters, cluster_id)
 
     def k8s_kubeconfig(self, cluster_id: str) -> str:
         return self.api.request("GET", f"/kubernetes/clusters/{cluster_id}/kubeconfig", raw=True)

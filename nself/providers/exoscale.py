@@ -6,7 +6,6 @@ Server ids are `<zone>/<uuid>`, because every call about an instance goes to its
 from __future__ import annotations
 
 import base64
-import copy
 import os
 import time
 
@@ -47,7 +46,7 @@ class Exoscale(Provider):
             raise UsageError(f"Exoscale has no zone {zone!r}", hint="zones: " + ", ".join(ZONES))
         api = self.api
         if not os.environ.get("NSELF_EXOSCALE_API_URL"):
-            api = _copy(api, self.base_url.format(zone=zone))
+            api = api.at(self.base_url.format(zone=zone))
         return api
 
     def validate(self) -> str:
@@ -194,12 +193,6 @@ class Exoscale(Provider):
         return CloudServer(f"{zone}/{data['id']}", data.get("name", ""), _STATUS.get(data.get("state"), "unknown"),
                            data.get("public-ip"), data.get("ipv6-address"), zone, size, data.get("created-at"),
                            dict(data.get("labels") or {}))
-
-
-def _copy(api, base_url: str):
-    other = copy.copy(api)
-    other.base_url = base_url
-    return other
 
 
 DRIVER = Exoscale

@@ -2,8 +2,9 @@
 SSH keys registered by name, user data up to 32 KiB, prices in EUR per location."""
 from __future__ import annotations
 
-from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.base import SERVERS, CloudServer, ProvisionRequest, Region, Size
 from nself.providers.keys import key_name, md5_fingerprint
+from nself.providers.rest import Collection, RestProvider
 
 _STATUS = {"initializing": "starting", "starting": "starting", "running": "running", "off": "stopped",
            "stopping": "stopped", "deleting": "deleting"}
@@ -19,7 +20,7 @@ def _error(body) -> str | None:
     return f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else None
 
 
-class Hetzner(Provider):
+class Hetzner(RestProvider):
     name = "hetzner"
     title = "Hetzner Cloud"
     base_url = "https://api.hetzner.cloud/v1"
@@ -27,9 +28,9 @@ class Hetzner(Provider):
     user_data_limit = 32 * 1024
     capabilities = SERVERS
     describe_error = staticmethod(_error)
-
-    def _all(self, path: str, key: str, **params) -> list[dict]:
-        return list(self.api.pages(path, key, _next, {"per_page": 50, **params}))
+    servers = Collection("/servers", "servers", "server")
+    page_size = 50
+    next_page = staticmethod(_next)
 
     def validate(self) -> str:
         self.api.request("GET", "/servers", params={"per_page": 1})
@@ -65,19 +66,6 @@ class Hetzner(Provider):
         if request.user_data:
             body["user_data"] = request.user_data
         return self._server(self.api.request("POST", "/servers", json=body)["server"])
-
-    def get(self, server_id: str) -> CloudServer | None:
-        body = self.api.request("GET", f"/servers/{server_id}", ok=(404,))
-        return self._server(body["server"]) if body else None
-
-    def find(self, name: str) -> list[CloudServer]:
-        return [self._server(s) for s in self._all("/servers", "servers", name=name)]
-
-    def list(self) -> list[CloudServer]:
-        return [self._server(s) for s in self._all("/servers", "servers")]
-
-    def destroy(self, server_id: str) -> None:
-        self.api.request("DELETE", f"/servers/{server_id}", ok=(404,))
 
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/servers/{server_id}/actions/reboot")

@@ -2,11 +2,13 @@
 Retry-After, pagination, the provider's error body as a clear message, secrets redacted."""
 from __future__ import annotations
 
+import copy
 import email.utils
 import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -70,14 +72,34 @@ class Api:
             text = text.replace(secret, "***")
         return text
 
+    def at(self, base_url: str, auth: Callable[[requests.PreparedRequest], Any] | None = None) -> Api:
+        """The same provider and credentials against another endpoint (a region's, a zone's);
+        `auth` replaces the signer when the credentials are scoped to the endpoint (SigV4)."""
+        other = copy.copy(self)
+        other.base_url = base_url.rstrip("/")
+        if auth is not None:
+            other.session = requests.Session()
+            other.session.headers.update(self.session.headers)
+            other.session.auth = auth
+        return other
+
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                text: str | None = None, ok: tuple[int, ...] = (), raw: bool = False,
-                shape: type = dict) -> Any:
-        """The decoded JSON body (None when empty; with `raw`, the text as it came: a kubeconfig).
-        Statuses in `ok` count as success (e.g. 404 on a delete that already happened). `text`
-        sends a plain-text body instead of JSON. A body that is not of `shape` (an object, or a
-        list for the few endpoints answering one) is refused: `null` or `[]` from a proxy."""
+                text: str | None = None, form: dict | None = None, ok: tuple[int, ...] = (), raw: bool = False,
+                shape: type = dict, idempotent: bool | None = None) -> Any:
+        """The decoded JSON body (None when empty; with `raw`, the text as it came: a kubeconfig,
+        an XML answer). Statuses in `ok` count as success (e.g. 404 on a delete that already
+        happened). `text` sends a plain-text body instead of JSON, `form` a form-encoded one (the
+        AWS Query API). A body that is not of `shape` (an object, or a list for the few endpoints
+        answering one) is refused: `null` or `[]` from a proxy. `idempotent` says a request is
+        safe to repeat whatever its method (the Query API reads with POST; a create that carries
+        a client token); by default GET, HEAD, PUT and DELETE are."""
         url = self.base_url + path
+        safe = method in _SAFE_METHODS if idempotent is None else idempotent
+        data, content_type = None, None
+        if text is not None:
+            data, content_type = text.encode(), "text/plain"
+        elif form is not None:
+            data, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded; charset=utf-8"
         ends = time.monotonic() + self.deadline
         for attempt in range(self.retries + 1):
             self.log(f"{self.provider}: {method} {path}" + (f" {params}" if params else ""))
@@ -85,22 +107,21 @@ class Api:
             if left <= 0:
                 raise ProviderError(f"{self.provider}: {method} {path}: no answer within {self.deadline:g} s",
                                     hint="the provider is slow or unreachable; try again later, or raise "
-                                         "NSELF_API_DEADLINE", ambiguous=method not in _SAFE_METHODS)
+                                         "NSELF_API_DEADLINE", ambiguous=not safe)
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, timeout=min(self.timeout, left),
-                    data=None if text is None else text.encode(),
-                    headers=None if text is None else {"Content-Type": "text/plain"})
+                    method, url, params=params, json=json, timeout=min(self.timeout, left), data=data,
+                    headers=None if content_type is None else {"Content-Type": content_type})
             except requests.RequestException as exc:
-                if method in _SAFE_METHODS and attempt < self.retries:
+                if safe and attempt < self.retries:
                     self.sleep(self.backoff * (2 ** attempt))
                     continue
                 raise ProviderError(self.redact(f"{self.provider}: {method} {path}: {type(exc).__name__}: {exc}"),
                                     hint=f"check your network, or {_env_hint(self.provider)}",
-                                    ambiguous=method not in _SAFE_METHODS) from None
+                                    ambiguous=not safe) from None
             status = response.status_code
             if status in _RETRY_STATUS and status not in ok and attempt < self.retries and \
-                    (method in _SAFE_METHODS or status == 429):
+                    (safe or status == 429):
                 # A 429 means the request was refused, so even a create is safe to repeat.
                 wait = _retry_after(response, attempt, self.backoff)
                 self.log(f"{self.provider}: {status}, retrying in {wait:.1f}s")
@@ -121,16 +142,16 @@ class Api:
                                         status=status,
                                         hint="a proxy or an outage page may be in the way; try again later")
                 return answer
-            raise self._error(method, path, response)
+            raise self._error(method, path, response, safe)
         raise AssertionError("unreachable")
 
-    def _error(self, method: str, path: str, response: requests.Response) -> ProviderError:
+    def _error(self, method: str, path: str, response: requests.Response, safe: bool) -> ProviderError:
         status = response.status_code
         try:
             body = response.json()
-            detail = self.describe_error(body) if isinstance(body, dict) else None
         except ValueError:
-            detail = None
+            body = response.text          # XML (AWS), HTML from a proxy, plain text
+        detail = self.describe_error(body) if isinstance(body, dict | str) else None
         detail = detail or (response.text[:200].strip() or response.reason)
         message = self.redact(f"{self.provider}: {method} {path}: {status} {detail}")
         if status in (401, 403):
@@ -141,7 +162,7 @@ class Api:
             hint = "the provider had an internal error; try again, or see its status page"
         else:
             hint = "check the values you passed (cloud.providers.regions / cloud.providers.sizes)"
-        return ProviderError(message, status=status, hint=hint, ambiguous=status >= 500 and method == "POST")
+        return ProviderError(message, status=status, hint=hint, ambiguous=status >= 500 and not safe)
 
     def pages(self, path: str, key: str, next_params: Callable[[Any, dict], dict | None],
               params: dict | None = None) -> Iterator[Any]:

@@ -52,7 +52,7 @@ def check_name(provider: Provider, name: str) -> None:
 
 
 def check_user_data(provider: Provider, text: str | None) -> None:
-    limit = getattr(provider, "user_data_limit", None)
+    limit = provider.user_data_limit
     if text is not None and limit and len(text.encode()) > limit:
         raise UsageError(f"the user data is {len(text.encode())} bytes; {provider.title} takes at most {limit}",
                          hint="shorten it, or have it download a larger script")

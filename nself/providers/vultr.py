@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 
 from nself.errors import UsageError
-from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, Provider, ProvisionRequest, Region,
-                                  Size, labels_from_tags)
+from nself.providers.base import (SERVERS, CloudServer, Cluster, ClusterRequest, ProvisionRequest, Region, Size,
+                                  labels_from_tags)
 from nself.providers.keys import key_name
+from nself.providers.rest import Collection, RestProvider
 
 
 def _next(body: dict, params: dict) -> dict | None:
@@ -24,7 +25,7 @@ def _same_key(a: str, b: str) -> bool:
     return a.split()[:2] == b.split()[:2]      # type and base64 blob; the comment may differ
 
 
-class Vultr(Provider):
+class Vultr(RestProvider):
     name = "vultr"
     title = "Vultr"
     base_url = "https://api.vultr.com/v2"
@@ -33,9 +34,9 @@ class Vultr(Provider):
     user_data_limit = 64 * 1024
     capabilities = SERVERS | {"k8s"}
     describe_error = staticmethod(_error)
-
-    def _all(self, path: str, key: str, **params) -> list[dict]:
-        return list(self.api.pages(path, key, _next, {"per_page": 100, **params}))
+    servers = Collection("/instances", "instances", "instance", by_name="label")
+    clusters = Collection("/kubernetes/clusters", "vke_clusters", "vke_cluster")
+    next_page = staticmethod(_next)
 
     def validate(self) -> str:
         account = self.api.request("GET", "/account")["account"]
@@ -74,19 +75,6 @@ class Vultr(Provider):
             body["user_data"] = base64.b64encode(request.user_data.encode()).decode()
         return self._server(self.api.request("POST", "/instances", json=body)["instance"])
 
-    def get(self, server_id: str) -> CloudServer | None:
-        body = self.api.request("GET", f"/instances/{server_id}", ok=(404,))
-        return self._server(body["instance"]) if body else None
-
-    def find(self, name: str) -> list[CloudServer]:
-        return [self._server(i) for i in self._all("/instances", "instances", label=name)]
-
-    def list(self) -> list[CloudServer]:
-        return [self._server(i) for i in self._all("/instances", "instances")]
-
-    def destroy(self, server_id: str) -> None:
-        self.api.request("DELETE", f"/instances/{server_id}", ok=(404,))
-
     def reboot(self, server_id: str) -> None:
         self.api.request("POST", f"/instances/{server_id}/reboot")
 
@@ -103,14 +91,15 @@ class Vultr(Provider):
 
     def k8s_list(self) -> list[Cluster]:
         # The VKE list takes no paging parameters (its description lists none).
-        return [self._cluster(c) for c in self.api.request("GET", "/kubernetes/clusters").get("vke_clusters") or []]
+        listing = self.api.request("GET", self.clusters.path)
+        return [self._cluster(c) for c in listing.get(self.clusters.plural) or []]
 
     def k8s_get(self, cluster_id: str) -> Cluster | None:
-        body = self.api.request("GET", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
-        return self._cluster(body["vke_cluster"]) if body else None
+        data = self._one(self.clusters, cluster_id)
+        return self._cluster(data) if data else None
 
     def k8s_delete(self, cluster_id: str) -> None:
-        self.api.request("DELETE", f"/kubernetes/clusters/{cluster_id}", ok=(404,))
+        self._delete(self.clusters, cluster_id)
 
     def k8s_kubeconfig(self, cluster_id: str) -> str:
         config = self.api.request("GET", f"/kubernetes/clusters/{cluster_id}/config")["kube_config"]

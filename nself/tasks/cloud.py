@@ -318,11 +318,19 @@ def providers_list(c):
         except ConfigError:          # none; a file others can read still stops here (exit 7)
             return ""
 
-    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented, "credentials": found(i),
-             "managed_k8s": i.managed_k8s or ""} for i in registry.PROVIDERS.values()]
+    def can(entry) -> list[str]:
+        return sorted(registry.driver_class(entry.name).capabilities) if entry.implemented else []
+
+    def k8s(row) -> str:
+        if not row["managed_k8s"]:
+            return ""
+        return row["managed_k8s"] + ("" if "k8s" in row["capabilities"] else " (not built)")
+
+    rows = [{"provider": i.name, "title": i.title, "implemented": i.implemented, "capabilities": can(i),
+             "credentials": found(i), "managed_k8s": i.managed_k8s or ""} for i in registry.PROVIDERS.values()]
     out.emit(rows, render=lambda d: out.table(
         ["provider", "title", "provision", "credentials", "managed k8s"],
-        [[r["provider"], r["title"], "yes" if r["implemented"] else "not yet", r["credentials"], r["managed_k8s"]]
+        [[r["provider"], r["title"], "yes" if r["implemented"] else "not yet", r["credentials"], k8s(r)]
          for r in d]))
 
 
@@ -417,11 +425,11 @@ def sizes(c, name):
     "ssh_key": "public key to install (a private key path means its .pub; default ~/.ssh/id_ed25519.pub)",
     "user_data": "cloud-init file", "image": "image (default: the provider's Ubuntu LTS)",
     "roles": "inventory roles, comma separated", "port": "SSH port the image listens on",
-    "user": "SSH user of the image",
+    "user": "SSH user of the image (default: the provider's for its default image: root, or ubuntu at AWS)",
     "trust_new": "wait for SSH and record the host key it offers (trust on first use)",
     "timeout": "seconds to wait until it runs"})
 def provision(c, provider, name, region, size="small", ssh_key=None, user_data=None, image=None, roles=None,
-              port=22, user="root", trust_new=False, timeout=600):
+              port=22, user=None, trust_new=False, timeout=600):
     """Create a server at a provider and add it to the inventory.
 
     Waits until it runs (and, with --trust-new, for SSH); asks unless --yes."""
@@ -467,7 +475,8 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     started = time.monotonic()
     created = plan.run(LocalRunner())[0].value
     # In the inventory from the moment it exists, so nothing is lost if the wait is interrupted.
-    server = inventory.Server(name, created.ipv4 or "0.0.0.0", int(port), user, keys.private_key_path(ssh_key),
+    server = inventory.Server(name, created.ipv4 or "0.0.0.0", int(port), user or driver.ssh_user,
+                              keys.private_key_path(ssh_key),
                               roles=tuple(r for item in roles or [] for r in item.split(",") if r),
                               provider=provider, id=created.id, region=region, size=chosen.id)
     servers[name] = server

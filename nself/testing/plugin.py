@@ -78,15 +78,12 @@ def cloud_fake():
     the variables that point nself at it. Requests are checked against the provider's spec, and
     the test fails at teardown if any request or answer broke it (a test that provokes a
     violation on purpose asserts it and clears `fake.violations`)."""
-    from nself.testing import clouds
+    from nself.testing.clouds import FAKES
 
-    fakes = {"hetzner": clouds.HetznerFake, "digitalocean": clouds.DigitalOceanFake, "linode": clouds.LinodeFake,
-             "vultr": clouds.VultrFake, "exoscale": clouds.ExoscaleFake, "upcloud": clouds.UpCloudFake,
-             "scaleway": clouds.ScalewayFake, "ionos": clouds.IonosFake}
     started = []
 
     def make(name: str, specs):
-        fake = fakes[name](specs)
+        fake = FAKES[name](specs)
         started.append(fake)
         return fake
     yield make

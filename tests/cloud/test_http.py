@@ -74,7 +74,7 @@ def answer(status, body=None, headers=None, delay=0.0):
 
 def api(url, waits, **kw):
     return Api("hetzner", url, auth=bearer(TOKEN), secrets=[TOKEN], sleep=waits.append,
-               describe_error=lambda body: (body or {}).get("error"), **kw)
+               describe_error=lambda body: body.get("error") if isinstance(body, dict) else None, **kw)
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
@@ -312,3 +312,39 @@ def test_errors_that_are_not_a_create_are_not_ambiguous():
     from nself.providers.http import ProviderError as Error
 
     assert Error("x").ambiguous is False and Error("x").code == Exit.PROVIDER
+
+
+def test_a_form_body_goes_to_another_endpoint_with_its_own_signer():
+    with scripted(answer(200, b"<ok/>")) as (first_url, seen), scripted(answer(200, b"<ok/>")) as (other_url, other):
+        client = api(first_url, [])
+        regional = client.at(other_url + "/", auth=bearer("regional-token"))
+        assert regional.request("POST", "/", form={"Action": "DescribeRegions", "Filter.1.Value.1": "a b"},
+                                raw=True) == "<ok/>"
+        client.request("GET", "/servers", raw=True)
+    assert seen == [("GET", "/servers")] and other == [("POST", "/")]
+    sent = other.requests[0]
+    assert sent["body"] == b"Action=DescribeRegions&Filter.1.Value.1=a+b"
+    assert sent["headers"]["Content-Type"] == "application/x-www-form-urlencoded; charset=utf-8"
+    assert sent["headers"]["Authorization"] == "Bearer regional-token" and sent["headers"]["User-Agent"] == "nself"
+    assert seen.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"     # the original keeps its own
+
+
+def test_an_error_body_that_is_not_json_reaches_the_providers_words():
+    xml = b"<Response><Errors><Error><Code>AuthFailure</Code></Error></Errors></Response>"
+    with scripted(answer(401, xml, {"Content-Type": "text/xml"})) as (url, _):
+        client = Api("aws", url, auth=bearer(TOKEN), secrets=[TOKEN],
+                     describe_error=lambda body: "AuthFailure" if "<Code>AuthFailure" in body else None)
+        with pytest.raises(ProviderError) as caught:
+            client.request("POST", "/", form={"Action": "DescribeRegions"}, raw=True)
+    assert caught.value.message == "aws: POST /: 401 AuthFailure"
+
+
+def test_a_post_said_to_be_idempotent_is_retried_and_never_ambiguous():
+    with scripted(answer(503), answer(200, {"ok": True})) as (url, seen):
+        waits = []
+        assert api(url, waits).request("POST", "/", form={"Action": "DescribeRegions"}, idempotent=True) == {"ok": 1}
+    assert len(seen) == 2 and waits == [0.5]
+    with scripted(answer(500)) as (url, seen):
+        with pytest.raises(ProviderError) as caught:
+            api(url, [], retries=1).request("POST", "/", form={"Action": "RunInstances"}, idempotent=True)
+    assert len(seen) == 2 and not caught.value.ambiguous

@@ -12,6 +12,9 @@ import pytest
 import yaml
 
 from conftest import SPECS, answering
+from nself.providers.base import SERVERS
+
+pytest_plugins = ["cloud_project"]     # the project, key and inventory fixtures
 
 CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, a size id it lacks
     ("hetzner", "fsn1", "cx22"),
@@ -26,30 +29,9 @@ CASES = [  # provider, region, the medium size its size list gives by vCPU/RAM, 
 CREATE = r"/(servers|droplets|instances|instance|server)$"     # the create endpoint of each
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    root = tmp_path / "app"
-    root.mkdir()
-    (root / "compose.yaml").write_text("services: {web: {image: 'nginx:1.27'}}\n")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return root
-
-
-@pytest.fixture
-def key(tmp_path):
-    """A deploy key (private path) for tests that need no SSH server."""
-    path = tmp_path / "deploy_key"
-    __import__("subprocess").run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
-
-
-def inventory(project):
-    path = project / ".nself/servers.yml"
-    return yaml.safe_load(path.read_text())["servers"] if path.exists() else {}
-
-
 @pytest.mark.parametrize("provider,region,medium", CASES)
-def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_hosts, provider, region, medium):
+def test_provision_status_exec_reboot_destroy(nself, project, inventory, cloud_fake, ssh_hosts, provider, region,
+                                              medium):
     fake = cloud_fake(provider, SPECS)
     host, = ssh_hosts(1)          # the fake reports 127.0.0.1; this sshd plays the new server
     env = fake.env()
@@ -60,7 +42,7 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
     result = r.json()
     assert (result["size"], result["ipv4"], result["region"]) == (medium, "127.0.0.1", region)
     assert result["host_key"].startswith("ssh-ed25519 SHA256:")
-    entry = inventory(project)["web1"]
+    entry = inventory()["web1"]
     assert entry["provider"] == provider and entry["id"] == result["id"] and entry["size"] == medium
     assert entry["key"] == str(host.user_key) and entry["roles"] == ["web"]
     assert len(fake.calls("POST", CREATE)) == 1
@@ -83,7 +65,7 @@ def test_provision_status_exec_reboot_destroy(nself, project, cloud_fake, ssh_ho
 
     r = nself(["cloud.servers.destroy", "web1", "--yes"], cwd=project, env=env)
     assert r.code == 0, r.err
-    assert fake.servers == {} and inventory(project) == {}
+    assert fake.servers == {} and inventory() == {}
     assert fake.violations == []
 
 
@@ -118,7 +100,7 @@ def test_rate_limit_and_server_errors_are_retried(nself, project, cloud_fake, ke
 
 
 @pytest.mark.parametrize("provider,region,medium", CASES)
-def test_a_create_that_went_through_is_not_repeated(nself, project, cloud_fake, key, provider, region,
+def test_a_create_that_went_through_is_not_repeated(nself, project, inventory, cloud_fake, key, provider, region,
                                                     medium):
     fake = cloud_fake(provider, SPECS)
     fake.fail("POST", CREATE, 500, after=True)     # made, but the answer is a 500
@@ -126,7 +108,7 @@ def test_a_create_that_went_through_is_not_repeated(nself, project, cloud_fake, 
                "--yes", "--json"], cwd=project, env=fake.env())
     assert r.code == 0, r.err
     assert len(fake.servers) == 1 and len(fake.calls("POST", CREATE)) == 1
-    assert inventory(project)["web1"]["id"] == r.json()["id"]
+    assert inventory()["web1"]["id"] == r.json()["id"]
     assert fake.violations == []
 
 
@@ -143,7 +125,7 @@ def test_refused_credentials_exit_8_and_never_show_the_token(nself, project, clo
     assert not (project / ".nself").exists()
 
 
-def test_provider_errors_come_in_its_words(nself, project, cloud_fake, key):
+def test_provider_errors_come_in_its_words(nself, project, inventory, cloud_fake, key):
     fake = cloud_fake("hetzner", SPECS)
     args = ["--region", "fsn1", "--ssh-key", str(key), "--yes"]
     other = project.parent / "other"
@@ -152,7 +134,7 @@ def test_provider_errors_come_in_its_words(nself, project, cloud_fake, key):
     assert nself(["cloud.provision", "hetzner", "--name", "web1", *args], cwd=other, env=fake.env()).code == 0
     r = nself(["cloud.provision", "hetzner", "--name", "web1", *args], cwd=project, env=fake.env())
     assert r.code == 8 and "409 uniqueness_error: server name is already used" in r.err
-    assert inventory(project) == {}
+    assert inventory() == {}
     r = nself(["cloud.provision", "hetzner", "--name", "web2", "--region", "mars1", *args[2:]], cwd=project,
               env=fake.env())
     assert r.code == 2 and "no region 'mars1'" in r.err and "fsn1" in r.err
@@ -215,7 +197,13 @@ def test_unsupported_providers_say_so(nself, project):
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
                                                                       "exoscale", "upcloud", "scaleway",
-                                                                      "ionos"}
+                                                                      "ionos", "aws"}
+    can = {r["provider"]: r["capabilities"] for r in rows}
+    assert can["hetzner"] == sorted(SERVERS) and can["linode"] == sorted(SERVERS | {"k8s"})
+    assert can["aws"] == sorted(SERVERS) and can["gcp"] == []
+    assert {r["provider"]: r["managed_k8s"] for r in rows}["aws"] == "EKS"
+    table = nself(["cloud.providers.list"], cwd=project).out
+    assert re.search(r"aws .*EKS \(not built\)", table) and re.search(r"linode .*LKE\s*$", table, re.M)
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -236,7 +224,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
                                                       "vultr": False, "exoscale": False, "upcloud": False,
-                                                      "scaleway": False, "ionos": False}
+                                                      "scaleway": False, "ionos": False, "aws": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err
@@ -415,7 +403,7 @@ def test_uks_network_is_one_upclouds_sdk_reads(nself, project, cloud_fake, tmp_p
     assert fake.violations == []
 
 
-def test_a_server_that_never_answers_ssh_stays_in_the_inventory(nself, project, cloud_fake, key):
+def test_a_server_that_never_answers_ssh_stays_in_the_inventory(nself, project, inventory, cloud_fake, key):
     import socket
 
     fake = cloud_fake("hetzner", SPECS)
@@ -425,23 +413,23 @@ def test_a_server_that_never_answers_ssh_stays_in_the_inventory(nself, project, 
     r = nself(["cloud.provision", "hetzner", "--name", "web1", "--region", "fsn1", "--ssh-key", str(key),
                "--port", str(closed), "--trust-new", "--timeout", "4", "--yes"], cwd=project, env=fake.env())
     assert r.code == 10 and "does not answer SSH" in r.err
-    entry = inventory(project)["web1"]                 # made and paid for: never forgotten
+    entry = inventory()["web1"]                 # made and paid for: never forgotten
     assert entry["provider"] == "hetzner" and entry["id"] in {str(i) for i in fake.servers}
     assert entry["host"] == "127.0.0.1" and not (project / ".nself/known_hosts").exists()
 
 
-def test_refresh_follows_new_addresses_and_reports_gone_servers(nself, project, cloud_fake, key):
+def test_refresh_follows_new_addresses_and_reports_gone_servers(nself, project, inventory, cloud_fake, key):
     fake = cloud_fake("hetzner", SPECS)
     for name in ("web1", "web2"):
         assert nself(["cloud.provision", "hetzner", "--name", name, "--region", "fsn1", "--ssh-key", str(key),
                       "--yes"], cwd=project, env=fake.env()).code == 0
-    ids = {n: e["id"] for n, e in inventory(project).items()}
+    ids = {n: e["id"] for n, e in inventory().items()}
     fake.servers[ids["web1"]]["public_net"]["ipv4"]["ip"] = "127.0.0.9"      # the provider moved it
     del fake.servers[ids["web2"]]                                              # destroyed elsewhere
     rows = nself(["cloud.servers.list", "--refresh", "--json"], cwd=project, env=fake.env()).json()
     assert {r["name"]: (r["host"], r["state"]) for r in rows} == {"web1": ("127.0.0.9", "running"),
                                                                    "web2": ("127.0.0.1", "gone")}
-    assert inventory(project)["web1"]["host"] == "127.0.0.9" and fake.violations == []
+    assert inventory()["web1"]["host"] == "127.0.0.9" and fake.violations == []
 
 
 @pytest.mark.parametrize("body", [b"null", b"[]", b"<html>maintenance</html>"])

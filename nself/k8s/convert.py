@@ -34,13 +34,15 @@ class Manifests:
     objects: list[tuple[str, dict]] = field(default_factory=list)
     secrets: list[dict] = field(default_factory=list)
     warnings: list[Warning] = field(default_factory=list)
+    _secret_names: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def all(self) -> list[dict]:
         return [o for _, o in self.objects]
 
     def add_secret(self, secret: dict) -> None:
         """One Secret per name (a claim's file Secret may be mounted by several services)."""
-        if not any(s["metadata"]["name"] == secret["metadata"]["name"] for s in self.secrets):
+        if secret["metadata"]["name"] not in self._secret_names:
+            self._secret_names.add(secret["metadata"]["name"])
             self.secrets.append(secret)
 
 
@@ -129,7 +131,7 @@ def _service(run: _Conversion, svc: Service) -> None:
     project, overlay, out, group = run.project, run.overlay, run.out, svc.object_name
     kind, conf = run.kind_of[svc.name], run.confs[svc.name]
     members = [svc, *(project.services[s] for s in run.sidecars.get(svc.name, ()))]
-    pod = _Pod()
+    pod, first = _Pod(), len(out.objects)
     for member in members:
         _container(run, member, group=group, stateful=kind == "StatefulSet", pod=pod,
                    ports=run.ports[svc.name] if member is svc else [])
@@ -143,7 +145,8 @@ def _service(run: _Conversion, svc: Service) -> None:
                                     "kind: statefulset for a claim per pod)"))
     if one_pod:
         replicas = 1
-    template = _template(run, svc, kind, conf, pod)
+    configs = [o for _, o in out.objects[first:] if o["kind"] == "ConfigMap"]  # this pod's own
+    template = _template(run, svc, kind, conf, pod, configs)
     out.objects.append((group, _workload(project, svc, kind, conf, template, replicas, pod.claims,
                                          recreate=one_pod)))
     ports = run.ports[svc.name]
@@ -184,9 +187,10 @@ def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, po
     pod.shared_with += storage.shared_with
 
 
-def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod) -> dict:
+def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod,
+              configs: list[dict]) -> dict:
     """The pod template: containers, init containers (waits), pod-level fields, labels, and the
-    config checksum that rolls the pods when a ConfigMap they read changes."""
+    config checksum that rolls the pods when one of `configs` (the ConfigMaps it reads) changes."""
     project, group = run.project, svc.object_name
     init = _init_containers(project, svc, run.kind_of, run.ports, run.out.warnings)
     spec: dict = {}
@@ -207,7 +211,6 @@ def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod) 
     meta: dict = {"labels": {**labels(project.name, group, _component(svc, kind)),
                              **network.network_labels(svc)}}
     annotations = {**svc.labels, **svc.annotations}
-    configs = [o for g, o in run.out.objects if g == group and o["kind"] == "ConfigMap"]
     if configs:
         annotations[CONFIG_CHECKSUM] = checksum(configs)
     if annotations:

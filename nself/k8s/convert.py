@@ -226,7 +226,7 @@ def _reachable(run: _Conversion, svc: Service, conf: dict, kind: str,
     if overlay.ingress.get("enabled", True) and network.is_public(svc, conf):
         ingress = network.ingress_object(project, svc, conf, ports, run.settings.ingress_class,
                                          run.settings.domain, bool(overlay.ingress.get("tls")),
-                                         run.annotations)
+                                         run.annotations, run.out.warnings)
         if ingress:
             found.append(ingress)
     return found

@@ -92,8 +92,11 @@ def service_object(project: Project, svc: Service, ports: list[dict], headless: 
 
 def ingress_object(project: Project, svc: Service, conf: Mapping, ports: list[dict],
                    ingress_class: str, domain: str | None, tls: bool,
-                   annotations: Mapping[str, str]) -> dict | None:
-    """An Ingress for a public service (x-nself ingress/public, or publishing 80/443)."""
+                   annotations: Mapping[str, str], warnings: list[Warning]) -> dict | None:
+    """An Ingress for a public service (x-nself ingress/public, or publishing 80/443).
+    Without a host (no `ingress.host`, no domain) it answers every host and has no TLS:
+    the environment's cert-manager annotations are left off (cert-manager cannot issue a
+    certificate for no name) and a warning says how to give it one."""
     rule = conf.get("ingress")
     rule = {} if rule is True else dict(rule or {})
     http_ports = [p["port"] for p in ports if p["protocol"] == "TCP"]
@@ -109,6 +112,12 @@ def ingress_object(project: Project, svc: Service, conf: Mapping, ports: list[di
     spec: dict = {"ingressClassName": rule.get("class") or ingress_class, "rules": [http_rule]}
     if tls and host:
         spec["tls"] = [{"hosts": [host], "secretName": f"{svc.object_name}-tls"}]
+    if not host:
+        annotations = {k: v for k, v in annotations.items() if not k.startswith("cert-manager.io/")}
+        warnings.append(Warning("ingress-host", svc.name, "ingress",
+                                "the Ingress has no host: it answers every host name, without "
+                                "TLS (set BASE_DOMAIN in the env files, kubernetes.generate.domain "
+                                "in nself.yml, or x-nself: {ingress: {host: …}})"))
     return obj("networking.k8s.io/v1", "Ingress", svc.object_name,
                labels(project.name, svc.object_name),
                annotations={**annotations, **(rule.get("annotations") or {})}, spec=spec)

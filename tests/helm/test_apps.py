@@ -39,6 +39,10 @@ def check_safety(docs, where):
     scaled = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
     budgets = {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"}
     maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    for d in docs:                                          # kind 6: no certificate for no name
+        if d["kind"] == "Ingress" and not all(r.get("host") for r in d["spec"]["rules"]):
+            assert not any(a.startswith("cert-manager.io/") for a in
+                           d["metadata"].get("annotations") or {}), (where, d["metadata"]["name"])
     for d in docs:
         if d["kind"] not in WORKLOADS:
             continue

@@ -348,6 +348,18 @@ def test_ingress_for_public_services(tmp_path):
     assert api["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/v1"
     assert api["metadata"]["annotations"]["a/b"] == "c"
     assert find(m, "Ingress", "admin") is None            # bound to loopback: not public
+    assert ("web", "ingress-host") not in codes(m)
+
+
+def test_an_ingress_without_host_is_warned_and_gets_no_certificate(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          web: {image: nginx, ports: ["80:80"], x-nself: {ingress: {annotations: {a/b: c}}}}
+    """, overlay="production")
+    web = find(m, "Ingress", "web")
+    assert "host" not in web["spec"]["rules"][0] and "tls" not in web["spec"]
+    assert web["metadata"]["annotations"] == {"a/b": "c"}   # no cert-manager issuer for no name
+    assert ("web", "ingress-host") in codes(m)
 
 
 def test_network_policy_per_network_and_opt_out(tmp_path):

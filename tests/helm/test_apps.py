@@ -73,6 +73,18 @@ def check_safety(docs, where):
         assert all(isinstance(v, str) for v in cm.get("data", {}).values()), (where, cm["metadata"])
 
 
+def check_tmpfs(project, docs):
+    """Kind 5: every compose tmpfs is a Memory emptyDir at its target (Mattermost's /tmp)."""
+    pods = {d["metadata"]["name"]: pod_of(d)["spec"] for d in docs if d["kind"] in WORKLOADS}
+    for svc in project.services.values():
+        for mount in (m for m in svc.volumes if m.type == "tmpfs"):
+            pod = pods[svc.object_name]
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            names = [m["name"] for c in pod["containers"] for m in c.get("volumeMounts", [])
+                     if m["mountPath"] == mount.target]
+            assert names and volumes[names[0]]["emptyDir"]["medium"] == "Memory", (svc.name, mount)
+
+
 @pytest.fixture(scope="module")
 def tools():
     assert KUBECTL and HELM, "kubectl and helm are needed (`.ci/run` installs them)"
@@ -94,6 +106,7 @@ def test_an_official_compose_file_runs_safely_in_every_environment(app, tmp_path
         assert [parse(t, Path(env), "output", compose=True) for t in text.split("\n---\n")] == kustomized
         validate_objects(kustomized)
         check_safety(kustomized, f"{app}/{env}")
+        check_tmpfs(load(app, root, env), kustomized)
         rendered = helm_render(load(app, root, env), chart, env)
         validate_objects(d for d in rendered if d["kind"] != "Secret")
         check_safety([d for d in rendered if d["kind"] != "Secret"], f"{app}/{env} (helm)")

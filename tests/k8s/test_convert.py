@@ -220,6 +220,24 @@ def test_bind_mounts_volumes_and_tmpfs(tmp_path):
     assert {("web", "bind-to-pvc"), ("web", "host-path")} <= codes(m)
 
 
+def test_tmpfs_size_and_mode(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          web:
+            image: nginx
+            tmpfs: ["/run:size=8m,mode=1777"]
+            volumes: [{type: tmpfs, target: /secret, tmpfs: {size: 1m, mode: 0700}}]
+    """)
+    spec = pod(find(m, "Deployment", "web"))
+    mounts = {mt["mountPath"]: mt["name"] for mt in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/run"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Mi"}
+    assert volumes[mounts["/secret"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Mi"}
+    warned = [w for w in m.warnings if w.code == "tmpfs-mode"]
+    assert [(w.service, w.key) for w in warned] == [("web", "tmpfs./secret")]   # 1777 ⊇ 0777: fine
+    assert "0700" in warned[0].message
+
+
 def test_project_directory_is_never_put_in_a_configmap(tmp_path):
     _, m = convert_compose(tmp_path, "services:\n  admin:\n    image: a\n    volumes: ['./:/workspace']\n",
                            files={".env": "SECRET_KEY=abcdefgh\n"})

@@ -178,7 +178,7 @@ def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, po
         out.add_secret(each)
     container = pods.container(project.name, svc, env_fields, storage.mounts, ports,
                                pods.resources(svc, conf, run.overlay.resources), out.warnings,
-                               run.overlay.images)
+                               run.overlay.images, conf)
     shield(container, in_commands)
     pod.containers.append(container)
     pod.volumes += [v for v in storage.volumes if not any(v["name"] == p["name"] for p in pod.volumes)]

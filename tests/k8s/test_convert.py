@@ -220,6 +220,24 @@ def test_bind_mounts_volumes_and_tmpfs(tmp_path):
     assert {("web", "bind-to-pvc"), ("web", "host-path")} <= codes(m)
 
 
+def test_user_and_group_names(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          both: {image: a, user: "app:www-data"}
+          group: {image: a, user: "1000:www-data"}
+          root: {image: a, user: "root:root"}
+          answered: {image: a, user: "app:www-data", x-nself: {run_as_user: 33, run_as_group: 33}}
+    """)
+    security = {n: pod(find(m, "Deployment", n))["containers"][0].get("securityContext", {})
+                for n in ("both", "group", "root", "answered")}
+    assert security["group"] == {"runAsUser": 1000} and security["root"] == {"runAsUser": 0, "runAsGroup": 0}
+    assert pod(find(m, "Deployment", "answered"))["securityContext"]["runAsUser"] == 33
+    warned = {w.service: w.message for w in m.warnings if w.code == "user-name"}
+    assert set(warned) == {"both", "group"}                 # root is 0 everywhere; x-nself answers
+    assert "user 'app' and group 'www-data'" in warned["both"] and "run_as_user" in warned["both"]
+    assert warned["group"].startswith("group 'www-data'")
+
+
 def test_tmpfs_size_and_mode(tmp_path):
     _, m = convert_compose(tmp_path, """
         services:

@@ -10,7 +10,8 @@ For synthetic projects of N services (run.py's `synthetic_compose`):
   objects with no patch and no namespace (kustomize's own accumulation is quadratic in the
   object count, kubernetes-sigs/kustomize#5084, so the overlay can only be held to its base);
 - `nself k8s.apply --env production` of 1000 services to the test API server (kmock-based).
-`--sizes 100,1000,3000` changes the sizes; `--no-apply` skips the API server.
+`--sizes 100,1000,3000` changes the sizes; `--no-apply` skips the API server; `--no-kustomize`
+skips kubectl (kustomize itself takes minutes at 3000 services).
 """
 from __future__ import annotations
 
@@ -88,10 +89,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-apply", action="store_true")
+    parser.add_argument("--no-kustomize", action="store_true")
     parser.add_argument("--kustomize-limit", type=int, default=180, help="seconds per kustomize run")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    kubectl = shutil.which("kubectl")
+    kubectl = None if args.no_kustomize else shutil.which("kubectl")
     rows: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for count in sizes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from nself.errors import ConfigError
 from nself.k8s import kinds, network, pods
-from nself.k8s.environment import env_objects, secrets_in_commands, shield
+from nself.k8s.environment import env_objects, renamed_hosts, secrets_in_commands, shield
 from nself.k8s.objects import labels, obj, selector
 from nself.k8s.settings import BASE, GenerateSettings, Overlay, generate_settings, service_settings
 from nself.k8s.volumes import StorageConverter, holds_data
@@ -83,6 +83,7 @@ class _Conversion:
     kind_of: dict[str, str]
     ports: dict[str, list[dict]]
     annotations: dict[str, str]
+    renamed: dict[str, str]
 
 
 def convert(project: Project, overlay: Overlay = BASE, options: Options = Options()) -> Manifests:
@@ -122,7 +123,7 @@ def _prepare(project: Project, overlay: Overlay, options: Options) -> _Conversio
         kind_of={s.name: kinds.workload_kind(project, s, confs[s.name], s.name in waiters,
                                              holds_data(project, s), warnings) for s in owners},
         ports={s.name: network.service_ports(s, refs.get(s.name), warnings) for s in owners},
-        annotations=annotations)
+        annotations=annotations, renamed=renamed_hosts(project))
 
 
 def _service(run: _Conversion, svc: Service) -> None:
@@ -170,7 +171,8 @@ def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, po
     storage = run.storage.pod(svc, conf, stateful=stateful)
     in_commands = secrets_in_commands(project, svc)
     configmap, secret, env_fields = env_objects(project, svc, out.warnings,
-                                                run.options.include_secrets, in_commands)
+                                                run.options.include_secrets, in_commands,
+                                                run.renamed)
     if configmap:
         out.objects.append((group, configmap))
     out.objects += [(group, o) for o in storage.objects]

@@ -115,3 +115,25 @@ def test_an_official_compose_file_runs_safely_in_every_environment(app, tmp_path
         assert set(by_key) == set(expected), (env, set(by_key) ^ set(expected))
         for key, doc in expected.items():
             assert normalise(by_key[key]) == normalise(doc), (app, env, key)
+
+
+def test_plausible_reaches_its_renamed_databases(tmp_path):
+    """Plausible names its databases `plausible_db` and `plausible_events_db` (no DNS labels:
+    the Services are `plausible-db`, `plausible-events-db`). Its documented URLs, set in the
+    env file, must reach them under the new names, the database names left alone."""
+    from nself.k8s.convert import Options as ConvertOptions
+    from nself.k8s.convert import convert
+    from nself.k8s.settings import load_overlay
+
+    root = copy_tree(APPS / "plausible", tmp_path / "plausible")
+    with (root / ".env").open("a") as env:
+        env.write("DATABASE_URL=postgres://postgres:postgres@plausible_db:5432/plausible_db\n"
+                  "CLICKHOUSE_DATABASE_URL=http://plausible_events_db:8123/plausible_events_db\n")
+    project = load("plausible", root, "production")
+    manifests = convert(project, load_overlay(project, "production"), ConvertOptions(include_secrets=True))
+    values = {k: v for o in manifests.all() if o["kind"] == "ConfigMap" for k, v in o.get("data", {}).items()}
+    values.update({k: v for s in manifests.secrets for k, v in s.get("stringData", {}).items()})
+    assert values["DATABASE_URL"] == "postgres://postgres:postgres@plausible-db:5432/plausible_db"
+    assert values["CLICKHOUSE_DATABASE_URL"] == "http://plausible-events-db:8123/plausible_events_db"
+    services = {o["metadata"]["name"] for o in manifests.all() if o["kind"] == "Service"}
+    assert {"plausible-db", "plausible-events-db"} <= services

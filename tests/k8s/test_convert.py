@@ -238,6 +238,26 @@ def test_user_and_group_names(tmp_path):
     assert warned["group"].startswith("group 'www-data'")
 
 
+def test_references_to_a_renamed_service_follow_the_rename(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          app_db: {image: "postgres:16", environment: {POSTGRES_DB: app_db}}
+          web:
+            image: a
+            environment:
+              DATABASE_URL: postgres://u:pw@app_db:5432/app_db
+              DB_HOST: app_db
+              CACHE: "app_db:6379"
+              NOTE: my_app_db is a name
+    """, include_secrets=True)
+    env = find(m, "ConfigMap", "web-env")["data"]
+    secret = next(s for s in m.secrets if s["metadata"]["name"] == "web-secrets")["stringData"]
+    assert secret["DATABASE_URL"] == "postgres://u:pw@app-db:5432/app_db"   # the host only
+    assert env["DB_HOST"] == "app-db" and env["CACHE"] == "app-db:6379"
+    assert env["NOTE"] == "my_app_db is a name"
+    assert find(m, "ConfigMap", "app-db-env")["data"] == {"POSTGRES_DB": "app_db"}  # a database
+
+
 def test_tmpfs_size_and_mode(tmp_path):
     _, m = convert_compose(tmp_path, """
         services:

@@ -84,6 +84,7 @@ class _Conversion:
     ports: dict[str, list[dict]]
     annotations: dict[str, str]
     renamed: dict[str, str]
+    service_names: set[str]              # Services' names so far: aliases may not take one
 
 
 def convert(project: Project, overlay: Overlay = BASE, options: Options = Options()) -> Manifests:
@@ -123,7 +124,8 @@ def _prepare(project: Project, overlay: Overlay, options: Options) -> _Conversio
         kind_of={s.name: kinds.workload_kind(project, s, confs[s.name], s.name in waiters,
                                              holds_data(project, s), warnings) for s in owners},
         ports={s.name: network.service_ports(s, refs.get(s.name), warnings) for s in owners},
-        annotations=annotations, renamed=renamed_hosts(project))
+        annotations=annotations, renamed=renamed_hosts(project),
+        service_names={s.object_name for s in project.services.values()})
 
 
 def _service(run: _Conversion, svc: Service) -> None:
@@ -222,9 +224,11 @@ def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod,
 
 def _reachable(run: _Conversion, svc: Service, conf: dict, kind: str,
                ports: list[dict]) -> list[dict]:
-    """The Service for the service's ports, and an Ingress when it is public."""
+    """The Service for the service's ports, one per network alias, and an Ingress when it
+    is public."""
     project, overlay = run.project, run.overlay
     found = [network.service_object(project, svc, ports, headless=kind == "StatefulSet")]
+    found += network.alias_services(svc, found[0], run.service_names, run.out.warnings)
     if overlay.ingress.get("enabled", True) and network.is_public(svc, conf):
         ingress = network.ingress_object(project, svc, conf, ports, run.settings.ingress_class,
                                          run.settings.domain, bool(overlay.ingress.get("tls")),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from nself.k8s.kinds import image_base
 from nself.k8s.objects import NETWORK_LABEL, labels, obj, port_name, selector
 from nself.project.model import Project, Service
+from nself.project.names import is_dns1035
 from nself.project.warnings import Warning
 
 # The port a well-known image listens on, for services that others reach but that declare none.
@@ -88,6 +89,30 @@ def service_object(project: Project, svc: Service, ports: list[dict], headless: 
     spec["ports"] = [{"name": p["name"], "port": p["port"], "targetPort": p["port"],
                       "protocol": p["protocol"]} for p in ports]
     return obj("v1", "Service", svc.object_name, labels(project.name, svc.object_name), spec=spec)
+
+
+def alias_services(svc: Service, service: dict, taken: set[str],
+                   warnings: list[Warning]) -> list[dict]:
+    """A Service per `networks.<n>.aliases` name, selecting the same pods on the same ports
+    (what an alias is in compose: another DNS name for the container). `taken`: the names
+    of Services so far, extended with each alias given. An alias that is no DNS label or
+    names another Service is warned and left out."""
+    out = []
+    for alias in sorted({a for n in svc.networks.values() for a in n.aliases}):
+        if alias == svc.object_name:
+            continue
+        if not is_dns1035(alias):
+            warnings.append(Warning("alias-name", svc.name, "networks.aliases",
+                                    f"alias {alias!r} is not a DNS label (a-z, 0-9, '-'); no "
+                                    "Service for it: use a name such as "
+                                    f"{alias.lower().replace('_', '-').replace('.', '-')!r}"))
+        elif alias in taken:
+            warnings.append(Warning("alias-name", svc.name, "networks.aliases",
+                                    f"alias {alias!r} is already the name of a Service; left out"))
+        else:
+            taken.add(alias)
+            out.append({**service, "metadata": {**service["metadata"], "name": alias}})
+    return out
 
 
 def ingress_object(project: Project, svc: Service, conf: Mapping, ports: list[dict],

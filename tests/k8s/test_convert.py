@@ -238,6 +238,29 @@ def test_user_and_group_names(tmp_path):
     assert warned["group"].startswith("group 'www-data'")
 
 
+def test_network_aliases_get_services(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          web:
+            image: nginx
+            ports: ["8080:80"]
+            networks:
+              front: {aliases: [api, old_name, db, web]}
+              back: {aliases: [api, api-v1]}
+          db: {image: "postgres:16"}
+          other: {image: a, expose: ["9000"], networks: {front: {aliases: [api-v1]}}}
+        networks: {front: {}, back: {}}
+    """)
+    services = {o["metadata"]["name"]: o for o in find(m, "Service")}
+    assert {"web", "api", "api-v1", "other"} <= set(services)
+    assert "old_name" not in services and "old-name" not in services
+    for alias in ("api", "api-v1"):
+        assert services[alias]["spec"] == services["web"]["spec"]   # same pods, same ports
+    warned = sorted(w.message for w in m.warnings if w.code == "alias-name")
+    assert len(warned) == 3 and "'old-name'" in warned[-1]          # db and other's api-v1 taken
+    assert sum("already the name of a Service" in w for w in warned) == 2
+
+
 def test_references_to_a_renamed_service_follow_the_rename(tmp_path):
     _, m = convert_compose(tmp_path, """
         services:

@@ -27,7 +27,7 @@ from nself.deploy.ssh_hosts import Footprint, refuse_overlaps
 from nself.deploy.core import DeployOptions, Driver, Lock, LockHeld
 from nself.deploy.ssh_canary import SshCanary
 from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, go_live, health_script, \
-    image_steps, parse_probe, probe_script, retire, revert, start, switch, upload, wait_healthy
+    image_steps, parse_probe, probe_script, retire, revert, start, upload, wait_healthy
 from nself.errors import Exit, NselfError
 from nself.plan import LocalRunner, Plan, StepResult, put, run, shell
 
@@ -69,8 +69,9 @@ class SshDriver(SshCanary, Driver):
         plan.extend(self._save_steps([i for i in self._images(options) if i not in carried.values()]))
         for host in self.hosts:
             plan.extend(self._stage(options, host, states[host], files, digest, self._archives(options)))
-        for host in self.hosts:
-            plan.extend(switch(self.where, options.release.id, self._next_slot(states[host]), states[host], host))
+        for phase in (go_live, retire):
+            for host in self.hosts:
+                plan.extend(phase(self.where, options.release.id, self._next_slot(states[host]), states[host], host))
         return plan
 
     def apply(self, options: DeployOptions, plan: Plan) -> dict:
@@ -164,7 +165,8 @@ class SshDriver(SshCanary, Driver):
             raise self._failure(results, "rolled back on every host: the previous release still serves")
         flips = {h: Plan(f"switch {h}", go_live(self.where, release, self._next_slot(states[h]), states[h], h))
                  for h in ok}
-        switched = self._interruptible(flips, options.parallel, "switching to the release", release, states, ok)
+        switched = self._interruptible(flips, options.parallel, "switching to the release", release, states,
+                                       list(stage))
         bad = [r.name for r in switched if not r.ok]
         if bad:
             self._revert(release, states, bad if options.keep_going else ok, options.parallel)

@@ -147,7 +147,7 @@ VOLUMES = ("volumes:\n  data: {}\n  shared: {external: true}\n  chosen: {name: s
 
 
 def volume_project(tmp_path):
-    driver = project(tmp_path)
+    project(tmp_path)               # writes the files and the inventory
     (tmp_path / "compose.yaml").write_text((tmp_path / "compose.yaml").read_text().replace(
         "  worker:\n", "    volumes: [data:/data, shared:/s, chosen:/c]\n  worker:\n") + VOLUMES)
     loaded = load_project(tmp_path, env="staging")

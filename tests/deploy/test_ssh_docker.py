@@ -107,3 +107,21 @@ def test_docker_without_compose_plugin_says_so(tmp_path, docker_host, local_dock
     assert done.returncode == 4, done.stderr
     assert "lacks the Docker Compose v2 plugin" in done.stderr and "rolled back" in done.stderr, done.stderr
     assert not (app.path(docker_host) / "current").exists()
+
+
+def test_docker_service_flag_leaves_the_others_running(tmp_path, docker_host, local_docker):
+    """router none, `--service web`: `docker compose up -d --no-deps web` recreates web only;
+    api's container (which depends on web here) is the same one, on v1's image."""
+    app = make_app(tmp_path, docker_host, local_docker, "quay", 8097)
+    (app.root / "compose.yaml").write_text(COMPOSE.format(port=8097).replace(
+        "  api:\n", "  api:\n    depends_on: [web]\n"))
+    (app.root / "nself.yml").write_text((app.root / "nself.yml").read_text().replace("router: nginx",
+                                                                                     "router: none"))
+    v1 = app.release("quay one")
+    app.nself("deploy.to", "staging")
+    api_before = ssh(docker_host, "docker inspect -f '{{.Id}}' quay-staging-api").stdout.strip()
+    app.release("quay two")
+    app.nself("deploy.to", "staging", "--service", "web")
+    assert app.page(docker_host) == "quay two"
+    assert ssh(docker_host, "docker inspect -f '{{.Id}} {{.Config.Image}}' quay-staging-api").stdout.split() == [
+        api_before, f"quay-api:{v1}"]

@@ -42,10 +42,38 @@ def edited_files(target: Path, record: Mapping[str, str]) -> list[str]:
     return out
 
 
+def _recover(target: Path) -> None:
+    """A run killed mid-write leaves `.NAME.new-PID-*` (the unfinished tree) and, mid-swap,
+    `.NAME.old-PID` (the previous one). For processes that are gone: put the previous tree
+    back if the target is missing, and remove the rest."""
+    if not target.parent.is_dir():
+        return
+    for path in sorted(target.parent.glob(f".{target.name}.*-*")):
+        kind, _, rest = path.name[len(target.name) + 2:].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind not in ("new", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not target.exists():
+            os.rename(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:    # another user's process
+        return True
+    return True
+
+
 def write_tree(target: Path, files: Mapping[str, bytes], *, force: bool = False,
                generator: str = "nself") -> dict[str, list[str]]:
     """Replace the generated part of `target` with `files`; returns what changed."""
     target = target.resolve()
+    _recover(target)
     if target.exists() and not target.is_dir():
         raise NselfError(f"{target} exists and is not a directory", code=3,
                          hint="choose another --output")
@@ -62,7 +90,7 @@ def write_tree(target: Path, files: Mapping[str, bytes], *, force: bool = False,
     if record == new_record and not edited and all((target / rel).is_file() for rel in record):
         return {"written": [], "removed": [], "unchanged": sorted(files)}   # nothing to do
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-{os.getpid()}-", dir=target.parent))
     try:
         for rel, data in files.items():
             path = staging / rel

@@ -83,6 +83,8 @@ def new(name: str, *, blueprint: str = "project", no_input: bool = False, extra:
     if not no_input and not sys.stdin.isatty():
         raise UsageError("no terminal to ask the blueprint's questions on", hint="pass --no-input")
     extra_context = {**parse_extra(blueprint, list(extra)), "project_name": name}
+    if no_input:
+        extra_context = _minimal_defaults(blueprint, extra_context)
     from cookiecutter.exceptions import FailedHookException
     from cookiecutter.generate import generate_context, generate_files
     from cookiecutter.prompt import prompt_for_config
@@ -107,6 +109,15 @@ def new(name: str, *, blueprint: str = "project", no_input: bool = False, extra:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"project": name, "path": str(target), "blueprint": blueprint, "answers": answers}
+
+
+def _minimal_defaults(blueprint: str, chosen: dict) -> dict:
+    """Without questions, `stack=minimal` means PostgreSQL alone: the optional services
+    default to no, and only those named with --extra (`redis=yes`) are added."""
+    if chosen.get("stack") != "minimal":
+        return chosen
+    defaults = json.loads((data_dir("blueprints") / blueprint / "cookiecutter.json").read_text())
+    return {**{key: False for key, value in defaults.items() if isinstance(value, bool)}, **chosen}
 
 
 def _remember(project: Path, blueprint: str, answers: dict) -> None:

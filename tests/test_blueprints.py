@@ -92,6 +92,52 @@ def test_minimal_stack_and_options(tmp_path, nself):
     assert nself(["config.validate"], cwd=tmp_path / "lean").code == 0
 
 
+def test_minimal_stack_takes_the_services_asked_for(tmp_path, nself):
+    r = nself(["new", "lean", "--no-input", "--extra", "stack=minimal", "--extra", "redis=yes",
+               "--extra", "functions=yes"], cwd=tmp_path)
+    assert r.code == 0, r.err
+    compose = yaml.safe_load((tmp_path / "lean/docker-compose.yml").read_text())
+    assert list(compose["services"]) == ["postgres", "redis", "functions"]
+    assert list(compose["volumes"]) == ["postgres_data", "redis_data"]
+    assert "REDIS_PASSWORD" in (tmp_path / "lean/.env.secrets").read_text()
+    assert nself(["config.validate"], cwd=tmp_path / "lean").code == 0
+
+
+def test_new_answered_on_a_terminal_keeps_every_answer(tmp_path):
+    """The questions asked on a real terminal: minimal stack, then yes to four services."""
+    answers = ["", "2", "", "n", "y", "n", "y", "y", "y", ""]   # name .. provider, in prompt order
+    code, shown = _on_terminal([str(Path(sys.executable).with_name("nself")), "new", "asked"], tmp_path,
+                               "".join(a + "\n" for a in answers))
+    assert code == 0, shown
+    services = yaml.safe_load((tmp_path / "asked/docker-compose.yml").read_text())["services"]
+    assert set(services) == {"postgres", "redis", "meilisearch", "functions", "prometheus", "grafana"}
+    secrets = (tmp_path / "asked/.env.secrets").read_text()
+    assert "MEILI_MASTER_KEY" in secrets and "MINIO_ROOT_PASSWORD" not in secrets
+
+
+def _on_terminal(argv, cwd, typed: str) -> tuple[int, str]:
+    """Run argv on a pseudo-terminal with `typed` as the keyboard; (exit code, screen)."""
+    import pty
+    import select
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=child, stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    os.write(main, typed.encode())
+    screen = b""
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        try:
+            chunk = os.read(main, 4096) if ready else b""
+        except OSError:                       # the child closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        screen += chunk
+    os.close(main)
+    return proc.wait(timeout=60), screen.decode(errors="replace")
+
+
 @pytest.mark.parametrize("argv, code, message", [
     (["new", "Bad_Name", "--no-input"], 2, "not a valid project name"),
     (["new", "ok", "--no-input", "--extra", "colour=blue"], 2, "not a variable of the project blueprint"),
@@ -120,7 +166,10 @@ def test_blueprint_list_and_add(demo, nself):
     init = (demo / "providers/hetzner/cloud-init.yaml").read_text()
     assert init.startswith("#cloud-config") and "PasswordAuthentication no" in init
     assert yaml.safe_load(init)["packages"]
-    assert yaml.safe_load((demo / "providers/hetzner/provider.yml").read_text())["provider"] == "hetzner"
+    settings = (demo / "providers/hetzner/provider.yml").read_text()
+    assert yaml.safe_load(settings)["provider"] == "hetzner"
+    for named in re.findall(r"`nself ([\w-]+(?:\.[\w-]+)*)[ `]", settings):          # the commands it points to exist
+        assert nself([named, "--help"], cwd=demo).code == 0, named
     assert nself(["blueprint.add", "provider:nowhere"], cwd=demo).code == 2
     assert nself(["blueprint.add", "k8s"], cwd=demo).code == 0 and (demo / "k8s/base").is_dir()
     assert nself(["blueprint.add", "helm"], cwd=demo).code == 0 and (demo / "charts/demo/Chart.yaml").is_file()

@@ -335,3 +335,48 @@ def test_a_deleted_working_directory_is_named(nself, tmp_path, monkeypatch):
     gone.rmdir()
     r = nself(["config.show"])
     assert r.code == 1 and "current directory no longer exists" in r.err and "internal" not in r.err
+
+
+def test_short_flags_keep_one_meaning_across_nself():
+    """kubectl's and helm's short flags mean what they mean there; nothing else gets one."""
+    from nself.tasks import namespace
+    from nself.tasks.flags import CONVENTIONAL
+
+    def tasks(coll):
+        yield from coll.tasks.values()
+        for sub in coll.collections.values():
+            yield from tasks(sub)
+
+    shorts = {(name, arg.name) for task in tasks(namespace()) for arg in task.get_arguments()
+              for name in arg.names if len(name) == 1}
+    assert shorts and all(CONVENTIONAL[attr] == flag for flag, attr in shorts), sorted(shorts)
+    assert ("n", "namespace") in shorts and ("e", "environment") in shorts
+
+
+def test_helm_users_short_namespace_flag(nself, stack):
+    shown = nself(["helm.template", "--help"], cwd=stack).out
+    assert "-n STRING, --namespace" in shown and "--name=STRING" in shown
+
+
+def test_a_projects_own_tasks_keep_invokes_short_flags(nself, stack):
+    (stack / "tasks.py").write_text(PROJECT_TASKS.replace('def status(c, service=None)',
+                                                          'def status(c, service=None, other=None)'))
+    assert "-o STRING, --other" in nself(["status", "--help"], cwd=stack).out
+
+
+def test_ctrl_c_while_nself_starts_is_quiet_exit_130():
+    """SIGINT arriving during the imports: exit 130, no KeyboardInterrupt traceback."""
+    r = subprocess.run([sys.executable, "-c", "import os, signal, nself.entry\n"
+                        "os.kill(os.getpid(), signal.SIGINT)\nimport nself.cli\nprint('went on')"],
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "", "")
+
+
+def test_ctrl_c_once_running_is_a_keyboard_interrupt_again():
+    """After start-up the Program owns Ctrl-C (tasks revert what they began): exit 130 from it."""
+    script = ("import atexit, os, signal, sys, nself.entry, nself.cli\n"
+              "atexit.register(print, 'cleaned up')   # skipped by the start-up handler's os._exit\n"
+              "nself.cli.NselfProgram._run = lambda self, argv: os.kill(os.getpid(), signal.SIGINT)\n"
+              "sys.argv = ['nself', '--list']\nnself.entry.main()\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and r.stdout == "cleaned up\n" and "Traceback" not in r.stderr, r

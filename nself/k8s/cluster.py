@@ -3,8 +3,11 @@ contexts, auth and TLS; raw REST paths from nself.k8s.resources, so one list cal
 kind and no discovery round trips."""
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import threading
 from collections.abc import Iterator
 
 from nself.errors import Exit, NselfError
@@ -24,8 +27,9 @@ class Cluster:
         from yaml import YAMLError
 
         try:
-            config.load_kube_config(config_file=config_file, context=context,
-                                    client_configuration=configuration)
+            with _credential_plugin_errors() as plugin_errors:
+                config.load_kube_config(config_file=config_file, context=context,
+                                        client_configuration=configuration)
         except (ConfigException, OSError, TypeError, ValueError, AttributeError, YAMLError) as exc:
             # ValueError: binary files and a certificate that is not base64; YAMLError: not YAML;
             # OSError: a directory or an unreadable file; AttributeError: YAML that is no mapping.
@@ -33,7 +37,16 @@ class Cluster:
             raise NselfError(f"cannot use the kube context {context or '(current)'} from {config_file}: "
                              f"{problem}", code=Exit.KUBERNETES,
                              hint="check KUBECONFIG and `nself k8s.context.list`; pass --context") from None
+        if plugin_errors:
+            # The client logs a failing exec plugin and carries on without credentials.
+            raise NselfError(f"the credential plugin of the kube context {context or '(current)'} "
+                             f"failed: {plugin_errors[0]}", code=Exit.KUBERNETES,
+                             hint="install the plugin the kubeconfig's `users[].user.exec.command` "
+                                  "names (e.g. aws, gke-gcloud-auth-plugin, kubelogin) or log in with it")
         configuration.retries = 0
+        # One request ends within this many seconds (NSELF_KUBE_DEADLINE); watches and log
+        # streams have their own ends.
+        self.deadline = float(os.environ.get("NSELF_KUBE_DEADLINE") or 60)
         self.server = configuration.host
         self.api = client.ApiClient(configuration)
         self.requests = 0
@@ -41,23 +54,21 @@ class Cluster:
     # -- one request -------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, body=None, content_type: str | None = None,
                 query: dict | None = None, stream: bool = False, timeout: float = 30):
-        from urllib3.exceptions import HTTPError
-
         self.requests += 1
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        try:
-            call = self.api.param_serialize(method, path, query_params=list((query or {}).items()),
-                                            header_params=headers, body=body, auth_settings=["BearerToken"])
-            response = self.api.call_api(*call, _request_timeout=None if stream else timeout)
-        except HTTPError as exc:
-            raise _unreachable(self.server, exc) from None
-        if response.status >= 400:
-            raise _api_error(response.status, response.read(), method, path)
+        call = self.api.param_serialize(method, path, query_params=list((query or {}).items()),
+                                        header_params=headers, body=body, auth_settings=["BearerToken"])
         if stream:
+            response = self._send(call, None)
+            if response.status >= 400:
+                raise _api_error(response.status, response.read(), method, path)
             return response.response
-        data = response.read()
+        status, data = _within(self.deadline, lambda: self._status_and_body(call, timeout),
+                               f"{method} {path} on {self.server}")
+        if status >= 400:
+            raise _api_error(status, data, method, path)
         try:
             answer = json.loads(data) if data else {}
         except ValueError:
@@ -68,6 +79,23 @@ class Cluster:
                              hint="check the server address of the kube context; a proxy or login "
                                   "page may be in the way")
         return answer
+
+    def _send(self, call, timeout):
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return self.api.call_api(*call, _request_timeout=timeout)
+        except HTTPError as exc:
+            raise _unreachable(self.server, exc) from None
+
+    def _status_and_body(self, call, timeout) -> tuple[int, bytes]:
+        from urllib3.exceptions import HTTPError
+
+        response = self._send(call, timeout)
+        try:
+            return response.status, response.read()
+        except HTTPError as exc:
+            raise _unreachable(self.server, exc) from None
 
     def request_text(self, method: str, path: str, *, query: dict | None = None) -> str:
         response = self.request(method, path, query=query, stream=True)
@@ -127,6 +155,48 @@ class Cluster:
                         yield json.loads(line)
         finally:
             response.release_conn()
+
+
+@contextlib.contextmanager
+def _credential_plugin_errors():
+    """Collect what the kubernetes client logs at ERROR while it loads a kubeconfig (its exec
+    plugin failures), instead of Python's default `ERROR:root:` line on stderr."""
+    found: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            found.append(record.getMessage().strip().splitlines()[0] if record.getMessage().strip()
+                         else "no message")
+    handler = Collect(logging.ERROR)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield found
+    finally:
+        root.removeHandler(handler)
+
+
+def _within(seconds: float, call, what: str):
+    """call() with an overall deadline. urllib3's timeouts apply to each socket read, so an API
+    (or a proxy in front of it) trickling a byte at a time would hold a request forever; the
+    call runs on a daemon thread that is abandoned when the deadline passes."""
+    done: dict = {}
+
+    def work():
+        try:
+            done["value"] = call()
+        except BaseException as exc:    # noqa: BLE001 - re-raised in the caller's thread
+            done["error"] = exc
+    worker = threading.Thread(target=work, daemon=True, name="nself-kube-request")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise NselfError(f"no complete answer to {what} within {seconds:g} s", code=Exit.KUBERNETES,
+                         hint="check the cluster and any proxy in front of it; NSELF_KUBE_DEADLINE "
+                              "sets the limit in seconds")
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 def resource(kind: str) -> Resource:

@@ -126,6 +126,7 @@ def check(root: Path | None, *, env: str | None, files=(), profiles=()) -> dict[
         try:
             project = load_project(root, env=env_name, files=files, profiles=profiles,
                                    settings=settings)
+            warnings = _with_conversion_warnings(project)
         except ConfigError as exc:
             problems += exc.details or [exc.message]
     return {
@@ -135,5 +136,15 @@ def check(root: Path | None, *, env: str | None, files=(), profiles=()) -> dict[
         "env_files": [str(p) for p in cascade(root, env_name) if p.is_file()],
         "services": len(project.services) if project else None,
         "problems": problems,
-        "warnings": [w.to_dict() for w in project.warnings] if project else [],
+        "warnings": [w.to_dict() for w in warnings] if project else [],
     }
+
+
+def _with_conversion_warnings(project) -> list:
+    """The loader's warnings and the converter's for this environment (an unpinned image in
+    production, a sidecar's port…): what `k8s.generate` says about it, so the two agree."""
+    from nself.k8s.convert import convert
+    from nself.k8s.settings import load_overlay
+
+    found = [*project.warnings, *convert(project, load_overlay(project, project.env)).warnings]
+    return list(dict.fromkeys(found))

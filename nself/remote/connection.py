@@ -7,6 +7,7 @@ host exit 6; trust-on-first-use happens only when asked (`--trust-new`).
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -16,6 +17,11 @@ from nself.files import write_atomic
 from nself.remote.inventory import KNOWN_HOSTS, Server
 
 CONNECT_TIMEOUT = 10
+# paramiko's transport thread logs its own traceback for a failed handshake (a non-SSH banner, a
+# reset); nself reports the failure itself, with the exit code and the fix.
+_PARAMIKO_LOG = logging.getLogger("paramiko")
+_PARAMIKO_LOG.addHandler(logging.NullHandler())
+_PARAMIKO_LOG.propagate = False
 
 
 def _host_id(server: Server) -> str:

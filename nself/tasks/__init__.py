@@ -10,6 +10,8 @@ import copy
 
 from invoke import Collection, Task
 
+from nself.tasks.flags import conventional_short_flags
+
 BUILTINS = ("config", "blueprint")
 
 
@@ -31,6 +33,7 @@ def namespace(*, include=None) -> Collection:
         ns.add_collection(copy.deepcopy(collections[name]))
     ns.configure(_project_config_or_exit())
     _exit_cleanly_under_inv(ns)
+    conventional_short_flags(ns)
     return ns
 
 

@@ -11,7 +11,7 @@ from nself import runtime
 @task(positional=["name"], iterable=["extra"], help={
     "name": "project name (lowercase letters, digits, '-')",
     "blueprint": "blueprint to start from (default project)",
-    "no_input": "take the defaults (and --extra) without asking",
+    "no_input": "take the defaults (and --extra) without asking; stack=minimal is then PostgreSQL alone",
     "extra": "answer a blueprint question, KEY=VALUE (repeatable), e.g. stack=minimal",
     "output": "folder to create the project in (default: here)"})
 def new(c, name, blueprint="project", no_input=False, extra=None, output="."):

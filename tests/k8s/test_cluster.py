@@ -1,10 +1,13 @@
 """k8s tasks against the test Kubernetes API (kmock-based), and kubectl on the same server."""
 import json
+import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -285,7 +288,15 @@ def test_watch_modes_stream_json_lines_and_exit_0_on_ctrl_c(applied, kube_api, k
     process = subprocess.Popen([nself_bin, task, "--watch", "--env", "staging", "--json"], cwd=stack,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "KUBECONFIG": os.environ["KUBECONFIG"]})
-    time.sleep(2.5)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in process.stdout
+                                                           if line.strip()), daemon=True)
+    reader.start()
+    # The change must come after the first snapshot (start-up takes seconds on a loaded machine);
+    # the events stream has no snapshot to wait for: an event posted early is in its first list.
+    started = time.monotonic() + 60
+    while task != "k8s.events" and not lines and time.monotonic() < started:
+        time.sleep(0.1)
     import requests
 
     requests.post(f"{kube_api.url}/api/v1/namespaces/{NS}/events", json={
@@ -294,10 +305,6 @@ def test_watch_modes_stream_json_lines_and_exit_0_on_ctrl_c(applied, kube_api, k
         "message": "pulled"}).raise_for_status()
     kubectl(kube_api, "scale", "deployment/hasura", "--replicas=3", "-n", NS)
     kube_controller.settle(NS)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in process.stdout
-                                                           if line.strip()), daemon=True)
-    reader.start()
     deadline = time.monotonic() + 30            # the stream catches up with the change, or the test fails
     while time.monotonic() < deadline and not (len(lines) > 1 and WATCHED[task](lines[0], lines[1:])):
         time.sleep(0.2)
@@ -326,3 +333,52 @@ def test_an_api_that_is_not_kubernetes_is_exit_9(nself, stack, tmp_path, body):
             "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
         r = nself(["k8s.status", "--kubeconfig", str(config)], cwd=stack)
     assert r.code == 9 and "did not answer" in r.err and "internal" not in r.err, r.err
+
+
+def _kubeconfig(path, server, user):
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": server}}],
+        "users": [{"name": "x", "user": user}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
+    return path
+
+
+@pytest.mark.parametrize("plugin, said", [
+    ("nself-no-such-plugin", "No such file"),
+    ("false", "exec: process returned 1"),
+])
+def test_a_failing_credential_plugin_is_exit_9_not_an_anonymous_request(nself, stack, tmp_path, plugin, said):
+    with answering(b'{"kind": "Status"}') as url:
+        config = _kubeconfig(tmp_path / "kubeconfig", url, {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": plugin,
+            "interactiveMode": "Never"}})
+        r = nself(["k8s.status", "--kubeconfig", str(config)], cwd=stack)
+    assert r.code == 9 and "credential plugin" in r.err and said in r.err, r.err
+    assert "ERROR:root" not in r.err
+
+
+def test_an_api_trickling_its_answer_ends_at_the_deadline(stack, tmp_path):
+    """One byte a second: every socket read succeeds, so only an overall deadline ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}":
+                conn.sendall(bytes([byte]))
+                time.sleep(1)
+        except OSError:
+            pass
+    threading.Thread(target=trickle, daemon=True).start()
+    config = _kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{listener.getsockname()[1]}",
+                         {"token": "t"})
+    started = time.monotonic()
+    r = subprocess.run([str(Path(sys.executable).with_name("nself")), "k8s.status", "--kubeconfig",
+                        str(config)], cwd=stack, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "NSELF_KUBE_DEADLINE": "3"})
+    took = time.monotonic() - started
+    listener.close()
+    assert r.returncode == 9 and "within 3 s" in r.stderr and "NSELF_KUBE_DEADLINE" in r.stderr, r.stderr
+    assert took < 15, took

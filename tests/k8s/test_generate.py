@@ -1,6 +1,7 @@
 """k8s.generate end to end: the tree, kustomize, safety, and every corpus project."""
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 
@@ -106,6 +107,22 @@ def test_user_edits_are_protected(nself, stack):
     assert nself(["k8s.generate", "--force"], cwd=stack).code == 0
     assert "# my change" not in edited.read_text()
     assert mine.read_text() == "# mine\n"                     # user files survive
+
+
+def test_a_run_killed_mid_swap_is_recovered_by_the_next(nself, stack):
+    """SIGKILL between the two renames leaves the previous tree as .k8s.old-PID and no k8s/."""
+    import sys
+
+    assert nself(["k8s.generate"], cwd=stack).code == 0
+    (stack / "k8s/overlays/production/my-patch.yaml").write_text("# mine\n")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()                                          # a process id that is no longer running
+    (stack / "k8s").rename(stack / f".k8s.old-{gone.pid}")
+    (stack / f".k8s.new-{gone.pid}-x1y2").mkdir()
+    (stack / f".k8s.new-{os.getpid()}-live").mkdir()    # a running writer's: left alone
+    assert nself(["k8s.generate"], cwd=stack).code == 0
+    assert (stack / "k8s/overlays/production/my-patch.yaml").read_text() == "# mine\n"
+    assert sorted(p.name for p in stack.glob(".k8s.*")) == [f".k8s.new-{os.getpid()}-live"]
 
 
 def test_refuses_a_folder_it_did_not_generate(nself, stack):
@@ -263,3 +280,15 @@ def test_no_network_policies_flag(nself, stack):
     r = nself(["k8s.generate", "--plain", "--no-network-policies"], cwd=stack)
     assert r.code == 0 and "kind: NetworkPolicy" not in r.out
     assert "kind: NetworkPolicy" in nself(["k8s.generate", "--plain"], cwd=stack).out
+
+
+@pytest.mark.parametrize("env", ["local", "production"])
+def test_config_validate_and_generate_agree_on_warnings(nself, stack, env):
+    """config.validate in CI says what k8s.generate will say about the same environment."""
+    generated = nself(["--env", env, "k8s.generate", "--json"], cwd=stack).json()["warnings"]
+    validated = nself(["--env", env, "config.validate", "--json"], cwd=stack).json()["warnings"]
+    def keyed(found):
+        return {(w["service"], w["key"], w["code"]) for w in found
+                if env in w["message"] or w["code"] != "unpinned-image"}
+    assert keyed(validated) == keyed(generated)
+    assert any(w["code"] == "unpinned-image" for w in validated) == (env == "production")

@@ -103,6 +103,37 @@ def test_unreachable_host_is_exit_6(nself, project, ssh_hosts):
     assert r.code == 6
 
 
+def test_a_server_that_is_not_ssh_is_exit_6_without_a_traceback(project):
+    """An HTTP server on the SSH port: paramiko's transport thread logs a traceback of its own."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_http():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            conn.close()
+    threading.Thread(target=answer_http, daemon=True).start()
+    nself_bin = Path(sys.executable).with_name("nself")
+    try:
+        r = subprocess.run([str(nself_bin), "cloud.servers.add", "web", "--host", "127.0.0.1", "--port",
+                            str(listener.getsockname()[1]), "--trust-new"], cwd=project, timeout=60,
+                           capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    finally:
+        listener.close()
+    assert r.returncode == 6 and "no SSH server answered" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "Exception (client)" not in r.stderr, r.stderr
+
+
 def test_status_and_ssh_command(nself, project, ssh_hosts):
     host, = ssh_hosts(1)
     add(nself, project, host, None, "--trust-new")

@@ -18,6 +18,7 @@ from nself.errors import NselfError
 
 GLOBAL_FLAGS = {"env": str, "json": bool, "yes": bool, "dry-run": bool, "quiet": bool,
                 "verbose": bool}
+REPAIRS = ("config.set", "config.reset", "config.edit")   # run on an nself.yml that fails to load
 GLOBAL_OPTIONS = {*(f.replace("-", "_") for f in GLOBAL_FLAGS), "debug"}
 
 
@@ -261,10 +262,17 @@ class NselfProgram(Program):
             raise NselfError("the current directory no longer exists (it was deleted or moved)",
                              hint="cd into your project again") from None
         self.root = find_root(Path(start) if start else None)
+        self._broken = None   # nself.yml's refusal, deferred for the commands that repair it
         if self.root is not None:
-            self._check_project_config(self.root, self.config.global_defaults())
-            self.config.set_project_location(str(self.root))
-            self.config.load_project()
+            try:
+                self._check_project_config(self.root, self.config.global_defaults())
+            except NselfError as exc:
+                if not self._repairing():
+                    raise
+                self._broken = True
+            else:
+                self.config.set_project_location(str(self.root))
+                self.config.load_project()
         tasks_file = self.root / "tasks.py" if self.root is not None else None
         if tasks_file is not None and tasks_file.is_file() and not self.args.collection.value:
             loader = FilesystemLoader(config=self.config, start=str(self.root))
@@ -290,9 +298,26 @@ class NselfProgram(Program):
         else:
             from nself.tasks import namespace
 
-            self.collection = namespace()
-        if self.root is not None:   # the collections' defaults (`k8s.output`…) merge later
-            self._check_project_config(self.root, _collection_defaults(self.collection))
+            self.collection = namespace(project_config_too=self._broken is None)
+        if self.root is not None and self._broken is None:   # the collections' defaults merge later
+            try:
+                self._check_project_config(self.root, _collection_defaults(self.collection))
+            except NselfError:
+                if not self._repairing():
+                    raise
+                from nself.tasks import namespace
+
+                self._broken = True   # load again without the file Invoke cannot merge
+                self.config.set_project_location(None)
+                self.collection = namespace(project_config_too=False)
+
+    def _repairing(self) -> bool:
+        """Is the command one that may repair an nself.yml Invoke cannot merge (`config set`,
+        `config reset`, `config edit`)? They read and validate the file themselves, and write
+        it only when the result validates. Judged from the words before the collection loads."""
+        words = [w for w in self.core.unparsed if not w.startswith("-")]
+        named = ".".join(words[:2]) if words[:1] == ["config"] else (words[0] if words else "")
+        return named in REPAIRS
 
     def _check_project_config(self, root: Path, defaults: dict) -> None:
         """Refuse a malformed nself.yml before Invoke merges it over `defaults` (Invoke would

@@ -205,3 +205,56 @@ def test_config_set_under_plain_inv(project):
     r = subprocess.run([inv, "config.set", "helm.chart.vresion", "2"], cwd=project, capture_output=True,
                        text=True, env=environ, timeout=60)
     assert r.returncode == 2 and "did you mean 'helm.chart.version'" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- every write validates as the loader does (Invoke's and the collections' defaults too) ----
+@pytest.mark.parametrize("argv", [
+    ["config", "set", "run.echo", "notabool"],
+    ["config", "set", "run.echo", "5"],
+    ["config", "set", "tasks.dedupe", "maybe"],
+    ["config", "set", "k8s.k3s_installer", "[1,2]"],
+    ["config", "set", "run", "5"],
+])
+def test_a_write_the_loader_would_refuse_is_refused_and_changes_nothing(nself, project, argv):
+    """`run.echo notabool` passed the settings schema (Invoke's keys are free-form) and was
+    written; then every command, this one included, refused the file. The write path runs the
+    Program's check of values against Invoke's and the collections' defaults as well."""
+    r = nself(argv, cwd=project)
+    assert r.code == 3 and "expected" in r.err, r.err
+    assert nself_yml(project) == COMMENTED
+    assert nself(["config", "list"], cwd=project).code == 0
+
+
+def test_import_and_edit_refuse_what_the_loader_would(nself, project, tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("run: {echo: nope}\n")
+    r = nself(["config", "import", str(bad)], cwd=project)
+    assert r.code == 3 and "run.echo: expected a boolean" in r.err and nself_yml(project) == COMMENTED, r.err
+    r = nself(["config", "edit"], cwd=project, env=editor(project, 'printf "tasks: {dedupe: maybe}\\n" >> "$1"\n'))
+    assert r.code == 3 and "tasks.dedupe" in r.err and nself_yml(project) == COMMENTED, r.err
+
+
+@pytest.mark.parametrize("broken, argv", [
+    ("run:\n  echo: notabool\n", ["config", "set", "run.echo", "true"]),
+    ("run:\n  echo: notabool\n", ["config", "reset", "run.echo"]),
+    ("run: 5\n", ["config", "reset", "run"]),
+    ("k8s:\n  k3s_installer: [1, 2]\n", ["config", "set", "k8s.k3s_installer", "https://get.k3s.io"]),
+    ("deploy:\n  keep_releases: many\n", ["config", "set", "deploy.keep_releases", "2"]),
+])
+def test_set_and_reset_repair_a_file_that_fails_to_load(nself, project, broken, argv):
+    (project / "nself.yml").write_text(COMMENTED + broken)
+    assert nself(["config", "list"], cwd=project).code == 3
+    r = nself(argv, cwd=project)
+    assert r.code == 0, r.err
+    assert nself(["config", "list"], cwd=project).code == 0
+
+
+def test_a_repair_that_does_not_repair_changes_nothing(nself, project):
+    (project / "nself.yml").write_text(COMMENTED + "run:\n  echo: notabool\n")
+    r = nself(["config", "set", "helm.chart.version", "2.0"], cwd=project)
+    assert r.code == 3 and "run.echo" in r.err
+    assert nself_yml(project) == COMMENTED + "run:\n  echo: notabool\n"
+    r = nself(["config", "edit"], cwd=project, env=editor(project, 'sed -i "s/^run:/runn:/" "$1"\n'))
+    assert r.code == 3 and nself_yml(project) == COMMENTED + "run:\n  echo: notabool\n"
+    r = nself(["config", "edit"], cwd=project, env=editor(project, 'sed -i "s/notabool/true/" "$1"\n'))
+    assert r.code == 0 and nself_yml(project) == COMMENTED + "run:\n  echo: true\n", r.err

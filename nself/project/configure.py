@@ -36,7 +36,7 @@ def set_key(root: Path, key: str, raw: str) -> dict:
     """Set KEY to VALUE (typed by the schema), keep the rest of the file as written."""
     parts = edit.split_key(key)
     value = edit.parse_value(raw, edit.schema_at(parts))
-    doc = edit.open_document(root)
+    doc = edit.open_document(root, repair=True)   # the change may be the fix; save validates it
     try:
         old = edit.plain(edit.get(doc, parts))
     except KeyError:
@@ -51,7 +51,7 @@ def reset_key(root: Path, key: str) -> dict:
     """Remove KEY from nself.yml, so its default applies again."""
     parts = edit.split_key(key)
     edit.schema_at(parts)
-    doc = edit.open_document(root)
+    doc = edit.open_document(root, repair=True)
     try:
         old = edit.plain(edit.delete(doc, parts))
     except KeyError:

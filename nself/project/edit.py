@@ -43,15 +43,19 @@ class Document:
         return buffer.getvalue()
 
 
-def open_document(root: Path) -> Document:
-    """The project's nself.yml (an empty one, named nself.yml, when the project has none)."""
+def open_document(root: Path, *, repair: bool = False) -> Document:
+    """The project's nself.yml (an empty one, named nself.yml, when the project has none).
+    A file that does not validate is refused (exit 3) unless `repair`: `config set`/`reset`
+    may be the fix, and `save` validates the result as a whole anyway."""
     from ruamel.yaml.comments import CommentedMap
 
     path = settings.find(root) or root / "nself.yml"
     if not path.is_file():
         return Document(path, CommentedMap())
     text = yamlio.read_text(path, "nself.yml")
-    settings.validate(yamlio.parse(text, path, "nself.yml"), path, text)   # refuse to edit a broken file
+    parsed = yamlio.parse(text, path, "nself.yml")
+    if not repair:
+        validate_text(text, path, parsed)
     from ruamel.yaml.error import YAMLError
 
     try:
@@ -69,9 +73,16 @@ def save(doc: Document) -> None:
     write_atomic(doc.path, text)
 
 
-def validate_text(text: str, path: Path) -> dict:
-    """The checks nself runs on every load, on a text that is not written yet (exit 3)."""
-    data = yamlio.parse(text, path, "nself.yml")
+def validate_text(text: str, path: Path, data: Any = None) -> dict:
+    """The checks nself runs on every load, on a text that is not written yet (exit 3): the
+    settings schema (`settings.validate`, as a task loads the project) and the types of the
+    values merged over Invoke's and the collections' defaults (`settings.check_defaults`, as
+    the Program checks before any task runs). `data` is `text` parsed, when the caller has it."""
+    from nself.tasks import defaults
+
+    if data is None:
+        data = yamlio.parse(text, path, "nself.yml")
+    settings.check_defaults(data, defaults(), path, text)
     return settings.validate(data, path, text)
 
 

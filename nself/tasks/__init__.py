@@ -15,18 +15,17 @@ from nself.tasks.flags import conventional_short_flags
 BUILTINS = ("config", "blueprint", "env")
 
 
-def namespace(*, include=None) -> Collection:
+def namespace(*, include=None, project_config_too: bool = True) -> Collection:
     """nself's default namespace: every collection (or those named in `include`).
 
     Under plain `inv`, Invoke reads only invoke.yaml and INVOKE_*: the namespace
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
-    as collection configuration itself.
+    as collection configuration itself (unless `project_config_too` is False: the Program
+    leaves out an nself.yml that Invoke cannot merge, for the commands that repair it).
     """
-    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, sync
-    from nself.tasks import ci, db, doctor
+    from nself.tasks import blueprint, doctor
 
-    modules = {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
-               "deploy": deploy, "sync": sync, "env": env, "db": db, "ci": ci}
+    modules = _modules()
     chosen = include or modules
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))
@@ -35,10 +34,31 @@ def namespace(*, include=None) -> Collection:
         sub = copy.deepcopy(modules[name].ns)
         sub.__doc__ = modules[name].__doc__   # the group's line in `nself help` (Invoke reads __doc__)
         ns.add_collection(sub)
-    ns.configure(_project_config_or_exit())
+    if project_config_too:
+        ns.configure(_project_config_or_exit())
     _exit_cleanly_under_inv(ns)
     conventional_short_flags(ns)
     return ns
+
+
+def _modules() -> dict:
+    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, sync
+    from nself.tasks import ci, db
+
+    return {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
+            "deploy": deploy, "sync": sync, "env": env, "db": db, "ci": ci}
+
+
+def defaults() -> dict:
+    """What nself.yml is merged over: Invoke's defaults (`run`, `sudo`, `tasks`, …) and those of
+    nself's collections (`k8s`, `db`, …), without nself.yml itself. A write of nself.yml checks
+    against these with `settings.check_defaults`, as the Program does when it loads the file."""
+    from nself.cli import NselfConfig, _collection_defaults
+
+    out = NselfConfig.global_defaults()
+    for module in _modules().values():
+        out.update(_collection_defaults(module.ns))
+    return out
 
 
 def _exit_cleanly_under_inv(ns: Collection) -> None:

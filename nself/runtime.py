@@ -87,6 +87,18 @@ def load(c, *, env: str | None = None, files: Iterable[str] | None = (),
     return project
 
 
+def whole_number(value, flag: str, minimum: int, meaning: str = "") -> int:
+    """A count from the command line or a setting (`--keep 3`, `"3"`, `3`) as an int of at least
+    `minimum`; anything else is a UsageError (exit 2) naming `flag`, with `meaning` (what the
+    smallest value does) in the hint. Booleans are refused: YAML's `true` is not a count."""
+    text = str(value).strip()
+    number = int(text) if not isinstance(value, bool) and text.lstrip("-").isdigit() else None
+    if number is None or number < minimum:
+        raise UsageError(f"{flag} takes a whole number of at least {minimum}, got {value!r}",
+                         hint=meaning or f"pass {flag} {minimum} or more")
+    return number
+
+
 def confirm(c, question: str) -> bool:
     """Ask before a destructive step; refuse without a TTY unless --yes."""
     opts = options(c)

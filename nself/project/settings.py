@@ -163,6 +163,10 @@ SCHEMA: dict = {
                            "user": _STR, "key": _STR, "roles": _STRS, "jump": _STR}}},
         # Invoke's keys and the collections' defaults; `deploy` and `sync` are nself's sections above
         **{k: {"type": "object"} for k in (*INVOKE_KEYS, *COLLECTIONS) if k not in ("deploy", "sync")},
+        # the db collection's defaults (nself/tasks/db.py DEFAULTS): a count below 1 would delete
+        # every backup, the new one included
+        "db": {"type": "object", "properties": {
+            "keep_backups": {"type": "integer", "minimum": 1}, "migrations": _STR, "seeds": _STR}},
     },
 }
 TOP_KEYS = tuple(SCHEMA["properties"])

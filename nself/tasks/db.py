@@ -92,12 +92,13 @@ def backup(c, list=False, keep=None):  # noqa: A002 - the plan's flag name
     from nself.sync.history import new_id
 
     out = runtime.output(c)
+    count = runtime.whole_number(_settings(c, "keep_backups") if keep is None else keep, "--keep", 1,
+                                 "the new backup is always kept: --keep 1 keeps only it")
     project, servers, db = _database(c)
     if list:
         _list(c, project, servers, db)
         return
     stamp = new_id()            # UTC time to the millisecond: two backups in one second differ
-    count = int(keep or _settings(c, "keep_backups"))
     if _plan(c, db, f"back up {db.describe()}", lambda sid: plans.backup_steps(db, sid, stamp, count)[0]):
         return
     with session(project.root, db, servers) as s:

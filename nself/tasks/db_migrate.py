@@ -52,8 +52,9 @@ def up(c, steps=0):
     """Apply the pending migrations in order, each in one transaction."""
     from nself.db import migrations
 
+    count = runtime.whole_number(steps, "--steps", 0, "--steps 0 (the default) applies every pending one")
     _migrate(c, "apply migrations",
-             lambda files, applied: migrations.pending(files, applied)[:int(steps) or None],
+             lambda files, applied: migrations.pending(files, applied)[:count or None],
              migrations.up_sql, "applied")
 
 
@@ -62,7 +63,8 @@ def down(c, steps=1):
     """Revert the newest applied migration(s) with their down files."""
     from nself.db import migrations
 
-    _migrate(c, "revert migrations", lambda files, applied: migrations.to_revert(files, applied, int(steps)),
+    count = runtime.whole_number(steps, "--steps", 1, "--steps 1 (the default) reverts the newest")
+    _migrate(c, "revert migrations", lambda files, applied: migrations.to_revert(files, applied, count),
              migrations.down_sql, "reverted")
 
 

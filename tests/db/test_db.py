@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.sync import pg
 
 NSELF = str(Path(sys.executable).parent / "nself")
@@ -145,3 +147,28 @@ def test_shell_on_a_host_runs_psql_there_over_ssh(world, project):
     assert shown.returncode == 0, shown.stderr
     assert "app@5432" in shown.stdout.decode()
     assert world.staging.sh("ls /var/lib/app-host1/.nself/sync/ 2>/dev/null | grep -c pgpass || true").strip() == "0"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["db.backup", "--keep", "0"], "got '0'"),
+    (["db.backup", "--keep", "-1"], "got '-1'"),
+    (["db.backup", "--keep", "abc"], "got 'abc'"),
+    (["db.backup", "--keep", "2.5"], "got '2.5'"),
+    (["db.migrate.up", "--steps", "-1"], "--steps takes a whole number of at least 0"),
+    (["db.migrate.down", "--steps", "0"], "--steps takes a whole number of at least 1"),
+    (["db.migrate.down", "--steps", "-1"], "--steps takes a whole number of at least 1"),
+])
+def test_counts_below_their_minimum_or_not_numbers_exit_2_before_any_step(stack, nself, argv, message):
+    """`--keep 0` kept the newest 0 backups (`tail -n +1`: every one, the new one too), and
+    `db down --steps -1` reverted all but the oldest migration: refused before the database is found."""
+    r = nself([*argv, "--json"], cwd=stack)
+    assert r.code == 2 and message in r.json()["error"], r.out + r.err
+    assert not (stack / ".nself" / "state" / "backups").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_keep_backups_below_1_is_not_a_setting(stack, nself, value):
+    before = (stack / "nself.yml").read_text()
+    r = nself(["config", "set", "db.keep_backups", value], cwd=stack)
+    assert r.code == 3 and "db.keep_backups" in r.err and (stack / "nself.yml").read_text() == before, r.err
+    assert nself(["config", "set", "db.keep_backups", "14"], cwd=stack).code == 0

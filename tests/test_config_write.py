@@ -258,3 +258,17 @@ def test_a_repair_that_does_not_repair_changes_nothing(nself, project):
     assert r.code == 3 and nself_yml(project) == COMMENTED + "run:\n  echo: notabool\n"
     r = nself(["config", "edit"], cwd=project, env=editor(project, 'sed -i "s/notabool/true/" "$1"\n'))
     assert r.code == 0 and nself_yml(project) == COMMENTED + "run:\n  echo: true\n", r.err
+
+
+def test_get_masks_secrets_by_the_rule_of_list_and_export(nself, project):
+    (project / "nself.yml").write_text(COMMENTED + "sudo:\n  password: sudo-pw-77aa\nx-api-token: xt-55bb\n")
+    for argv, shown in [(["sudo.password"], "[REDACTED]"), (["settings.x-api-token"], "[REDACTED]"),
+                        (["settings.providers.api_token"], "[REDACTED]"), (["sudo.prompt"], "[sudo] password: ")]:
+        r = nself(["config", "get", *argv, "--json"], cwd=project)
+        assert r.code == 0 and r.json()["value"] == shown, r.out + r.err
+        text = nself(["config", "get", *argv], cwd=project)
+        assert text.out == shown + "\n", text.out
+    whole = nself(["config", "get", "sudo", "--json"], cwd=project).json()["value"]
+    assert whole["password"] == "[REDACTED]" and whole["prompt"] == "[sudo] password: "
+    shown = "".join(nself(["config", "get", k], cwd=project).out for k in ("sudo", "settings", "settings.providers"))
+    assert not {"sudo-pw-77aa", "xt-55bb", "tok-9c8b7a6f5e"} & set(shown.split()) and "sudo-pw-77aa" not in shown

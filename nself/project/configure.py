@@ -32,6 +32,12 @@ def mask(flat: dict[str, Any]) -> dict[str, Any]:
     return {k: (REDACTED if secret_key(k) and v is not None else v) for k, v in flat.items()}
 
 
+def mask_at(key: str, value: Any) -> Any:
+    """The value at dotted `key` as `config list`/`export` show it: a secret-named key's value,
+    and every secret-named key below it, as `[REDACTED]` (`config get sudo.password`, `config get sudo`)."""
+    return _mask_tree(value, key)
+
+
 def set_key(root: Path, key: str, raw: str) -> dict:
     """Set KEY to VALUE (typed by the schema), keep the rest of the file as written."""
     parts = edit.split_key(key)

@@ -39,7 +39,8 @@ def _render_show(out):
       help={"key": "dotted key, e.g. namespace, services.postgres.image, settings.helm.chart.name",
             "file": _FILE, "profile": _PROFILE})
 def get(c, key, file=None, profile=None):
-    """Print one value of the effective configuration."""
+    """Print one value of the effective configuration (secrets masked, as in config.list)."""
+    from nself.project.configure import mask_at
     from nself.project.describe import describe, lookup
 
     out = runtime.output(c)
@@ -53,6 +54,7 @@ def get(c, key, file=None, profile=None):
             raise UsageError(f"no configuration key {key!r}",
                              hint="top-level keys: " + ", ".join(doc) +
                                   " (and Invoke's: run, sudo, tasks, …)") from None
+    value = mask_at(key, value)   # the rule of config.list/export: by the key's name
     if out.json_mode:
         out.emit({"key": key, "value": value})
     elif isinstance(value, (dict, list)):

@@ -272,3 +272,39 @@ def test_get_masks_secrets_by_the_rule_of_list_and_export(nself, project):
     assert whole["password"] == "[REDACTED]" and whole["prompt"] == "[sudo] password: "
     shown = "".join(nself(["config", "get", k], cwd=project).out for k in ("sudo", "settings", "settings.providers"))
     assert not {"sudo-pw-77aa", "xt-55bb", "tok-9c8b7a6f5e"} & set(shown.split()) and "sudo-pw-77aa" not in shown
+
+
+def test_dry_run_prints_the_plan_of_each_write_and_writes_nothing(nself, project, tmp_path):
+    incoming = tmp_path / "in.yml"
+    incoming.write_text("helm:\n  chart:\n    version: 3.1.0\n")
+    runs = [
+        (["config", "set", "helm.chart.version", "2.0"], "helm.chart.version: '1.0.0' → '2.0'"),
+        (["config", "reset", "helm.chart.version"], "helm.chart.version: '1.0.0' → (unset)"),
+        (["config", "import", str(incoming)], "helm.chart.version: '1.0.0' → '3.1.0'"),
+        (["config", "set", "providers.api_token", "tok-new-31337"], "providers.api_token: '[REDACTED]' → '[REDACTED]'"),
+        (["env", "switch", "staging"], "environments.default: 'local' → 'staging'"),
+        (["env", "create", "qa", "--from", "staging"], "environments.qa.pass_env: (unset) → ['CI_COMMIT_SHA']"),
+    ]
+    (project / ".env.staging").write_text("STAGE=1\n")
+    for argv, change in runs:
+        for flags in ([], ["--json"]):
+            r = nself(["--dry-run", *argv, *flags], cwd=project)
+            assert r.code == 0, r.err
+            assert nself_yml(project) == COMMENTED and not (project / ".env.qa").exists(), argv
+            assert "tok-new-31337" not in r.out + r.err and "tok-9c8b7a6f5e" not in r.out
+            if flags:
+                steps = r.json()["plan"]["steps"]
+                assert steps[0]["kind"] == "put" and steps[0]["path"] == str(project / "nself.yml")
+                assert change in steps[0]["summary"], steps
+            else:
+                assert r.out.startswith("Plan: change nself.yml") and change in r.out, r.out
+    r = nself(["env", "create", "qa", "--from", "staging", "--dry-run", "--json"], cwd=project)
+    assert r.json()["plan"]["steps"][1]["path"] == str(project / ".env.qa")
+    r = nself(["config", "edit", "--dry-run"], cwd=project, env=editor(project, 'sed -i "s/acme-stg/acme-s2/" "$1"\n'))
+    assert r.code == 0 and "environments.staging.namespace: 'acme-stg' → 'acme-s2'" in r.out, r.out + r.err
+    assert nself_yml(project) == COMMENTED and not (project / ".nself.yml.edit.yml").exists()
+
+
+def test_a_dry_run_of_an_invalid_write_is_refused_like_the_write(nself, project):
+    r = nself(["config", "set", "run.echo", "notabool", "--dry-run"], cwd=project)
+    assert r.code == 3 and "run.echo" in r.err and nself_yml(project) == COMMENTED

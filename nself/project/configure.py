@@ -12,7 +12,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from nself import plan
 from nself.errors import ConfigError, Exit, NselfError, UsageError
+from nself.plan import Plan, Step
 from nself.project import edit, yamlio
 from nself.project.envfiles import is_secret_name, load_env
 
@@ -38,8 +40,45 @@ def mask_at(key: str, value: Any) -> Any:
     return _mask_tree(value, key)
 
 
-def set_key(root: Path, key: str, raw: str) -> dict:
-    """Set KEY to VALUE (typed by the schema), keep the rest of the file as written."""
+def write(doc: edit.Document, dry_run: bool = False, *also: Step) -> Plan | None:
+    """Validate the whole document (exit 3), then write it atomically, or under `dry_run` return
+    the Plan of the write (and of `also`, the other files the command writes) and write nothing.
+    The plan names each changed key with its old and new value, secrets masked."""
+    if not dry_run:
+        edit.save(doc)
+        return None
+    text = doc.text()
+    edit.validate_text(text, doc.path)
+    return write_plan(doc.path, doc.before, text, *also)
+
+
+def write_plan(path: Path, before: str, after: str, *also: Step) -> Plan:
+    """Writing `after` over `before` at `path` as a Plan: one put step, its summary the changed keys."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    step = plan.put(f"write {path.name}: " + ("; ".join(changes(before, after)) or "no change"),
+                    str(path), after, mode=mode)
+    return Plan(f"change {path.name}", [step, *also])
+
+
+def changes(before: str, after: str) -> list[str]:
+    """`key: old → new` for each dotted key whose value differs (`(unset)` when absent), secrets masked."""
+    import yaml
+
+    def flat(text: str) -> dict:
+        data = yaml.safe_load(text) if text.strip() else {}
+        return edit.flatten(data if isinstance(data, dict) else {})
+
+    old, new = flat(before), flat(after)   # compared as they are, shown masked
+
+    def shown(key: str, side: dict) -> str:
+        return repr(mask({key: side[key]})[key]) if key in side else "(unset)"
+    return [f"{k}: {shown(k, old)} → {shown(k, new)}" for k in [*old, *(k for k in new if k not in old)]
+            if old.get(k, object()) != new.get(k, object())]
+
+
+def set_key(root: Path, key: str, raw: str, dry_run: bool = False) -> dict | Plan:
+    """Set KEY to VALUE (typed by the schema), keep the rest of the file as written (under
+    `dry_run`, the Plan of that write)."""
     parts = edit.split_key(key)
     value = edit.parse_value(raw, edit.schema_at(parts))
     doc = edit.open_document(root, repair=True)   # the change may be the fix; save validates it
@@ -48,13 +87,15 @@ def set_key(root: Path, key: str, raw: str) -> dict:
     except KeyError:
         old = None
     edit.set_value(doc, parts, value)
-    edit.save(doc)
+    if dry_run:
+        return write(doc, dry_run)
+    write(doc)
     shown = (lambda v: REDACTED if v is not None else None) if secret_key(key) else (lambda v: v)
     return {"key": key, "old": shown(old), "new": shown(value), "file": str(doc.path)}
 
 
-def reset_key(root: Path, key: str) -> dict:
-    """Remove KEY from nself.yml, so its default applies again."""
+def reset_key(root: Path, key: str, dry_run: bool = False) -> dict | Plan:
+    """Remove KEY from nself.yml, so its default applies again (under `dry_run`, the Plan)."""
     parts = edit.split_key(key)
     edit.schema_at(parts)
     doc = edit.open_document(root, repair=True)
@@ -63,7 +104,9 @@ def reset_key(root: Path, key: str) -> dict:
     except KeyError:
         raise UsageError(f"{key!r} is not set in {doc.path.name}",
                          hint="`nself config.list` shows the keys that are set") from None
-    edit.save(doc)
+    if dry_run:
+        return write(doc, dry_run)
+    write(doc)
     return {"key": key, "old": REDACTED if secret_key(key) else old, "file": str(doc.path)}
 
 
@@ -74,9 +117,10 @@ def list_keys(root: Path) -> dict:
             "keys": [{"key": k, "value": v} for k, v in flat.items()]}
 
 
-def edit_in_editor(root: Path, environ=os.environ) -> dict:
+def edit_in_editor(root: Path, environ=os.environ, dry_run: bool = False) -> dict | Plan:
     """Open a copy of nself.yml in $VISUAL/$EDITOR; write it back only when it validates.
-    A refused edit is kept beside the file so no typing is lost."""
+    A refused edit is kept beside the file so no typing is lost. Under `dry_run` a valid edit
+    is not written: the Plan of its write is returned (and the copy removed)."""
     editor = environ.get("VISUAL") or environ.get("EDITOR")
     if not editor:
         raise UsageError("no editor: $EDITOR (or $VISUAL) is not set", hint="export EDITOR=vi (or nano, code -w)")
@@ -105,8 +149,10 @@ def edit_in_editor(root: Path, environ=os.environ) -> dict:
         raise ConfigError(f"{exc.message}; {path.name} was not changed", details=exc.details,
                           hint=f"your edit is kept in {draft}: fix it and run "
                                f"`nself config.import {draft}`, or `nself config.edit` again") from None
-    edit.write_atomic(path, after)
     draft.unlink()
+    if dry_run:
+        return write_plan(path, before, after)
+    edit.write_atomic(path, after)
     return {"file": str(path), "changed": True}
 
 
@@ -153,8 +199,9 @@ def _quote(value: str) -> str:
     return value if plain else "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def import_file(root: Path, source: Path) -> dict:
-    """Merge a YAML file's sections into nself.yml (an `export` document: its `settings`)."""
+def import_file(root: Path, source: Path, dry_run: bool = False) -> dict | Plan:
+    """Merge a YAML file's sections into nself.yml (an `export` document: its `settings`);
+    under `dry_run`, the Plan of that write."""
     if not source.is_file():
         raise UsageError(f"{source}: no such file", hint="name a YAML file with nself.yml sections")
     data, _ = yamlio.load(source, "the imported file")
@@ -168,6 +215,8 @@ def import_file(root: Path, source: Path) -> dict:
                           hint="put the real values in, or leave those keys out")
     doc = edit.open_document(root)
     changed = edit.merge(doc, data)
+    if dry_run:
+        return write(doc, dry_run)
     if changed:
-        edit.save(doc)
+        write(doc)
     return {"file": str(doc.path), "from": str(source), "changed": changed}

@@ -36,6 +36,7 @@ class Document:
 
     path: Path
     data: Any   # ruamel CommentedMap
+    before: str = ""   # the text as read (what a dry run compares with)
 
     def text(self) -> str:
         buffer = io.StringIO()
@@ -63,7 +64,7 @@ def open_document(root: Path, *, repair: bool = False) -> Document:
     except YAMLError as exc:   # PyYAML accepted it; ruamel did not (rare)
         raise ConfigError(f"{path}: cannot be edited in place: {exc}",
                           hint="edit it by hand (`nself config.edit`)") from None
-    return Document(path, data if data is not None else CommentedMap())
+    return Document(path, data if data is not None else CommentedMap(), text)
 
 
 def save(doc: Document) -> None:

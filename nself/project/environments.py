@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+from nself import plan
 from nself.errors import ConfigError, UsageError
 from nself.project import edit, settings as settings_mod
 from nself.project.envfiles import ALIASES, CANONICAL_ENVS, _ENV_NAME, canonical_env, is_secret_name, load_env
@@ -71,9 +72,12 @@ def _env_file(root: Path, env: str) -> str | None:
     return next((f".env.{s}" for s in spellings if (root / f".env.{s}").is_file()), None)
 
 
-def create(root: Path, name: str, source: str | None) -> dict:
+def create(root: Path, name: str, source: str | None, dry_run: bool = False):
     """Declare `name` under `environments:` (a copy of `source`'s settings, namespace left to
-    the default) and write `.env.NAME` from `.env.example` (or from `source`'s env file)."""
+    the default) and write `.env.NAME` from `.env.example` (or from `source`'s env file).
+    Under `dry_run`, the Plan of both writes (a `nself.plan.Plan`), nothing written."""
+    from nself.project import configure
+
     if not _ENV_NAME.match(name):
         raise UsageError(f"{name!r} is not a valid environment name",
                          hint="use lowercase letters, digits and '-', starting with a letter (at most 31)")
@@ -89,14 +93,22 @@ def create(root: Path, name: str, source: str | None) -> dict:
     if env_file.exists():
         raise UsageError(f"{env_file.name} already exists", hint="remove it or choose another name")
     edit.set_value(doc, ["environments", name], spec)
-    edit.save(doc)
     template = _template(root, base)
+    if dry_run:
+        text = template.read_text() if template is not None else _blank(name)
+        return configure.write(doc, True, plan.put(f"write {env_file.name}" + (
+            f" from {template.name}" if template is not None else ""), str(env_file), text))
+    configure.write(doc)
     if template is not None:
         shutil.copyfile(template, env_file)
     else:
-        env_file.write_text(f"# variables of the {name} environment (later files win: see `nself config.env`)\n")
+        env_file.write_text(_blank(name))
     return {"environment": name, "from": base, "nself_yml": str(doc.path), "env_file": str(env_file),
             "env_file_from": template.name if template is not None else None}
+
+
+def _blank(name: str) -> str:
+    return f"# variables of the {name} environment (later files win: see `nself config.env`)\n"
 
 
 def _declared(doc: edit.Document, env: str | None):
@@ -120,15 +132,19 @@ def _template(root: Path, base: str | None) -> Path | None:
     return None
 
 
-def switch(root: Path, name: str) -> dict:
-    """Set `environments.default`; report what still overrides it (ENV in .env, $NSELF_ENV, $ENV)."""
+def switch(root: Path, name: str, dry_run: bool = False):
+    """Set `environments.default`; report what still overrides it (ENV in .env, $NSELF_ENV, $ENV).
+    Under `dry_run`, the Plan of the write (a `nself.plan.Plan`), nothing written."""
+    from nself.project import configure
     from nself.project.loader import select_env
 
     settings = settings_mod.load(root)
     env = canonical_env(name, settings.environments())
     doc = edit.open_document(root)
     edit.set_value(doc, ["environments", "default"], env)
-    edit.save(doc)
+    if dry_run:
+        return configure.write(doc, True)
+    configure.write(doc)
     choice = select_env(None, settings_mod.load(root), root)
     shadowed = None if choice.name == env else f"{choice.source} selects {choice.name!r} first"
     return {"default": env, "effective": choice.name, "chosen_by": choice.source, "shadowed_by": shadowed}

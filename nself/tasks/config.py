@@ -39,7 +39,7 @@ def _render_show(out):
       help={"key": "dotted key, e.g. namespace, services.postgres.image, settings.helm.chart.name",
             "file": _FILE, "profile": _PROFILE})
 def get(c, key, file=None, profile=None):
-    """Print one value of the effective configuration (secrets masked, as in config.list)."""
+    """Print one value of the effective configuration (secrets masked)."""
     from nself.project.configure import mask_at
     from nself.project.describe import describe, lookup
 
@@ -149,6 +149,16 @@ def env(c):
     out.emit(doc, render=render)
 
 
+def planned(out, doc) -> bool:
+    """Under --dry-run a write returns its Plan instead of a report: print it (True)."""
+    from nself.plan import Plan, emit
+
+    if not isinstance(doc, Plan):
+        return False
+    emit(out, doc)
+    return True
+
+
 def _root(c):
     from nself.project import find_root
 
@@ -166,7 +176,9 @@ def set_(c, key, value):
     from nself.project import configure
 
     out = runtime.output(c)
-    doc = configure.set_key(_root(c), key, value)
+    doc = configure.set_key(_root(c), key, value, runtime.options(c).dry_run)
+    if planned(out, doc):
+        return
     out.emit(doc, render=lambda d: out.say(f"{d['key']}: {d['old']!r} → {d['new']!r} ({d['file']})"))
 
 
@@ -176,7 +188,9 @@ def reset(c, key):
     from nself.project import configure
 
     out = runtime.output(c)
-    doc = configure.reset_key(_root(c), key)
+    doc = configure.reset_key(_root(c), key, runtime.options(c).dry_run)
+    if planned(out, doc):
+        return
     out.emit(doc, render=lambda d: out.say(f"{d['key']}: removed (was {d['old']!r})"))
 
 
@@ -201,7 +215,9 @@ def edit(c):
     from nself.project import configure
 
     out = runtime.output(c)
-    doc = configure.edit_in_editor(_root(c))
+    doc = configure.edit_in_editor(_root(c), dry_run=runtime.options(c).dry_run)
+    if planned(out, doc):
+        return
     out.emit(doc, render=lambda d: out.say(f"{d['file']}: " + ("saved" if d["changed"] else
                                                                  f"unchanged ({d['reason']})")))
 
@@ -246,7 +262,9 @@ def import_(c, file):
     from nself.project import configure
 
     out = runtime.output(c)
-    doc = configure.import_file(_root(c), Path(file))
+    doc = configure.import_file(_root(c), Path(file), runtime.options(c).dry_run)
+    if planned(out, doc):
+        return
     out.emit(doc, render=lambda d: out.say(f"{d['file']}: " + (", ".join(d["changed"]) or "nothing changed")))
 
 

@@ -5,6 +5,7 @@ from invoke import Collection, task
 
 from nself import runtime
 from nself.errors import ConfigError
+from nself.tasks.config import planned
 
 
 def _root(c):
@@ -40,7 +41,9 @@ def create(c, name, from_=None):
     from nself.project import environments
 
     out = runtime.output(c)
-    doc = environments.create(_root(c), name, from_)
+    doc = environments.create(_root(c), name, from_, runtime.options(c).dry_run)
+    if planned(out, doc):
+        return
     out.emit(doc, render=lambda d: out.say(
         f"created environment {d['environment']}: {d['nself_yml']} and {d['env_file']}"
         + (f" (from {d['env_file_from']})" if d["env_file_from"] else "")))
@@ -52,7 +55,9 @@ def switch(c, name):
     from nself.project import environments
 
     out = runtime.output(c)
-    doc = environments.switch(_root(c), name)
+    doc = environments.switch(_root(c), name, runtime.options(c).dry_run)
+    if planned(out, doc):
+        return
 
     def render(d):
         out.say(f"default environment: {d['default']}")

@@ -431,6 +431,11 @@ class NselfProgram(Program):
 
     def update_config(self, merge=True):
         super().update_config(merge=False)
+        if self.args.env.value is not None and not self.args.env.value.strip():
+            # an empty name would read as "not given" and pick the default environment
+            raise NselfError("--env needs an environment name, got an empty one", code=Code.USAGE,
+                             hint="pass --env local, staging or production (or leave --env out "
+                                  "for the default; `nself env list` shows them)")
         verbosity = ("quiet" if self.args.quiet.value else "verbose" if self.args.verbose.value
                      else "debug" if self.args.debug.value else None)
         self.config.load_overrides({"nself": {

@@ -132,3 +132,17 @@ def test_env_tasks_under_plain_inv(project):
     r = subprocess.run([inv, "env.create", "qa"], cwd=project, capture_output=True, text=True, env=environ,
                        timeout=60)
     assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["--env", "", "config", "show"],
+    ["config", "show", "--env", ""],
+    ["--env=", "env", "list"],
+    ["--env", " ", "config", "set", "helm.chart.version", "2.0"],
+    ["db", "backup", "--env", "", "--dry-run"],
+])
+def test_an_empty_env_is_refused_not_the_default(nself, project, argv):
+    before = (project / "nself.yml").read_text()
+    r = nself([*argv, "--json"], cwd=project)
+    assert r.code == 2 and "--env needs an environment name" in r.json()["error"], r.out + r.err
+    assert (project / "nself.yml").read_text() == before

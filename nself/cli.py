@@ -262,11 +262,11 @@ class NselfProgram(Program):
             raise NselfError("the current directory no longer exists (it was deleted or moved)",
                              hint="cd into your project again") from None
         self.root = find_root(Path(start) if start else None)
-        self._broken = None   # nself.yml's refusal, deferred for the commands that repair it
+        self._broken = False   # nself.yml is refused, and the command may repair it (REPAIRS)
         if self.root is not None:
             try:
                 self._check_project_config(self.root, self.config.global_defaults())
-            except NselfError as exc:
+            except NselfError:
                 if not self._repairing():
                     raise
                 self._broken = True
@@ -298,8 +298,8 @@ class NselfProgram(Program):
         else:
             from nself.tasks import namespace
 
-            self.collection = namespace(project_config_too=self._broken is None)
-        if self.root is not None and self._broken is None:   # the collections' defaults merge later
+            self.collection = namespace(project_config_too=not self._broken)
+        if self.root is not None and not self._broken:   # the collections' defaults merge later
             try:
                 self._check_project_config(self.root, _collection_defaults(self.collection))
             except NselfError:

@@ -164,7 +164,7 @@ class NselfProgram(Program):
         lead = list(takewhile(lambda w: not w.startswith("-"), words))
         asked = self.args.help.value
         if lead[:1] == ["help"] and "help" not in taken:
-            return self._help(lead[1:])
+            return self._help(_without_flags(words[1:]))
         if isinstance(asked, str):
             return self._help([asked, *lead])
         if not lead or lead[0] in self.collection.task_names or "." in lead[0]:
@@ -458,6 +458,20 @@ def _os_error(exc: OSError) -> NselfError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NselfError(message, hint="free some space on that file system and run again")
     return NselfError(message, hint="check the path; run again with --debug for the traceback")
+
+
+def _without_flags(words: list[str]) -> list[str]:
+    """`help --json config` → ["config"]: the global flags (and --env's value) anywhere after
+    `help` (JSON mode was already read from the whole command line)."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = GLOBAL_FLAGS.get(word.lstrip("-")) is str and "=" not in word
+        else:
+            out.append(word)
+    return out
 
 
 def _print_traceback() -> None:

@@ -110,6 +110,8 @@ def test_help_as_json(nself, stack):
     assert [t["name"] for t in doc["tasks"]] == ["create", "diff", "list", "switch"]
     doc = nself(["help", "env", "create", "--json"], cwd=stack).json()
     assert doc["task"] == "env.create" and doc["positional"] == ["name"]
+    for flags in (["--json"], ["--json", "--env", "staging"], ["--env=staging", "--json"]):
+        assert nself(["help", *flags, "env", "create"], cwd=stack).json()["task"] == "env.create", flags
     assert any("--from" in o["flag"] for o in doc["options"])
 
 

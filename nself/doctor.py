@@ -3,8 +3,9 @@
 A check is *required* when the project uses what it checks: helm and kubectl when an
 environment runs on Kubernetes, a container runtime when a service is built here, SSH keys and
 known_hosts entries when the inventory has servers, credentials for the providers its servers
-are at (the default provider's are checked but optional), a reachable cluster for each Kubernetes environment's context. Python and a valid nself.yml are
-always required. Everything else is reported as optional. Every probe has a deadline; credential
+are at (the default provider's are checked but optional), a reachable cluster for each
+Kubernetes environment's context. Python and a valid nself.yml are always required.
+Everything else is reported as optional. Every probe has a deadline; credential
 values are never read into the report (only whether they are set and where from).
 """
 from __future__ import annotations

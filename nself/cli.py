@@ -208,6 +208,13 @@ class NselfProgram(Program):
             self.print_help()
         return True
 
+    def print_version(self) -> None:
+        """`nself --version`; with --json (or NSELF_JSON=1) one JSON document."""
+        if self._json_requested:
+            _print_json({"name": self.name, "version": self.version})
+        else:
+            super().print_version()
+
     def print_help(self) -> None:
         """`nself --help` and `nself help`: the groups one line each, then the global flags."""
         from nself import help as tree

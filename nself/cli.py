@@ -167,9 +167,15 @@ class NselfProgram(Program):
             return self._help(_without_flags(words[1:]))
         if isinstance(asked, str):
             return self._help([asked, *lead])
-        if not lead or lead[0] in self.collection.task_names or "." in lead[0]:
-            return False   # a task, or a dotted name Invoke reports itself (with `_parse_hint`)
-        kind, path = tree.resolve(self.collection, lead)
+        if not lead or lead[0] in self.collection.task_names:
+            return False   # a task
+        if "." in lead[0]:   # a dotted group (`k8s.ingress --help`); Invoke reports unknown ones
+            try:
+                kind, path = tree.resolve(self.collection, lead[:1])
+            except NselfError:
+                return False
+        else:
+            kind, path = tree.resolve(self.collection, lead)
         if kind == "group" and (any(w in ("--help", "-h") for w in words)
                                 or not tree.subcollection(self.collection, path).default):
             return self._help([path])

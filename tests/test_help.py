@@ -71,6 +71,12 @@ def test_group_help_forms_agree(nself, stack, argv):
     assert len(tasks) == 1 and tasks[0].split()[0] == "provision" and "Create a server" in tasks[0]
 
 
+@pytest.mark.parametrize("argv", [["help", "k8s", "ingress"], ["k8s.ingress", "--help"], ["k8s", "ingress", "--help"]])
+def test_nested_group_help_forms_agree(nself, stack, argv):
+    r = nself(argv, cwd=stack)
+    assert r.code == 0 and r.out.startswith("Usage: nself k8s ingress TASK"), (r.out, r.err)
+
+
 def test_nested_group_help_marks_the_default(nself, stack):
     r = nself(["help", "cloud", "servers"], cwd=stack)
     assert r.code == 0

@@ -15,6 +15,7 @@ from invoke.loader import FilesystemLoader
 from nself import __version__
 from nself.errors import Exit as Code
 from nself.errors import NselfError
+from nself.tasks.flags import arguments
 
 GLOBAL_FLAGS = {"env": str, "json": bool, "yes": bool, "dry-run": bool, "quiet": bool,
                 "verbose": bool}
@@ -364,7 +365,7 @@ class NselfProgram(Program):
             word = argv[i]
             if word in self.collection.task_names:
                 task = self.collection[word]
-            own = {n for a in task.get_arguments() for n in a.names} if task is not None else set()
+            own = {n for a in arguments(task) for n in a.names} if task is not None else set()
             name = word.lstrip("-")
             if task is not None and word.startswith("-") and name not in own:
                 if name in ("help", "h"):

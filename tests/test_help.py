@@ -204,3 +204,11 @@ def test_the_console_script_forwards_with_the_exit_code(stack):
     r = subprocess.run([exe, "servers", "list", "--json"], cwd=stack, capture_output=True, text=True,
                        env=environ, timeout=60)
     assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+@pytest.mark.parametrize("argv", [["deploy.to", "--help"], ["deploy", "to", "--help"], ["help", "deploy", "to"],
+                                  ["deploy.to", "staging", "--help"]])
+def test_task_help_shows_each_options_help(nself, stack, argv):
+    """Invoke pops an option's help as it builds the arguments: a first look must not use it up."""
+    r = nself(argv, cwd=stack)
+    assert r.code == 0 and "hosts at once" in r.out and "only this service" in r.out, r.out

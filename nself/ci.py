@@ -11,6 +11,7 @@ check-jsonschema) for `.gitlab-ci.yml`.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -41,8 +42,17 @@ def platform_of(name: str) -> str:
     return name
 
 
+# A branch name as `git check-ref-format --branch` takes it, narrowed to what is safe inside a
+# quoted YAML/expression string: letters, digits and . _ - /, no "..", no leading '-' or '/'.
+_BRANCH = re.compile(r"(?!.*\.\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}(?<![./])")
+
+
 def render(platform: str, version: str, deploy: str | None, target: str | None, branch: str) -> Pipeline:
-    """The pipeline file. `target` is the deploy environment's kind (`ssh` or `k8s`)."""
+    """The pipeline file. `target` is the deploy environment's kind (`ssh` or `k8s`).
+    UsageError (exit 2) for a branch name that is not a plain git branch name."""
+    if not _BRANCH.fullmatch(branch) or branch.endswith(".lock"):
+        raise UsageError(f"--branch {branch!r} is not a branch name nself writes into a pipeline",
+                         hint="use letters, digits and . _ - / (e.g. main, release/1.2)")
     build = _github if platform == "github" else _gitlab
     return Pipeline(platform, PLATFORMS[platform], build(version, deploy, target, branch))
 

@@ -2,9 +2,10 @@
 
 A check is *required* when the project uses what it checks: helm and kubectl when an
 environment runs on Kubernetes, a container runtime when a service is built here, SSH keys and
-known_hosts entries when the inventory has servers, credentials for the providers it names, a
-reachable cluster for each Kubernetes environment's context. Python and a valid nself.yml are
-always required. Everything else is reported as optional. Every probe has a deadline; credential
+known_hosts entries when the inventory has servers, credentials for the providers its servers
+are at (the default provider's are checked but optional), a reachable cluster for each
+Kubernetes environment's context. Python and a valid nself.yml are always required.
+Everything else is reported as optional. Every probe has a deadline; credential
 values are never read into the report (only whether they are set and where from).
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Needs:
     kube_envs: dict | None = None        # env → (context, kubeconfig)
     builds: bool = False
     providers: tuple[str, ...] = ()
+    server_providers: tuple[str, ...] = ()   # those the inventory's servers are at: required
 
 
 def run(root: Path | None) -> list[Check]:
@@ -58,7 +60,7 @@ def run(root: Path | None) -> list[Check]:
     checks += [helm(bool(needs.kube_envs)), kubectl(bool(needs.kube_envs)), container_runtime(needs.builds)]
     if needs.servers:
         checks += [ssh_keys(needs.servers), *known_hosts(needs.root, needs.servers)]
-    checks += [credentials(name) for name in needs.providers]
+    checks += [credentials(name, name in needs.server_providers) for name in needs.providers]
     checks += [kube_context(env, *where) for env, where in sorted((needs.kube_envs or {}).items())]
     return checks
 
@@ -90,9 +92,12 @@ def project_needs(root: Path | None) -> tuple[Needs, Check]:
         if spec.get("target") == "k8s" or (spec.get("context") and spec.get("target") != "ssh"):
             kube[env] = (spec.get("context"), spec.get("kubeconfig"))
     default = settings.section("providers", "default") if settings is not None else None
-    providers = {s.provider for s in servers.values() if s.provider} | ({default} if default else set())
+    # Credentials are required for the providers the inventory's servers are at; the default
+    # provider alone (every new project names one) is checked but optional.
+    at = {s.provider for s in servers.values() if s.provider}
+    providers = at | ({default} if default else set())
     builds = any(getattr(s, "build", None) for s in project.services.values())
-    needs = Needs(root, project, servers, kube, builds, tuple(sorted(providers)))
+    needs = Needs(root, project, servers, kube, builds, tuple(sorted(providers)), tuple(sorted(at)))
     return needs, Check("nself.yml", True, True, f"project {project.name} loads ({len(project.services)} services)")
 
 
@@ -174,19 +179,19 @@ def known_hosts(root: Path, servers: dict) -> Iterator[Check]:
                                      f"--host {server.host} --port {server.port} --trust-new`")
 
 
-def credentials(provider: str) -> Check:
+def credentials(provider: str, required: bool = True) -> Check:
     from nself.providers import credentials as store
     from nself.providers import registry
 
     try:
         entry = registry.info(provider)
     except NselfError as exc:
-        return Check(f"credentials {provider}", False, True, exc.message, exc.hint or "")
+        return Check(f"credentials {provider}", False, required, exc.message, exc.hint or "")
     try:
         _, source = store.resolve(entry)
     except NselfError as exc:
-        return Check(f"credentials {provider}", False, True, exc.message, exc.hint or "")
-    return Check(f"credentials {provider}", True, True, f"set (from {source})")
+        return Check(f"credentials {provider}", False, required, exc.message, exc.hint or "")
+    return Check(f"credentials {provider}", True, required, f"set (from {source})")
 
 
 def kube_context(env: str, context: str | None, kubeconfig: str | None) -> Check:

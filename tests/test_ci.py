@@ -95,6 +95,14 @@ def test_bad_input_is_refused_with_a_fix(project, nself, monkeypatch, tmp_path):
     no_target = nself(["ci.init", "github", "--deploy", "preview", "--json"], cwd=project)
     assert no_target.code == 3 and "has no deploy target" in no_target.json()["error"]
     assert nself(["ci.validate"], cwd=project).code == 2                     # nothing to check yet
+    for branch in ('main"; echo pwned; "', "a'b", "-x", "a..b", "a b", "x.lock", ""):
+        bad_branch = nself(["ci.init", "gitlab", "--branch", branch], cwd=project)
+        assert bad_branch.code == 2 and "not a branch name" in bad_branch.err, branch
+    assert not (project / ".gitlab-ci.yml").exists()
+    assert nself(["ci.init", "gitlab", "--branch", "release/1.2", "--dry-run"], cwd=project).code == 0
+    for schema in ("/nonexistent.json", str(tmp_path)):
+        bad_schema = nself(["ci.validate", "--schema", schema], cwd=project)
+        assert bad_schema.code == 2 and "not a file" in bad_schema.err and "Traceback" not in bad_schema.err
     shown = nself(["ci.init", "github", "--dry-run"], cwd=project)
     assert shown.code == 0 and "write .github/workflows/nself.yml" in shown.out
     assert not (project / ".github").exists()

@@ -47,6 +47,8 @@ ns.add_task(danger)
 def test_version(nself, tmp_path):
     r = nself(["--version"], cwd=tmp_path)
     assert r.code == 0 and __version__ in r.out
+    for argv in (["--version", "--json"], ["--json", "--version"]):
+        assert nself(argv, cwd=tmp_path).json() == {"name": "nself", "version": __version__}
 
 
 def test_list_outside_a_project_shows_builtins(nself, tmp_path):

@@ -129,3 +129,12 @@ current-context: test
     check = _checks(result)["cluster production"]
     assert not check["ok"] and check["required"] and str(port) in check["detail"]
     assert os.environ["KUBECONFIG"] == str(config)
+
+
+def test_a_new_project_passes_with_its_default_provider_unset(tmp_path, home, nself):
+    """Every `nself new` names a default provider; without servers its credentials are optional."""
+    assert nself(["new", "fresh", "--no-input"], cwd=tmp_path).code == 0
+    result = nself(["doctor", "--json"], cwd=tmp_path / "fresh")
+    checks = _checks(result)
+    assert not checks["credentials hetzner"]["ok"] and not checks["credentials hetzner"]["required"]
+    assert result.code == 0, result.out

@@ -1,8 +1,9 @@
 """Base objects + each environment's objects → a kustomize tree (files as bytes).
 
 Overlays hold only differences: `images:` entries, JSON 6902 patches for changed
-fields (one per kind and change, whatever the number of objects changed alike), `$patch: delete` for objects an environment drops,
-and the objects only an environment has (HPA, PDB). `kubectl kustomize
+fields (one per kind and change, whatever the number of objects changed alike),
+`$patch: delete` for objects an environment drops, and the objects only an environment
+has (HPA, PDB). `kubectl kustomize
 overlays/<env>` therefore renders exactly what `k8s.generate --plain --env <env>`
 prints; a test holds both to that.
 """

@@ -47,11 +47,16 @@ def init(c, platform, deploy=None, branch="main", force=False):
 @task(help={"schema": "GitLab CI JSON schema file (default: the copy check-jsonschema ships)"})
 def validate(c, schema=None):
     """Check the project's CI files with actionlint and GitLab's CI schema."""
+    from pathlib import Path
+
     from nself import ci
     from nself.errors import ConfigError, UsageError
     from nself.project import find_root
 
     out = runtime.output(c)
+    if schema is not None and not Path(schema).is_file():
+        raise UsageError(f"--schema {schema}: not a file", hint="give a JSON schema file, or leave "
+                         "--schema out to use GitLab's schema that check-jsonschema ships")
     root = runtime.options(c).root or find_root()
     files = ci.found(root) if root is not None else []
     if not files:

@@ -399,8 +399,9 @@ def watch(c, source, target, files=False, db=False, paths=None, exclude=None, de
     if _canonical(c, source) != "local":
         from nself.deploy.core import NotSupported
 
+        onto = target_env if target_env != "local" else "ENV"     # never `local local`
         raise NotSupported("watching another machine's files is not built",
-                           f"watch here: sync.watch local {target_env}")
+                           f"watch this machine's files and push them: sync.watch local {onto}")
     _guard(c, target_env, force_production)
     project = runtime.load(c, env="local")
     chosen = filesync.paths(project, paths)

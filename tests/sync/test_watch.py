@@ -81,7 +81,7 @@ def test_watch_refusals(world, project, nself):
     db = nself(["sync.watch", "local", "staging", "--db"], cwd=project)
     assert db.code == 2 and "not built" in db.err
     remote = nself(["sync.watch", "staging", "local"], cwd=project)
-    assert remote.code == 2 and "sync.watch local" in remote.err
+    assert remote.code == 2 and "sync.watch local ENV" in remote.err and "local local" not in remote.err
     missing = nself(["sync.watch", "local", "staging", "--paths", "nowhere"], cwd=project)
     assert missing.code == 2 and "nowhere" in missing.err
     (project / "uploads").mkdir(exist_ok=True)

@@ -200,10 +200,11 @@ def test_unsupported_providers_say_so(nself, project):
                                                                       "ionos", "aws"}
     can = {r["provider"]: r["capabilities"] for r in rows}
     assert can["hetzner"] == sorted(SERVERS) and can["linode"] == sorted(SERVERS | {"k8s"})
-    assert can["aws"] == sorted(SERVERS) and can["gcp"] == []
+    assert can["aws"] == sorted(SERVERS | {"k8s", "k8s-token"}) and can["gcp"] == []
     assert {r["provider"]: r["managed_k8s"] for r in rows}["aws"] == "EKS"
     table = nself(["cloud.providers.list"], cwd=project).out
-    assert re.search(r"aws .*EKS \(not built\)", table) and re.search(r"linode .*LKE\s*$", table, re.M)
+    assert re.search(r"aws .*EKS\s*$", table, re.M) and re.search(r"gcp .*GKE \(not built\)", table)
+    assert re.search(r"linode .*LKE\s*$", table, re.M)
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):

@@ -688,7 +688,7 @@ def k8s_kubeconfig(c, provider, name, context=None, kubeconfig=None):
 @task(name="token", positional=["provider", "cluster"], help={
     "provider": "provider name (aws)", "cluster": "cluster id (<region>/<name>, as cloud.k8s.list shows)"})
 def k8s_token(c, provider, cluster):
-    """Print a fresh cluster token as an ExecCredential (a kubeconfig's exec entry runs this).
+    """Print a fresh cluster token for a kubeconfig exec entry.
 
     EKS tokens are valid for 15 minutes; kubectl and nself ask again when one expires."""
     import json

@@ -62,7 +62,8 @@ def test_create_kubeconfig_pods_list_delete(nself, project, cloud_fake, kube_api
                            "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
                            "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"]}
     cluster = fake.eks_clusters["us-east-1", "prod"]
-    assert cluster["roleArn"].endswith(":role/nself-eks-cluster") and len(cluster["resourcesVpcConfig"]["subnetIds"]) == 3
+    assert cluster["roleArn"].endswith(":role/nself-eks-cluster")
+    assert len(cluster["resourcesVpcConfig"]["subnetIds"]) == 3
     group = fake.nodegroups["us-east-1", "prod", "prod-nodes"]
     # small: 1-2 vCPU, 1-2 GB, the cheapest the catalog prices
     assert group["instanceTypes"] == ["t3.micro"] and group["scalingConfig"] == {

@@ -131,18 +131,34 @@ class Eks:
         version = self.k8s_versions()[0] if request.version == "latest" else request.version
         cluster_role, node_role = self._role("cluster", request.cluster_role), self._role("node", request.node_role)
         subnets = self._default_subnets(region)
-        self._eks(region, "POST", "/clusters", json={
+        self._create_once(region, "/clusters", f"/clusters/{request.name}", "cluster", {
             "name": request.name, "version": version, "roleArn": cluster_role,
             "resourcesVpcConfig": {"subnetIds": subnets, "endpointPublicAccess": True},
-            "clientRequestToken": uuid.uuid4().hex, "tags": {"managed-by": "nself"}})
+            "tags": {"managed-by": "nself"}})
         self._settle(lambda: self._eks(region, "GET", f"/clusters/{request.name}")["cluster"]["status"] == "ACTIVE",
                      f"EKS cluster {request.name}")
-        self._eks(region, "POST", f"/clusters/{request.name}/node-groups", json={
-            "nodegroupName": f"{request.name}-nodes", "subnets": subnets, "nodeRole": node_role,
-            "instanceTypes": [request.size], "amiType": "AL2023_x86_64_STANDARD",
-            "scalingConfig": {"minSize": request.nodes, "maxSize": request.nodes, "desiredSize": request.nodes},
-            "clientRequestToken": uuid.uuid4().hex, "tags": {"managed-by": "nself"}})
+        group = f"{request.name}-nodes"
+        self._create_once(region, f"/clusters/{request.name}/node-groups",
+                          f"/clusters/{request.name}/node-groups/{group}", "nodegroup", {
+                              "nodegroupName": group, "subnets": subnets, "nodeRole": node_role,
+                              "instanceTypes": [request.size], "amiType": "AL2023_x86_64_STANDARD",
+                              "scalingConfig": {"minSize": request.nodes, "maxSize": request.nodes,
+                                                "desiredSize": request.nodes},
+                              "tags": {"managed-by": "nself"}})
         return self.k8s_get(f"{region}/{request.name}")
+
+    def _create_once(self, region: str, path: str, where: str, kind: str, body: dict) -> None:
+        """POST a create with a fresh clientRequestToken. When its answer is lost (a timeout, a
+        5xx), what `where` names counts as created if it is this request's: a cluster carrying
+        the token, or a node group at all (it is named after a cluster this call just made;
+        EKS does not echo a node group's token). Nothing is sent twice."""
+        token = uuid.uuid4().hex
+        try:
+            self._eks(region, "POST", path, json={**body, "clientRequestToken": token})
+        except ProviderError as exc:
+            found = self._eks(region, "GET", where, ok=(404,)) if exc.ambiguous else None
+            if not found or found[kind].get("clientRequestToken", token) != token:
+                raise
 
     def _settle(self, done, what: str) -> None:
         """Poll until `done()`, soon at first and then less often, within `k8s_deadline`."""

@@ -160,3 +160,24 @@ def test_eks_requests_botocore_would_not_send_are_violations():
     assert awsrest.read_request("eks", "GET", "/clusters", {"max": "1"}, None)[2]
     assert awsrest.read_request("eks", "PUT", "/clusters/c", {}, None)[2]
     assert awsrest.check_answer("eks", "DescribeCluster", {"cluster": {"name": "c", "state": "ACTIVE"}})
+
+
+@pytest.mark.parametrize("lost", ["^/clusters$", "^/clusters/prod/node-groups$"])
+def test_a_create_answered_500_after_it_happened_makes_one(nself, project, cloud_fake, kube_api, tmp_path, lost):
+    fake = cloud_fake("aws", None)
+    fake.endpoint = kube_api.url
+    fake.fail("POST", lost, 500, after=True)
+    r = nself(["cloud.k8s.create", "aws", "--name", "prod", "--region", "us-east-1", "--yes", "--json"],
+              cwd=project, env={**fake.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")})
+    assert r.code == 0, r.err
+    assert r.json()["status"] == "running"
+    assert len(fake.calls("POST", lost)) == 1 and list(fake.eks_clusters) == [("us-east-1", "prod")]
+    assert list(fake.nodegroups) == [("us-east-1", "prod", "prod-nodes")]
+
+
+def test_a_lost_create_that_made_nothing_is_an_error_not_a_guess(nself, project, cloud_fake, tmp_path):
+    fake = cloud_fake("aws", None)
+    fake.fail("POST", "^/clusters$", 500)
+    r = nself(["cloud.k8s.create", "aws", "--name", "prod", "--region", "us-east-1", "--yes"], cwd=project,
+              env={**fake.env(), "KUBECONFIG": str(tmp_path / "kubeconfig")})
+    assert r.code == 8 and fake.eks_clusters == {} and len(fake.calls("POST", "^/clusters$")) == 1

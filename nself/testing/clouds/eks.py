@@ -110,7 +110,8 @@ class EksFake:
                    "endpoint": self.endpoint, "certificateAuthority": {"data": AUTHORITY},
                    "resourcesVpcConfig": {"subnetIds": [s["SubnetId"] for s in subnets],
                                           "endpointPublicAccess": True},
-                   "tags": params.get("tags") or {}, "_polls": 0}
+                   "tags": params.get("tags") or {}, "clientRequestToken": params.get("clientRequestToken", ""),
+                   "_polls": 0}
         self.eks_clusters[region, name] = cluster
         return 200, {"cluster": public(cluster)}
 

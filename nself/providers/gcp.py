@@ -115,7 +115,7 @@ class Gcp(Provider):
     id_pattern = r"[a-z]+-[a-z]+\d+-[a-z]/[a-z]([-a-z0-9]*[a-z0-9])?"
     name_rule = (r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "1-63 lower-case letters, digits and hyphens, starting "
                                                        "with a letter (RFC 1035)")
-    user_data_limit = 256 * 1024     # one metadata value (cloud.google.com/compute/docs/metadata/setting-custom-metadata)
+    user_data_limit = 256 * 1024     # one metadata value (compute/docs/metadata/setting-custom-metadata)
     disk_gb = 10                     # the image's boot disk (pd-balanced, billed apart)
     operation_deadline = 600.0       # seconds an operation may take
     capabilities = SERVERS

@@ -26,7 +26,7 @@ def test_the_verbs_a_driver_lacks_say_not_supported(name):
         with pytest.raises(NotSupported) as refused:
             getattr(driver, method)(*["x"] * (getattr(Provider, method).__code__.co_argcount - 1))
         assert refused.value.code == Exit.PROVIDER and "features here: destroy, " in refused.value.hint
-    assert bool(set(missing) - {"k8s_token"}) == (name == "hetzner")     # no managed Kubernetes (Hetzner)
+    assert bool(set(missing) - {"k8s_token"}) == (name in ("hetzner", "gcp"))   # none (Hetzner), not yet (GKE)
     assert ("k8s_token" in missing) == (name != "aws")      # only EKS kubeconfigs ask nself for tokens
 
 

@@ -425,7 +425,7 @@ def sizes(c, name):
     "ssh_key": "public key to install (a private key path means its .pub; default ~/.ssh/id_ed25519.pub)",
     "user_data": "cloud-init file", "image": "image (default: the provider's Ubuntu LTS)",
     "roles": "inventory roles, comma separated", "port": "SSH port the image listens on",
-    "user": "SSH user of the image (default: the provider's for its default image: root, or ubuntu at AWS)",
+    "user": "SSH user of the image (default: the provider's for its default image: root, or ubuntu at AWS, GCP)",
     "trust_new": "wait for SSH and record the host key it offers (trust on first use)",
     "timeout": "seconds to wait until it runs"})
 def provision(c, provider, name, region, size="small", ssh_key=None, user_data=None, image=None, roles=None,

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
+from nself.errors import UsageError
 from nself.providers.base import Cluster, ClusterRequest, newest_first
 from nself.providers.http import ProviderError
 
@@ -225,7 +226,10 @@ class Eks:
     def k8s_token(self, cluster_id: str) -> dict:
         """A fresh ExecCredential for the cluster: GetCallerIdentity pre-signed for its region's
         STS with the cluster's name in the signed `x-k8s-aws-id` header."""
-        region, name = cluster_id.split("/", 1)
+        region, _, name = cluster_id.partition("/")
+        if not name:
+            raise UsageError(f"{cluster_id!r} is not an EKS cluster id", hint="pass <region>/<name>, as "
+                                                                             "cloud.k8s.list aws shows")
         signer = self._signer(region, "sts")
         url = self._url(region, "sts") + f"/?Action=GetCallerIdentity&Version={STS_VERSION}"
         return exec_credential(token(signer.presign(url, {"x-k8s-aws-id": name}, _EXPIRES)), signer.clock())

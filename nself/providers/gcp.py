@@ -1,6 +1,6 @@
 """Google Compute Engine (https://cloud.google.com/compute/docs/reference/rest/v1): REST/JSON at
 compute.googleapis.com/compute/v1/projects/<project>, every write answered with an Operation that
-nself waits for (`zoneOperations.wait`, `globalOperations.wait`). Credentials are a service
+nself polls until it is DONE (`zoneOperations.get`, `globalOperations.get`). Credentials are a service
 account's JSON key: nself signs a JWT with its RSA key (RS256) and trades it at the key's
 `token_uri` for an hour-long OAuth2 access token (RFC 7523, developers.google.com/identity/
 protocols/oauth2/service-account), so neither gcloud nor google-auth is needed.
@@ -155,15 +155,19 @@ class Gcp(Provider):
         raise UsageError(f"gcp: {path} did not end after 1000 pages")
 
     def _wait(self, operation: dict) -> dict:
-        """Wait for an Operation to be DONE (`wait` answers within two minutes, done or not);
-        its error, if any, becomes the failure of the request that started it."""
+        """Poll an Operation until it is DONE (soon at first, then every 5 s, within
+        `operation_deadline`); its error, if any, becomes the failure of the request that
+        started it. GET, not `wait`: `wait` may hold the connection for two minutes, longer
+        than one request may take here."""
         scope = f"/zones/{operation['zone'].rsplit('/', 1)[-1]}" if operation.get("zone") else "/global"
-        ends = time.monotonic() + self.operation_deadline
+        ends, pause = time.monotonic() + self.operation_deadline, 0.5
         while operation.get("status") != "DONE":
             if time.monotonic() > ends:
                 raise ProviderError(f"gcp: operation {operation['name']} is still {operation.get('status')} after "
                                     f"{self.operation_deadline:.0f} s", hint="see the console's operations page")
-            operation = self._call("POST", f"{scope}/operations/{operation['name']}/wait", idempotent=True)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 5.0)
+            operation = self._call("GET", f"{scope}/operations/{operation['name']}")
         errors = (operation.get("error") or {}).get("errors") or []
         if errors:
             raise ProviderError("gcp: " + "; ".join(e.get("message", e.get("code", "")) for e in errors),

@@ -107,6 +107,8 @@ def test_the_token_command_and_its_review(nself, project, cloud_fake):
     forged = url.replace("X-Amz-Expires=60", "X-Amz-Expires=600")
     assert fake.review(eks.token(forged)) is None
     assert fake.review("Bearer-less-garbage") is None
+    r = nself(["cloud.k8s.token", "aws", "prod"], cwd=project, env=fake.env())
+    assert r.code == 2 and "<region>/<name>" in r.err
     r = nself(["cloud.k8s.token", "digitalocean", "c1"], cwd=project, env={"DIGITALOCEAN_TOKEN": "x"})
     assert r.code == 8
 

@@ -33,8 +33,8 @@ def test_provision_exec_list_reboot_destroy(nself, project, inventory, cloud_fak
     assert instance["tags"] == {"items": ["nself"]} and instance["labels"]["managed-by"] == "nself"
     rule = fake.firewalls["nself-ssh"]
     assert rule["allowed"] == [{"IPProtocol": "tcp", "ports": ["22", "80", "443"]}] and rule["targetTags"] == ["nself"]
-    waited = [c for c in fake.requests if c["path"].endswith("/wait")]
-    assert len(waited) == 2                                   # the firewall's and the insert's operations
+    polled = {c["path"].rsplit("/", 1)[-1] for c in fake.calls("GET", "/operations/")}
+    assert polled == set(fake.operations)                     # the firewall's and the insert's, until DONE
 
     rows = nself(["cloud.servers.list", "--refresh", "--json"], cwd=project, env=env).json()
     assert [(row["name"], row["state"]) for row in rows] == [("web1", "running")]

@@ -2,8 +2,8 @@
 client's copy): every request's method, query parameters and body, and every answer. The fake
 also plays Google's OAuth2 token endpoint: it verifies the service account's RS256 JWT with the
 key's public half (issuer, audience, scope, an expiry at most an hour after issue) and hands out
-access tokens that the Compute API then requires. Writes answer Operations that are DONE after
-one `wait`; `requestId` deduplicates inserts as GCE does. State: zones, the firewall rules,
+access tokens that the Compute API then requires. Writes answer Operations that are RUNNING, then
+DONE when read; `requestId` deduplicates inserts as GCE does. State: zones, the firewall rules,
 instances that run after `boot_polls` reads."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class GcpFake(FakeCloud):
         ("GET", r"/aggregated/machineTypes", "aggregated_machine_types"),
         ("GET", r"/global/firewalls/(?P<name>[^/]+)", "get_firewall"),
         ("POST", r"/global/firewalls", "insert_firewall"),
-        ("POST", r"/(?P<scope>global|zones/[^/]+)/operations/(?P<name>[^/]+)/wait", "wait_operation"),
+        ("GET", r"/(?P<scope>global|zones/[^/]+)/operations/(?P<name>[^/]+)", "get_operation"),
         ("POST", r"/zones/(?P<zone>[^/]+)/instances", "insert_instance"),
         ("GET", r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", "get_instance"),
         ("DELETE", r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)", "delete_instance"),
@@ -134,7 +134,7 @@ class GcpFake(FakeCloud):
         return f"https://www.googleapis.com/compute/v1/projects/nself-test/{path}"
 
     def _operation(self, kind: str, target: str, zone: str | None, query: dict) -> tuple[int, dict]:
-        """An Operation, RUNNING until waited for; the same requestId gives the same one."""
+        """An Operation, RUNNING until read; the same requestId gives the same one."""
         if query.get("requestId") in self.request_ids:
             return 200, public(self.request_ids[query["requestId"]])
         name = f"operation-{next(self.ids)}"
@@ -175,7 +175,8 @@ class GcpFake(FakeCloud):
         self.firewalls[body["name"]] = {**body, "kind": "compute#firewall", "id": str(next(self.ids))}
         return self._operation("insert", f"global/firewalls/{body['name']}", None, query)
 
-    def wait_operation(self, query, body, scope, name):
+    def get_operation(self, query, body, scope, name):
+        """DONE from the first read on (the work is done when the fake answers)."""
         operation = self.one(self.operations, name, f"The resource 'operations/{name}' was not found")
         operation.update(status="DONE", progress=100, endTime=now())
         return 200, public(operation)

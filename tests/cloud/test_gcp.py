@@ -62,6 +62,16 @@ def test_a_create_answered_500_after_it_happened_makes_one_server(nself, project
     assert fake.violations == []
 
 
+def test_an_operation_that_fails_is_the_commands_error(nself, project, inventory, cloud_fake, key):
+    fake = cloud_fake("gcp", None)
+    fake.insert_error = "Quota 'CPUS' exceeded.  Limit: 8.0 in region us-central1."
+    r = nself(["cloud.provision", "gcp", "--name", "web1", "--region", "us-central1-a", "--ssh-key", str(key),
+               "--yes"], cwd=project, env=fake.env())
+    assert r.code == 8 and "Quota 'CPUS' exceeded" in r.err
+    assert fake.servers == {} and inventory() == {}
+    assert fake.violations == []
+
+
 def test_throttling_is_retried(nself, project, cloud_fake, key):
     fake = cloud_fake("gcp", None)
     fake.fail("GET", "/aggregated/machineTypes$", 503, times=2)

@@ -62,6 +62,8 @@ class GcpFake(FakeCloud):
         self.request_ids: dict[str, dict] = {}     # requestId → its operation
         self.reboots: list[str] = []
         self.zones = self.catalog["zones"]
+        # set to a message to have the next insert's operation end in that error (a quota, …)
+        self.insert_error: str | None = None
 
     @property
     def base(self) -> str:
@@ -194,6 +196,12 @@ class GcpFake(FakeCloud):
         image = body["disks"][0]["initializeParams"]["sourceImage"]
         if image not in self.catalog["images"]:
             return self.error(404, "notFound", f"The resource '{image}' was not found")
+        if self.insert_error:               # GCE accepts the insert; its operation fails later
+            status, operation = self._operation("insert", f"zones/{zone}/instances/{body['name']}", zone, query)
+            self.operations[operation["name"]].update(error={"errors": [
+                {"code": "QUOTA_EXCEEDED", "message": self.insert_error}]}, httpErrorStatusCode=403)
+            self.insert_error = None
+            return status, operation
         self.servers[f"{zone}/{body['name']}"] = {
             **body, "kind": "compute#instance", "id": str(next(self.ids)), "status": "PROVISIONING",
             "zone": self._link(f"zones/{zone}"), "machineType": self._link(f"zones/{zone}/machineTypes/{kind}"),

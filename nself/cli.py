@@ -15,6 +15,7 @@ from invoke.loader import FilesystemLoader
 from nself import __version__
 from nself.errors import Exit as Code
 from nself.errors import NselfError
+from nself.tasks.flags import arguments
 
 GLOBAL_FLAGS = {"env": str, "json": bool, "yes": bool, "dry-run": bool, "quiet": bool,
                 "verbose": bool}
@@ -164,12 +165,18 @@ class NselfProgram(Program):
         lead = list(takewhile(lambda w: not w.startswith("-"), words))
         asked = self.args.help.value
         if lead[:1] == ["help"] and "help" not in taken:
-            return self._help(lead[1:])
+            return self._help(_without_flags(words[1:]))
         if isinstance(asked, str):
             return self._help([asked, *lead])
-        if not lead or lead[0] in self.collection.task_names or "." in lead[0]:
-            return False   # a task, or a dotted name Invoke reports itself (with `_parse_hint`)
-        kind, path = tree.resolve(self.collection, lead)
+        if not lead or lead[0] in self.collection.task_names:
+            return False   # a task
+        if "." in lead[0]:   # a dotted group (`k8s.ingress --help`); Invoke reports unknown ones
+            try:
+                kind, path = tree.resolve(self.collection, lead[:1])
+            except NselfError:
+                return False
+        else:
+            kind, path = tree.resolve(self.collection, lead)
         if kind == "group" and (any(w in ("--help", "-h") for w in words)
                                 or not tree.subcollection(self.collection, path).default):
             return self._help([path])
@@ -207,6 +214,13 @@ class NselfProgram(Program):
         else:
             self.print_help()
         return True
+
+    def print_version(self) -> None:
+        """`nself --version`; with --json (or NSELF_JSON=1) one JSON document."""
+        if self._json_requested:
+            _print_json({"name": self.name, "version": self.version})
+        else:
+            super().print_version()
 
     def print_help(self) -> None:
         """`nself --help` and `nself help`: the groups one line each, then the global flags."""
@@ -351,7 +365,7 @@ class NselfProgram(Program):
             word = argv[i]
             if word in self.collection.task_names:
                 task = self.collection[word]
-            own = {n for a in task.get_arguments() for n in a.names} if task is not None else set()
+            own = {n for a in arguments(task) for n in a.names} if task is not None else set()
             name = word.lstrip("-")
             if task is not None and word.startswith("-") and name not in own:
                 if name in ("help", "h"):
@@ -458,6 +472,20 @@ def _os_error(exc: OSError) -> NselfError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NselfError(message, hint="free some space on that file system and run again")
     return NselfError(message, hint="check the path; run again with --debug for the traceback")
+
+
+def _without_flags(words: list[str]) -> list[str]:
+    """`help --json config` → ["config"]: the global flags (and --env's value) anywhere after
+    `help` (JSON mode was already read from the whole command line)."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = GLOBAL_FLAGS.get(word.lstrip("-")) is str and "=" not in word
+        else:
+            out.append(word)
+    return out
 
 
 def _print_traceback() -> None:

@@ -15,6 +15,7 @@ import re
 from invoke import Collection
 
 from nself.errors import UsageError
+from nself.tasks.flags import arguments
 
 
 def summary(obj) -> str:
@@ -126,7 +127,7 @@ def _markdown_task(dotted: str, task, default: bool) -> list[str]:
     doc = inspect.getdoc(task.body) or "(no docstring)"
     lines += [doc, ""]
     options = []
-    for arg in sorted(task.get_arguments(), key=lambda a: a.name):
+    for arg in sorted(arguments(task), key=lambda a: a.name):
         name = next((n for n in arg.names if len(n) > 1), arg.names[0])
         flag = ("--" if len(name) > 1 else "-") + name + \
             ("" if arg.kind is bool else f" {name.upper().replace('-', '_')}")

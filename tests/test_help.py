@@ -51,7 +51,7 @@ def test_help_lists_groups_one_line_each_then_global_flags(nself, stack):
     assert r.code == 0, r.err
     groups = section(r.out, "Groups")
     names = [line.split()[0] for line in groups]
-    assert names == ["blueprint", "cloud", "config", "deploy", "env", "helm", "k8s", "sync"]
+    assert names == ["blueprint", "ci", "cloud", "config", "db", "deploy", "env", "helm", "k8s", "sync"]
     assert any(line.split()[0] == "env" and "environments" in line for line in groups)
     assert r.out.index("Groups:") < r.out.index("Global flags:") < r.out.index("Invoke's options:")
     flags = "\n".join(section(r.out, "Global flags"))
@@ -69,6 +69,12 @@ def test_group_help_forms_agree(nself, stack, argv):
     assert [line.split()[0] for line in section(r.out, "Groups")] == ["costs", "k8s", "providers", "servers"]
     tasks = section(r.out, "Tasks")
     assert len(tasks) == 1 and tasks[0].split()[0] == "provision" and "Create a server" in tasks[0]
+
+
+@pytest.mark.parametrize("argv", [["help", "k8s", "ingress"], ["k8s.ingress", "--help"], ["k8s", "ingress", "--help"]])
+def test_nested_group_help_forms_agree(nself, stack, argv):
+    r = nself(argv, cwd=stack)
+    assert r.code == 0 and r.out.startswith("Usage: nself k8s ingress TASK"), (r.out, r.err)
 
 
 def test_nested_group_help_marks_the_default(nself, stack):
@@ -105,11 +111,13 @@ def test_unknown_groups_and_tasks_say_did_you_mean(nself, stack, argv, guess):
 
 def test_help_as_json(nself, stack):
     doc = nself(["help", "--json"], cwd=stack).json()
-    assert "env" in [g["name"] for g in doc["groups"]] and [t["name"] for t in doc["tasks"]] == ["new"]
+    assert "env" in [g["name"] for g in doc["groups"]] and [t["name"] for t in doc["tasks"]] == ["doctor", "new"]
     doc = nself(["help", "env", "--json"], cwd=stack).json()
     assert [t["name"] for t in doc["tasks"]] == ["create", "diff", "list", "switch"]
     doc = nself(["help", "env", "create", "--json"], cwd=stack).json()
     assert doc["task"] == "env.create" and doc["positional"] == ["name"]
+    for flags in (["--json"], ["--json", "--env", "staging"], ["--env=staging", "--json"]):
+        assert nself(["help", *flags, "env", "create"], cwd=stack).json()["task"] == "env.create", flags
     assert any("--from" in o["flag"] for o in doc["options"])
 
 
@@ -196,3 +204,11 @@ def test_the_console_script_forwards_with_the_exit_code(stack):
     r = subprocess.run([exe, "servers", "list", "--json"], cwd=stack, capture_output=True, text=True,
                        env=environ, timeout=60)
     assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+@pytest.mark.parametrize("argv", [["deploy.to", "--help"], ["deploy", "to", "--help"], ["help", "deploy", "to"],
+                                  ["deploy.to", "staging", "--help"]])
+def test_task_help_shows_each_options_help(nself, stack, argv):
+    """Invoke pops an option's help as it builds the arguments: a first look must not use it up."""
+    r = nself(argv, cwd=stack)
+    assert r.code == 0 and "hosts at once" in r.out and "only this service" in r.out, r.out

@@ -63,6 +63,9 @@ def resolve(project, inventory: Mapping | None = None) -> Target:
     kind = spec.get("target") or ("k8s" if spec.get("context") else
                                   "ssh" if spec.get("hosts") or spec.get("roles") else None)
     where = f"environments.{project.env}"
+    if not spec.get("target") and spec.get("context") and (spec.get("hosts") or spec.get("roles")):
+        raise ConfigError(f"{where} names both a kube context and SSH servers",
+                          hint=f"set {where}.target: k8s or ssh to say which one deploys")
     if kind is None:
         raise ConfigError(f"environment {project.env!r} has no deploy target",
                           hint=f"in nself.yml set {where}.context (Kubernetes) or {where}.hosts / "

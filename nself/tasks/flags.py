@@ -14,6 +14,17 @@ CONVENTIONAL = {"namespace": "n", "all_namespaces": "A", "container": "c", "file
                 "values": "f", "follow": "f", "selector": "l", "watch": "w", "environment": "e"}
 
 
+def arguments(task: Task) -> list:
+    """`task.get_arguments()` without using up its help: Invoke pops each option's help text
+    while it builds the arguments, so a second call (the parser's, after a first look at the
+    options) would print `--help` without any."""
+    kept = dict(task.help)
+    try:
+        return task.get_arguments()
+    finally:
+        task.help = kept
+
+
 class ConventionalTask(Task):
     """A Task whose short flags come from CONVENTIONAL instead of the first free letter."""
 

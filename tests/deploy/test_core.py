@@ -321,6 +321,15 @@ def test_deploy_without_an_environment_or_with_an_unknown_one_is_a_usage_error(t
     assert none.code == 3 and "has no deploy target" in none.err
 
 
+def test_an_environment_with_both_a_context_and_servers_must_say_which(tmp_path, nself):
+    project = project_with(tmp_path, "environments:\n  staging:\n    hosts: [web1]\n    context: kind\n")
+    both = nself(["--dry-run", "deploy.to", "staging"], cwd=project.root)
+    assert both.code == 3 and "both a kube context and SSH servers" in both.err and "target: k8s or ssh" in both.err
+    (project.root / "nself.yml").write_text("environments:\n  staging:\n    hosts: [web1]\n    context: kind\n"
+                                            "    target: k8s\n")
+    assert "k8s → kind" in nself(["--dry-run", "deploy.to", "staging"], cwd=project.root).out
+
+
 def test_promote_refuses_a_source_without_a_successful_deploy(tmp_path, nself):
     project = project_with(tmp_path, "environments:\n  staging:\n    hosts: [web1]\n  production:\n"
                                      "    hosts: [web1]\n")

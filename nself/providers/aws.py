@@ -19,6 +19,7 @@ from xml.etree import ElementTree
 from nself.errors import UsageError
 from nself.providers import catalog
 from nself.providers.base import SERVERS, CloudServer, Provider, ProvisionRequest, Region, Size
+from nself.providers.eks import Eks
 from nself.providers.keys import key_name
 from nself.providers.signers import SigV4Signer
 
@@ -29,9 +30,14 @@ _STATUS = {"pending": "starting", "running": "running", "stopping": "stopped", "
 _LIVE = ["pending", "running", "stopping", "stopped"]
 _FAMILIES = ["t3.*", "t3a.*", "m7i.*", "c7i.*"]   # general-purpose sizes the catalog prices
 _OPEN_PORTS = (22, 80, 443)         # SSH for nself, HTTP and HTTPS for the app
+_ENDPOINTS = {"ec2": "https://ec2.{region}.amazonaws.com", "eks": "https://eks.{region}.amazonaws.com",
+              "iam": "https://iam.amazonaws.com", "sts": "https://sts.{region}.amazonaws.com"}
 
 
 def _error(body) -> str | None:
+    """EC2's and IAM's XML errors (Code, Message); EKS's JSON ones (message)."""
+    if isinstance(body, dict):
+        return body.get("message") or body.get("Message")
     found = re.search(r"<Code>(.*?)</Code>\s*<Message>(.*?)</Message>", body, re.S) if isinstance(body, str) else None
     return f"{found[1]}: {found[2]}" if found else None
 
@@ -70,7 +76,7 @@ def _tags(n: int, resource: str, tags: dict[str, str]) -> dict[str, str]:
     return fields
 
 
-class Aws(Provider):
+class Aws(Eks, Provider):
     name = "aws"
     title = "AWS EC2"
     base_url = "https://ec2.{zone}.amazonaws.com"
@@ -79,14 +85,14 @@ class Aws(Provider):
     id_pattern = r"[a-z]{2}(-[a-z]+)+-\d+/i-[0-9a-f]{8,17}"
     user_data_limit = 16 * 1024      # before base64 (RunInstances: UserData)
     disk_gb = 8                      # the Ubuntu image's root volume (EBS, billed apart)
-    capabilities = SERVERS
+    capabilities = SERVERS | {"k8s", "k8s-token"}
     describe_error = staticmethod(_error)
 
     def __init__(self, api, values: dict[str, str] | None = None):
         super().__init__(api)
         self.values = values or {}
         self.home = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        self.regional: dict[str, object] = {}
+        self.regional: dict[tuple[str, str], object] = {}
 
     @classmethod
     def configure(cls, api, values: dict[str, str]) -> Provider:
@@ -97,21 +103,30 @@ class Aws(Provider):
         home = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return SigV4Signer(values["access_key"], values["secret_key"], home, "ec2")
 
-    def _in(self, region: str):
-        """The API of one region, signed for it (NSELF_AWS_API_URL: one endpoint for all)."""
+    def _url(self, region: str, service: str) -> str:
+        """The endpoint of a service in a region (NSELF_AWS_API_URL: one endpoint for all)."""
+        return (os.environ.get("NSELF_AWS_API_URL") or _ENDPOINTS[service].format(region=region)).rstrip("/")
+
+    def _signer(self, region: str, service: str) -> SigV4Signer:
+        return SigV4Signer(self.values["access_key"], self.values["secret_key"], region, service)
+
+    def _in(self, region: str, service: str = "ec2"):
+        """The API of one service in one region, signed for both."""
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", region):
             raise UsageError(f"{region!r} is not an AWS region name", hint="see cloud.providers.regions aws")
-        if region not in self.regional:
-            url = os.environ.get("NSELF_AWS_API_URL") or self.base_url.format(zone=region)
-            signer = SigV4Signer(self.values["access_key"], self.values["secret_key"], region, "ec2")
-            self.regional[region] = self.api.at(url, auth=signer)
-        return self.regional[region]
+        if (service, region) not in self.regional:
+            self.regional[service, region] = self.api.at(self._url(region, service),
+                                                         auth=self._signer(region, service))
+        return self.regional[service, region]
 
-    def _call(self, region: str, action: str, fields: dict | None = None, idempotent: bool = True) -> dict:
-        """One Query API call; reads are safe to repeat, and so is a create with a ClientToken."""
-        text = self._in(region).request("POST", "/", form={"Action": action, "Version": VERSION, **(fields or {})},
-                                        raw=True, idempotent=idempotent)
-        return _data(ElementTree.fromstring(text))
+    def _call(self, region: str, action: str, fields: dict | None = None, idempotent: bool = True,
+              service: str = "ec2", version: str = VERSION, ok: tuple[int, ...] = ()) -> dict | None:
+        """One Query API call (EC2's, or IAM's); reads are safe to repeat, and so is a create with
+        a ClientToken. A status in `ok` gives None."""
+        text = self._in(region, service).request("POST", "/", form={"Action": action, "Version": version,
+                                                                    **(fields or {})},
+                                                 raw=True, idempotent=idempotent, ok=ok)
+        return None if text is None else _data(ElementTree.fromstring(text))
 
     def _pages(self, region: str, action: str, key: str, fields: dict) -> list:
         found, token = [], None
@@ -157,16 +172,25 @@ class Aws(Provider):
                                                  **_tags(1, "key-pair", {"managed-by": "nself"})}, idempotent=False)
         return name
 
-    def _network(self, region: str) -> tuple[str, str]:
-        """(subnet id, security group id): the default VPC's first default subnet, and nself's group."""
+    def _default_vpc(self, region: str) -> str:
+        """The region's default VPC, created when the account has none there."""
         vpcs = _items(self._call(region, "DescribeVpcs", _filters(isDefault="true")), "vpcSet")
-        vpc = vpcs[0]["vpcId"] if vpcs else self._call(region, "CreateDefaultVpc", idempotent=False)["vpc"]["vpcId"]
+        return vpcs[0]["vpcId"] if vpcs else self._call(region, "CreateDefaultVpc", idempotent=False)["vpc"]["vpcId"]
+
+    def _default_subnets(self, region: str, vpc: str | None = None) -> list[str]:
+        """The default VPC's default subnets (one per availability zone), by zone."""
+        vpc = vpc or self._default_vpc(region)
         subnets = _items(self._call(region, "DescribeSubnets", _filters(vpc_id=vpc, default_for_az="true")),
                          "subnetSet")
         if not subnets:
             raise UsageError(f"the default VPC {vpc} in {region} has no default subnet",
                              hint="create one: aws ec2 create-default-subnet --availability-zone …")
-        subnet = min(subnets, key=lambda s: s.get("availabilityZone", ""))["subnetId"]
+        return [s["subnetId"] for s in sorted(subnets, key=lambda s: s.get("availabilityZone", ""))]
+
+    def _network(self, region: str) -> tuple[str, str]:
+        """(subnet id, security group id): the default VPC's first default subnet, and nself's group."""
+        vpc = self._default_vpc(region)
+        subnet = self._default_subnets(region, vpc)[0]
         groups = _items(self._call(region, "DescribeSecurityGroups", _filters(vpc_id=vpc, group_name="nself")),
                         "securityGroupInfo")
         if groups:

@@ -100,6 +100,8 @@ class ClusterRequest:
     version: str                   # "latest" or one of k8s_versions()
     size: str                      # the provider's size id for the nodes
     nodes: int
+    cluster_role: str = ""         # EKS: IAM role (name or ARN) of the control plane; "": nself's own
+    node_role: str = ""            # EKS: IAM role of the nodes; "": nself's own
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ VERBS: dict[str, tuple[str, ...]] = {
     "destroy": ("destroy",),
     "reboot": ("reboot",),
     "k8s": ("k8s_versions", "k8s_create", "k8s_list", "k8s_get", "k8s_delete", "k8s_kubeconfig"),
+    # short-lived cluster tokens a kubeconfig's exec entry asks for (EKS)
+    "k8s-token": ("k8s_token",),
 }
 
 
@@ -247,6 +251,10 @@ class Provider:
 
     def k8s_kubeconfig(self, cluster_id: str) -> str:
         self._unsupported("managed Kubernetes")
+
+    def k8s_token(self, cluster_id: str) -> dict:
+        """A client.authentication.k8s.io ExecCredential with a fresh token for the cluster."""
+        self._unsupported("cluster tokens (its kubeconfig carries its own credentials)")
 
 
 def contract_gaps(driver: type[Provider]) -> list[str]:

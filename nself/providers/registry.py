@@ -36,8 +36,8 @@ def _token(*names: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 PROVIDERS: dict[str, Info] = {i.name: i for i in (
     Info("aws", "AWS EC2", (("access_key", ("AWS_ACCESS_KEY_ID",)), ("secret_key", ("AWS_SECRET_ACCESS_KEY",))),
          module="aws", managed_k8s="EKS", website="aws.amazon.com"),
-    Info("gcp", "Google Compute Engine", _token("GOOGLE_OAUTH_ACCESS_TOKEN"), managed_k8s="GKE",
-         website="cloud.google.com"),
+    Info("gcp", "Google Compute Engine", (("key_file", ("GOOGLE_APPLICATION_CREDENTIALS",)),), module="gcp",
+         managed_k8s="GKE", website="cloud.google.com"),
     Info("azure", "Microsoft Azure", _token("AZURE_ACCESS_TOKEN"), managed_k8s="AKS", website="azure.microsoft.com"),
     Info("digitalocean", "DigitalOcean", _token("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN"),
          module="digitalocean", managed_k8s="DOKS", website="digitalocean.com"),

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
-from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import requests
 
@@ -100,6 +100,22 @@ class SigV4Signer:
     def string_to_sign(self, stamp: str, canonical: str) -> str:
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         return "\n".join(["AWS4-HMAC-SHA256", stamp, self._scope(stamp), digest])
+
+    def presign(self, url: str, headers: dict[str, str], expires: int) -> str:
+        """`url` signed for a GET in its query string (SigV4 query form): the X-Amz-* parameters,
+        then X-Amz-Signature; `headers` (beside `host`) are signed too and must be sent with it.
+        The payload is the empty body's hash, as the SDKs presign non-S3 requests."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
+        signed = {"host": urlsplit(url).netloc, **{k.lower(): v for k, v in headers.items()}}
+        fields = {"X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": f"{self.key}/{self._scope(stamp)}",
+                  "X-Amz-Date": stamp, "X-Amz-Expires": str(expires), "X-Amz-SignedHeaders": ";".join(sorted(signed))}
+        if self.token:
+            fields["X-Amz-Security-Token"] = self.token
+        unsigned = url + ("&" if urlsplit(url).query else "?") + urlencode(fields, quote_via=quote)
+        canonical, _ = self.canonical_request("GET", unsigned, signed, b"")
+        signature = hmac.new(self._key(stamp[:8]), self.string_to_sign(stamp, canonical).encode(),
+                             hashlib.sha256).hexdigest()
+        return f"{unsigned}&X-Amz-Signature={signature}"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""

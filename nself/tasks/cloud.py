@@ -425,7 +425,7 @@ def sizes(c, name):
     "ssh_key": "public key to install (a private key path means its .pub; default ~/.ssh/id_ed25519.pub)",
     "user_data": "cloud-init file", "image": "image (default: the provider's Ubuntu LTS)",
     "roles": "inventory roles, comma separated", "port": "SSH port the image listens on",
-    "user": "SSH user of the image (default: the provider's for its default image: root, or ubuntu at AWS)",
+    "user": "SSH user of the image (default: the provider's for its default image: root, or ubuntu at AWS, GCP)",
     "trust_new": "wait for SSH and record the host key it offers (trust on first use)",
     "timeout": "seconds to wait until it runs"})
 def provision(c, provider, name, region, size="small", ssh_key=None, user_data=None, image=None, roles=None,
@@ -607,9 +607,11 @@ def k8s_list(c, provider):
     "size": "node size: tiny … xlarge, or the provider's size id", "nodes": "how many nodes",
     "version": "Kubernetes version (cloud.k8s.versions), or latest",
     "context": "kubeconfig context name (default: <provider>-<name>)", "kubeconfig": "kubeconfig file to merge into",
-    "timeout": "seconds to wait until it runs"})
+    "timeout": "seconds to wait until it runs",
+    "cluster_role": "aws: IAM role (name or ARN) for the control plane (default: nself-eks-cluster, made if missing)",
+    "node_role": "aws: IAM role (name or ARN) for the nodes (default: nself-eks-node, made if missing)"})
 def k8s_create(c, provider, name, region, size="medium", nodes=3, version="latest", context=None, kubeconfig=None,
-               timeout=1800):
+               timeout=1800, cluster_role="", node_role=""):
     """Create a managed Kubernetes cluster and merge its kubeconfig.
 
     Waits until it runs; the context is <provider>-<name>. Asks unless --yes."""
@@ -620,6 +622,8 @@ def k8s_create(c, provider, name, region, size="medium", nodes=3, version="lates
     from nself.providers.plans import cluster_create_plan
 
     out = runtime.output(c)
+    if (cluster_role or node_role) and provider != "aws":
+        raise UsageError("--cluster-role and --node-role are for EKS (aws)", hint="leave them out")
     driver = _k8s_provider(c, provider)
     operations.check_name(driver, name)
     operations.check_region(driver, region)
@@ -628,7 +632,7 @@ def k8s_create(c, provider, name, region, size="medium", nodes=3, version="lates
     if version != "latest" and version not in versions:
         raise UsageError(f"{driver.title} offers no Kubernetes {version!r}",
                          hint="versions: " + ", ".join(versions[:6]) + ", or latest")
-    request = ClusterRequest(name, region, version, chosen.id, int(nodes))
+    request = ClusterRequest(name, region, version, chosen.id, int(nodes), cluster_role, node_role)
     plan = cluster_create_plan(provider, request, chosen, lambda: driver.k8s_create(request))
     if runtime.options(c).dry_run:
         emit(out, plan)
@@ -681,10 +685,24 @@ def k8s_kubeconfig(c, provider, name, context=None, kubeconfig=None):
              render=lambda d: out.say(f"context {context_name} (now current)"))
 
 
+@task(name="token", positional=["provider", "cluster"], help={
+    "provider": "provider name (aws)", "cluster": "cluster id (<region>/<name>, as cloud.k8s.list shows)"})
+def k8s_token(c, provider, cluster):
+    """Print a fresh cluster token for a kubeconfig exec entry.
+
+    EKS tokens are valid for 15 minutes; kubectl and nself ask again when one expires."""
+    import json
+    import sys
+
+    driver = _provider(c, provider)
+    # The credential plugin protocol: the ExecCredential alone on stdout, whatever --json says.
+    sys.stdout.write(json.dumps(driver.k8s_token(cluster)) + "\n")
+
+
 servers_ns = Collection("servers", add, remove, list_servers, status, exec, ssh, logs, reboot, destroy)
 providers_ns = Collection("providers", providers_list, init, providers_status, regions, sizes)
 providers_ns.add_task(remove_provider, name="remove")
 costs_ns = Collection("costs", compare, estimate)
-k8s_ns = Collection("k8s", k8s_versions, k8s_list, k8s_create, k8s_delete, k8s_kubeconfig)
+k8s_ns = Collection("k8s", k8s_versions, k8s_list, k8s_create, k8s_delete, k8s_kubeconfig, k8s_token)
 ns = Collection("cloud", servers_ns, providers_ns, costs_ns, k8s_ns, provision)
 ns.configure({"cloud": {}})

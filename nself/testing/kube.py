@@ -29,6 +29,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,9 @@ class KubeAPI(kmock.KubernetesEmulator):
         self.watchers: list[tuple[Resource, str | None, dict, asyncio.Queue]] = []
         self._requests = collections.deque(maxlen=50)   # kmock's own log, bounded too
         self.token: str | None = None                     # set it to require `Bearer <token>`
+        # or a token reviewer (EKS's aws-iam-authenticator role): called with the bearer token
+        # (on the server's loop, so it must be quick), true when it is valid
+        self.review: Callable[[str], bool] | None = None
 
     async def _serve_version(self, request):
         """kmock lists subresources with their parent's short names; kubectl then warns."""
@@ -205,6 +209,9 @@ class KubeAPI(kmock.KubernetesEmulator):
         self.request_count += 1
         self.request_log.append((raw.method, raw.path_qs))
         if self.token and raw.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        bearer = (raw.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if self.review and not self.review(bearer):
             return _status(401, "Unauthorized", "Unauthorized")
         match = _PATH.match(raw.path)
         if match:

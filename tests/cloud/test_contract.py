@@ -25,8 +25,9 @@ def test_the_verbs_a_driver_lacks_say_not_supported(name):
     for method in missing:
         with pytest.raises(NotSupported) as refused:
             getattr(driver, method)(*["x"] * (getattr(Provider, method).__code__.co_argcount - 1))
-        assert refused.value.code == Exit.PROVIDER and "features here: destroy, list" in refused.value.hint
-    assert bool(missing) == (name in ("hetzner", "aws"))     # no managed Kubernetes (Hetzner) or not yet (EKS)
+        assert refused.value.code == Exit.PROVIDER and "features here: destroy, " in refused.value.hint
+    assert bool(set(missing) - {"k8s_token"}) == (name in ("hetzner", "gcp"))   # none (Hetzner), not yet (GKE)
+    assert ("k8s_token" in missing) == (name != "aws")      # only EKS kubeconfigs ask nself for tokens
 
 
 class Half(Provider):

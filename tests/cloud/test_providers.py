@@ -197,13 +197,15 @@ def test_unsupported_providers_say_so(nself, project):
     assert len(rows) == 26
     assert {r["provider"] for r in rows if r["implemented"]} == {"hetzner", "digitalocean", "linode", "vultr",
                                                                       "exoscale", "upcloud", "scaleway",
-                                                                      "ionos", "aws"}
+                                                                      "ionos", "aws", "gcp"}
     can = {r["provider"]: r["capabilities"] for r in rows}
     assert can["hetzner"] == sorted(SERVERS) and can["linode"] == sorted(SERVERS | {"k8s"})
-    assert can["aws"] == sorted(SERVERS) and can["gcp"] == []
+    assert can["aws"] == sorted(SERVERS | {"k8s", "k8s-token"}) and can["gcp"] == sorted(SERVERS)
+    assert can["azure"] == []
     assert {r["provider"]: r["managed_k8s"] for r in rows}["aws"] == "EKS"
     table = nself(["cloud.providers.list"], cwd=project).out
-    assert re.search(r"aws .*EKS \(not built\)", table) and re.search(r"linode .*LKE\s*$", table, re.M)
+    assert re.search(r"aws .*EKS\s*$", table, re.M) and re.search(r"gcp .*GKE \(not built\)", table)
+    assert re.search(r"linode .*LKE\s*$", table, re.M)
 
 
 def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fake, tmp_path, monkeypatch):
@@ -224,7 +226,7 @@ def test_credentials_file_is_private_and_checked_first(nself, project, cloud_fak
     rows = nself(["cloud.providers.status", "--json"], cwd=project, env=url).json()
     assert {r["provider"]: r["ok"] for r in rows} == {"hetzner": True, "digitalocean": False, "linode": False,
                                                       "vultr": False, "exoscale": False, "upcloud": False,
-                                                      "scaleway": False, "ionos": False, "aws": False}
+                                                      "scaleway": False, "ionos": False, "aws": False, "gcp": False}
     os.chmod(path, 0o644)
     r = nself(["cloud.providers.sizes", "hetzner"], cwd=project, env=url)
     assert r.code == 7 and "chmod 600" in r.err

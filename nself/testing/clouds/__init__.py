@@ -16,6 +16,7 @@ from nself.testing.clouds.aws import AwsFake
 from nself.testing.clouds.base import FakeCloud
 from nself.testing.clouds.digitalocean import DigitalOceanFake
 from nself.testing.clouds.exoscale import ExoscaleFake
+from nself.testing.clouds.gcp import GcpFake
 from nself.testing.clouds.hetzner import HetznerFake
 from nself.testing.clouds.ionos import IonosFake
 from nself.testing.clouds.linode import LinodeFake
@@ -25,7 +26,7 @@ from nself.testing.clouds.vultr import VultrFake
 
 FAKES: dict[str, type[FakeCloud]] = {fake.name: fake for fake in (
     HetznerFake, DigitalOceanFake, LinodeFake, VultrFake, ExoscaleFake, UpCloudFake, ScalewayFake, IonosFake,
-    AwsFake)}
+    AwsFake, GcpFake)}
 
-__all__ = ["FAKES", "FakeCloud", "AwsFake", "DigitalOceanFake", "ExoscaleFake", "HetznerFake", "IonosFake",
+__all__ = ["FAKES", "FakeCloud", "AwsFake", "DigitalOceanFake", "ExoscaleFake", "GcpFake", "HetznerFake", "IonosFake",
            "LinodeFake", "ScalewayFake", "UpCloudFake", "VultrFake"]

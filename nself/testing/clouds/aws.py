@@ -11,18 +11,20 @@ import base64
 import calendar
 import fnmatch
 import hmac
+import json
 import re
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 from nself.testing import awsquery
 from nself.testing.clouds.base import Answer, FakeCloud, now, public
+from nself.testing.clouds.eks import EksFake
 
 _CODES = {401: "AuthFailure", 404: "InvalidAction", 405: "InvalidAction", 429: "RequestLimitExceeded",
           500: "InternalError", 503: "Unavailable"}
-_AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([a-z0-9-]+)/ec2/aws4_request, "
+_AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([a-z0-9-]+)/(ec2|eks|iam)/aws4_request, "
                    r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})")
 _STATES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 
@@ -35,7 +37,7 @@ def _state(name: str) -> dict:
     return {"Code": _STATES[name], "Name": name}
 
 
-class AwsFake(FakeCloud):
+class AwsFake(EksFake, FakeCloud):
     name = "aws"
     token_env = "AWS_ACCESS_KEY_ID"
     text_type = "text/xml;charset=UTF-8"
@@ -69,6 +71,7 @@ class AwsFake(FakeCloud):
         self.reboots: list[str] = []
         self.user_data: dict[str, str] = {}
         self.tokens: dict[tuple[str, str], dict] = {}      # (region, ClientToken) → its reservation
+        self._eks_state()
         for region in self.catalog["regions"]:
             if region["default_vpc"]:
                 self._default_vpc(region["name"])
@@ -84,9 +87,9 @@ class AwsFake(FakeCloud):
         return status, awsquery.error(_CODES.get(status, code), message)
 
     # --- the Query protocol ---------------------------------------------------------------
-    def signed_region(self, method: str, raw_path: str, headers: dict, body: bytes) -> str | None:
-        """The credential scope's region when botocore's signer gives the same signature (and
-        the time is within AWS's 15 minutes); None otherwise."""
+    def signed_scope(self, method: str, raw_path: str, headers: dict, body: bytes) -> tuple[str, str] | None:
+        """The credential scope's (region, service) when botocore's signer gives the same
+        signature (and the time is within AWS's 15 minutes); None otherwise."""
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
@@ -98,28 +101,41 @@ class AwsFake(FakeCloud):
             return None
         if abs(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")) - time.time()) > 900:
             return None
-        signed = found[4].split(";")
+        signed = found[5].split(";")
         if not {"host", "x-amz-date"} <= set(signed) or not set(signed) <= set(lower):
             return None
         request = AWSRequest(method, f"http://{lower['host']}{raw_path}", data=body,
                              headers={name: lower[name] for name in signed if name != "host"})
         request.context["timestamp"] = stamp
-        signer = SigV4Auth(Credentials(self.token, self.secret), "ec2", found[3])
+        signer = SigV4Auth(Credentials(self.token, self.secret), found[4], found[3])
         expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-        return found[3] if hmac.compare_digest(expected, found[5]) else None
+        return (found[3], found[4]) if hmac.compare_digest(expected, found[6]) else None
 
     def _serve(self, method, raw_path, headers, raw_body):
-        form = dict(parse_qsl(raw_body.decode(), keep_blank_values=True))
-        action = form.get("Action", "")
+        """EC2 and IAM speak the Query protocol (`path` in `requests` is the Action), EKS
+        rest-json (the path); which one a request is for, its credential scope says."""
+        service = (_AUTH.fullmatch(headers.get("Authorization") or "") or [None] * 5)[4] or "ec2"
+        form = dict(parse_qsl(raw_body.decode(), keep_blank_values=True)) if service != "eks" else {}
+        body = (json.loads(raw_body) if raw_body else None) if service == "eks" else form
         with self.lock:
-            self.requests.append({"method": method, "path": action, "query": {}, "body": form,
-                                  "at": time.monotonic(), "authorization": headers.get("Authorization")})
-            region = self.signed_region(method, raw_path, headers, raw_body)
-            if region is None:
-                return (*self.error(401, "AuthFailure", "AWS was not able to validate the provided access "
-                                                        "credentials"), {})
+            self.requests.append({"service": service, "method": method,
+                                  "path": urlparse(raw_path).path if service == "eks" else form.get("Action", ""),
+                                  "query": {}, "body": body, "at": time.monotonic(),
+                                  "authorization": headers.get("Authorization")})
+            scope = self.signed_scope(method, raw_path, headers, raw_body)
+            if scope is None:
+                refused = "The security token included in the request is invalid"
+                return self.eks_error(401, refused) if service == "eks" else \
+                    (*self.error(401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+                     {})
+            region = scope[0]
             if region not in self.regions:
                 return (*self.error(401, "AuthFailure", f"the region {region} is not enabled"), {})
+            if service == "eks":
+                return self.serve_eks(method, raw_path, region, body)
+            if service == "iam":
+                return self.serve_iam(form)
+            action = form.get("Action", "")
             _, params, problems = awsquery.read_request(form)
             if problems:
                 self.violations.extend(problems)

@@ -145,7 +145,11 @@ def rollback_plan(tree: Tree, snapshot: Mapping, created_files: Mapping[str, lis
         if created_files.get(path):
             # the list goes as a file: a host's stdin is fed slowly (Invoke writes it byte by byte)
             listing = posixpath.join(snapshot["path"], f".created-{path.replace('/', '_')}")
-            steps += [put(f"list the {len(created_files[path])} file(s) the sync created in {path}/", listing,
+            # rsync makes the snapshot folder only when it replaces something: a sync that only
+            # added files has none, and its (empty) snapshot is a valid one to roll back to
+            steps += [shell(f"make room for the list of created files in {path}/", f"mkdir -p {q(kept)}",
+                            on=tree.on),
+                      put(f"list the {len(created_files[path])} file(s) the sync created in {path}/", listing,
                           "\0".join(created_files[path]), on=tree.on, mode=0o600),
                       shell(f"remove the files the sync created in {path}/",
                             f"cd {q(folder)} && xargs -0 -r rm -f -- < {q(listing)} && rm -f {q(listing)}",

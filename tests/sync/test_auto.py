@@ -134,10 +134,14 @@ def test_auto_runs_every_entry_and_dry_run_changes_nothing(world, project, nself
     dry = nself(["sync.auto", "--dry-run"], cwd=project)
     assert dry.code == 0, dry.err
     assert "pg_restore" in dry.out and "rsync" in dry.out and "FEATURE" in dry.out
+    planned = nself(["sync.auto", "--dry-run", "--json"], cwd=project)      # one document for all entries
+    assert planned.code == 0, planned.err
+    assert [sorted(d) for d in planned.json()["syncs"]] == [["plan"], ["plan"], ["changes", "plan"]]
     assert history.records(project) == [] and not (project / "uploads" / "one.txt").exists()
     assert world.local.sql("select count(*) from pg_tables where schemaname = 'public'") == "0"
-    done = nself(["sync.auto"], cwd=project)
+    done = nself(["sync.auto", "--json"], cwd=project)
     assert done.code == 0, done.err
+    assert [(d["kind"], d["result"]) for d in done.json()["syncs"]] == [("db", "ok"), ("files", "ok"), ("config", "ok")]
     assert [(r["kind"], r["from"], r["env"], r["result"]) for r in history.records(project)] == [
         ("db", "staging", "local", "ok"), ("files", "staging", "local", "ok"), ("config", "staging", "local", "ok")]
     assert world.local.sql("select count(*) from users") == "20"

@@ -121,6 +121,7 @@ def resolve(project, inventory: Mapping | None = None) -> Database:
     spec = dict((settings.env_target(project.env) if settings is not None else {}).get("database") or {})
     where = f"environments.{project.env}.database"
     service = _service(project, spec, where)
+    _require_database(project, spec, service, where)
     env = dict(service.environment) if service is not None else {}
     values = dict(project.variables.values) if project.variables is not None else {}
     lookup = {**values, **env}
@@ -184,6 +185,18 @@ def _service(project, spec: Mapping, where: str):
         raise ConfigError(f"several services look like PostgreSQL: {', '.join(s.name for s in found)}",
                           hint=f"name the one to sync with {where}.service")
     return found[0] if found else None
+
+
+def _require_database(project, spec: Mapping, service, where: str) -> None:
+    """A database to sync: a PostgreSQL service of the project, or `where` saying where one is
+    (a container, or `via: direct` with its address). Without one the tools would be run in a
+    container named by an empty service (found too late, half-way through the plan)."""
+    if service is not None or spec.get("container") or (spec and spec.get("via") == "direct"):
+        return
+    raise ConfigError(f"no database for {project.env}: the project has no PostgreSQL service"
+                      + (f" and {where} names no container" if spec else ""),
+                      hint=f"say where it is with {where} in nself.yml (service: NAME, container: NAME, "
+                           "or via: direct with host/port or url_env)")
 
 
 def _url(lookup: Mapping, spec: Mapping, where: str) -> dict:

@@ -9,6 +9,7 @@ import pytest
 
 from nself.errors import ConfigError
 from nself.project import load_project
+from nself.remote import inventory
 from nself.remote.inventory import Server
 from nself.sync import config as configsync
 from nself.sync import db as dbsync
@@ -157,3 +158,22 @@ def test_exec_finds_the_container_of_the_live_deploy_slot_among_real_podman_cont
         assert found and ids[live].startswith(found)
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", *ids.values()], capture_output=True, timeout=60)
+
+
+def test_a_project_without_a_database_is_refused_up_front_naming_the_key(tmp_path, nself):
+    """No PostgreSQL service and no environments.ENV.database: exit 3 before any plan (it ran,
+    and failed half-way with "name or ID cannot be empty", from a plan with `service=''`)."""
+    root = make_project(tmp_path / "web", "name: web\nservices:\n  web:\n    image: nginx:1.27\n", {
+        "nself.yml": "environments:\n  staging:\n    hosts: [db1]\n    path: /srv/web\n"})
+    inventory.save(root, SERVERS)
+    refused = nself(["sync.db", "staging", "local", "--dry-run"], cwd=root)
+    assert refused.code == 3 and "no database for staging" in refused.err, refused.err
+    assert "environments.staging.database" in refused.err and "service=" not in refused.out
+    named = load_project(make_project(tmp_path / "ext", "name: ext\nservices:\n  web:\n    image: nginx:1.27\n", {
+        "nself.yml": "environments:\n  staging:\n    hosts: [db1]\n    database: {via: direct, host: 10.0.0.7}\n"}),
+        env="staging")
+    assert endpoints.resolve(named, SERVERS).host == "10.0.0.7"      # a database outside the project is one
+    (tmp_path / "ext" / "nself.yml").write_text("environments:\n  staging:\n    hosts: [db1]\n"
+                                                "    database: {via: exec}\n")
+    with pytest.raises(ConfigError, match="no database for staging.*names no container"):
+        endpoints.resolve(load_project(tmp_path / "ext", env="staging"), SERVERS)

@@ -70,7 +70,7 @@ def paths(project, wanted) -> tuple[str, ...]:
 
     configured = (project.settings.section("sync", "files", "paths") if project.settings is not None else None)
     given, error = (wanted, UsageError) if wanted else (configured or (), ConfigError)
-    bad = [p for p in given if p.startswith("/") or p.startswith("..") or "/../" in f"/{p}/"]
+    bad = outside(given)
     if bad:
         raise error(f"paths must stay inside the environment's root: {', '.join(bad)}",
                     hint="give paths relative to the project folder (or the environment's `path`), "
@@ -79,6 +79,11 @@ def paths(project, wanted) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError("no paths to sync", hint="set sync.files.paths: [uploads] in nself.yml, or pass --paths")
     return chosen
+
+
+def outside(given) -> list[str]:
+    """The paths of `given` that leave the environment's root: absolute, or climbing out with `..`."""
+    return [p for p in given if p.startswith("/") or p.startswith("..") or "/../" in f"/{p}/"]
 
 
 def _location(root: Path, tree: Tree, path: str, servers: Mapping[str, Server]) -> str:

@@ -163,3 +163,12 @@ def test_a_sync_that_only_added_files_rolls_back_though_rsync_made_no_snapshot_f
     assert back.code == 0, back.err
     assert world.staging.sh(f"cd {HOST_ROOT}/uploads && find . -type f").split() == ["./own.txt"]
     assert history.records(project, "staging")[-1]["result"] == "ok"
+
+
+def test_pull_with_json_prints_one_document_for_its_database_and_files_syncs(world, project, nself):
+    world.staging.sh(f"rm -rf {HOST_ROOT}/uploads && mkdir -p {HOST_ROOT}/uploads && echo one > {HOST_ROOT}/uploads/one.txt")
+    pulled = nself(["sync.pull", "staging", "--json"], cwd=project)
+    assert pulled.code == 0, pulled.err
+    syncs = pulled.json()["syncs"]
+    assert [(s["kind"], s["result"]) for s in syncs] == [("db", "ok"), ("files", "ok")]
+    assert syncs[0]["id"] == syncs[1]["id"] and (project / "uploads" / "one.txt").read_text() == "one\n"

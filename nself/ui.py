@@ -135,7 +135,8 @@ class Output:
             documents = self._gathered
         finally:
             self._gathered = None
-        self.emit({key: documents})
+        if self.json_mode:
+            self.emit({key: documents})
 
     def event(self, document: Any) -> None:
         """One JSON line per event (watch modes). Ctrl-C waits until the line is out, so a

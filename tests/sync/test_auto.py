@@ -133,7 +133,7 @@ def test_auto_runs_every_entry_and_dry_run_changes_nothing(world, project, nself
     (project / ".env.staging").write_text((project / ".env.staging").read_text() + "FEATURE=on\n")
     dry = nself(["sync.auto", "--dry-run"], cwd=project)
     assert dry.code == 0, dry.err
-    assert "pg_restore" in dry.out and "rsync" in dry.out and "FEATURE" in dry.out
+    assert "pg_restore" in dry.out and "rsync" in dry.out and "FEATURE" in dry.out and '"syncs"' not in dry.out
     planned = nself(["sync.auto", "--dry-run", "--json"], cwd=project)      # one document for all entries
     assert planned.code == 0, planned.err
     assert [sorted(d) for d in planned.json()["syncs"]] == [["plan"], ["plan"], ["changes", "plan"]]

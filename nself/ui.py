@@ -56,6 +56,7 @@ class Output:
         self.stderr = stderr or sys.stderr
         self._secrets: list[str] = []
         self._emitted = False
+        self._gathered: list | None = None
 
     # -- secrets --------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -109,7 +110,9 @@ class Output:
     # -- structured -------------------------------------------------------------
     def emit(self, document: Any, render=None) -> None:
         """The command's result: one JSON document with --json, else `render(document)`."""
-        if self.json_mode:
+        if self.json_mode and self._gathered is not None:
+            self._gathered.append(document)
+        elif self.json_mode:
             if self._emitted:
                 raise RuntimeError("a command emits one JSON document")
             self._emitted = True
@@ -119,6 +122,21 @@ class Output:
             render(document)
         else:
             self.say(json.dumps(self.redact(document), indent=2, default=str))
+
+    @contextlib.contextmanager
+    def gathered(self, key: str) -> Iterator[None]:
+        """A command made of several (sync.auto's entries, sync.pull's database and files):
+        with --json the documents `emit` is given inside become one, `{key: [document, …]}`,
+        emitted when the block ends without an error (the error is the command's result
+        then); text output is unchanged."""
+        self._gathered = []
+        try:
+            yield
+            documents = self._gathered
+        finally:
+            self._gathered = None
+        if self.json_mode:
+            self.emit({key: documents})
 
     def event(self, document: Any) -> None:
         """One JSON line per event (watch modes). Ctrl-C waits until the line is out, so a

@@ -112,6 +112,10 @@ def check(root: Path | None, *, env: str | None, files=(), profiles=()) -> dict[
         settings = settings_mod.load(root)
     except ConfigError as exc:
         problems += exc.details or [exc.message]
+    if settings.path is not None:
+        from nself.sync.auto import problems as sync_auto_problems
+
+        problems += sync_auto_problems(settings, settings.path.read_text())
     env_name = "local"
     try:
         env_name = select_env(env, settings, root).name

@@ -74,6 +74,40 @@ def entries(section: Mapping | None, only: str | None = None) -> list[Entry]:
     return out
 
 
+def problems(settings, text: str) -> list[str]:
+    """What `config.validate` says of nself.yml `sync.auto` (`nself.yml:LINE: sync.auto.KIND.KEY:
+    why`): the checks its entries meet only at run time otherwise — environment names
+    (`canonical_env`, as the sync commands resolve them), files paths inside the root
+    (`files.outside`), and cron fields (`cron_fields`)."""
+    from nself.errors import NselfError
+    from nself.project.envfiles import canonical_env
+    from nself.project.yamlio import line_of
+    from nself.sync.files import outside
+
+    section, found = settings.section("sync", "auto") or {}, []
+    name = settings.path.name if settings.path else "nself.yml"
+
+    def say(keys: list, why: str) -> None:
+        found.append(f"{name}:{line_of(text, ['sync', 'auto', *keys])}: sync.auto.{'.'.join(map(str, keys))}: {why}")
+
+    for kind in (k for k in KINDS if isinstance(section.get(k), Mapping)):
+        entry = section[kind]
+        for key in (k for k in ("source", "target") if entry.get(k)):
+            try:
+                canonical_env(str(entry[key]), settings.environments())
+            except NselfError as exc:
+                say([kind, key], exc.message)
+        bad = outside([str(p) for p in entry.get("paths") or ()]) if kind == "files" else []
+        if bad:
+            say([kind, "paths"], f"paths must stay inside the environment's root: {', '.join(bad)}")
+        if entry.get("schedule") and entry["schedule"] != ON_CHANGE:
+            try:
+                cron_fields(str(entry["schedule"]))
+            except NselfError as exc:
+                say([kind, "schedule"], exc.message)
+    return found
+
+
 def cron_fields(expression: str) -> list[str]:
     """The five fields of a cron expression (shorthands like @daily expanded), each checked
     against its range; UsageError naming the field otherwise."""

@@ -4,7 +4,9 @@
 
 - `via: exec` runs the PostgreSQL tools inside the compose service's container
   (`<runtime> exec -i CONTAINER pg_dump …`, the container's own socket, no password) — the
-  default on ssh targets, where the postgres service runs in a container;
+  default on ssh targets, where the postgres service runs in a container (found by the compose
+  labels of the environment's live deploy: project `<project>-<env>-<slot>` with the slot read
+  from `<path>/slot` on the host, or `<project>-<env>` with router none);
   `via: kubectl` (the default on Kubernetes environments) runs them in the service's running
   pod (`kubectl exec -i POD -- pg_dump …`, the pod found by nself's labels
   `app.kubernetes.io/name=<service>,app.kubernetes.io/instance=<project>`), from this machine
@@ -29,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from nself.deploy.compose_render import compose_name
 from nself.errors import ConfigError
 from nself.plan import LOCAL
 
@@ -55,6 +58,7 @@ class Database:
     state: str = ".nself/state"
     keep: int = DEFAULT_KEEP
     kubectl: tuple[str, ...] = ()    # kubectl: `kubectl [--context C] [--kubeconfig K] -n NAMESPACE`
+    live_slot: str = ""              # exec on a host: deploy's `<path>/slot` ("a", "b" or empty)
 
     def describe(self) -> str:
         where = "this machine" if self.on == LOCAL else self.on
@@ -93,8 +97,13 @@ class Database:
     def _container(self) -> str:
         if self.container:
             return shlex.quote(self.container)
-        # docker compose and podman-compose both label containers with project and service
-        return (f'"$({self.runtime} ps -q --filter label=com.docker.compose.project={shlex.quote(self.project)}'
+        # docker compose and podman-compose both label containers with project and service.
+        # nself's deploy names the project `<project>-<env>-<slot>` (router nginx) or
+        # `<project>-<env>` (router none, an empty slot file): the live slot is read when the
+        # command runs, as the deploy's own probe reads it (nself/deploy/ssh_plan.py)
+        slot = (f'$(s=$(cat {shlex.quote(self.live_slot)} 2>/dev/null); [ -z "$s" ] || printf %s "-$s")'
+                if self.live_slot else "")
+        return (f'"$({self.runtime} ps -q --filter label=com.docker.compose.project={shlex.quote(self.project)}{slot}'
                 f' --filter label=com.docker.compose.service={shlex.quote(self.service)} | head -n 1)"')
 
 
@@ -112,6 +121,7 @@ def resolve(project, inventory: Mapping | None = None) -> Database:
     spec = dict((settings.env_target(project.env) if settings is not None else {}).get("database") or {})
     where = f"environments.{project.env}.database"
     service = _service(project, spec, where)
+    _require_database(project, spec, service, where)
     env = dict(service.environment) if service is not None else {}
     values = dict(project.variables.values) if project.variables is not None else {}
     lookup = {**values, **env}
@@ -129,10 +139,13 @@ def resolve(project, inventory: Mapping | None = None) -> Database:
     default_port = _published_port(service) if on == LOCAL else 5432
     state = spec.get("state") or (str(project.root / ".nself" / "state") if on == LOCAL
                                   else posixpath.join(path, ".nself"))
+    # on a host, the compose project is the one nself's deploy runs (compose_render.compose_name)
+    compose = project.name if on == LOCAL else compose_name(project)
     return Database(project.env, on, name, user, via, spec.get("host") or url.get("host") or "127.0.0.1",
                     int(spec.get("port") or url.get("port") or default_port), password, runtime,
-                    spec.get("container", ""), project.name, service.name if service else spec.get("service", ""),
-                    state, int(spec.get("keep") or DEFAULT_KEEP))
+                    spec.get("container", ""), compose, service.name if service else spec.get("service", ""),
+                    state, int(spec.get("keep") or DEFAULT_KEEP),
+                    live_slot="" if on == LOCAL else posixpath.join(path, "slot"))
 
 
 def _kube(project, spec: Mapping, inventory: Mapping):
@@ -172,6 +185,18 @@ def _service(project, spec: Mapping, where: str):
         raise ConfigError(f"several services look like PostgreSQL: {', '.join(s.name for s in found)}",
                           hint=f"name the one to sync with {where}.service")
     return found[0] if found else None
+
+
+def _require_database(project, spec: Mapping, service, where: str) -> None:
+    """A database to sync: a PostgreSQL service of the project, or `where` saying where one is
+    (a container, or `via: direct` with its address). Without one the tools would be run in a
+    container named by an empty service (found too late, half-way through the plan)."""
+    if service is not None or spec.get("container") or (spec and spec.get("via") == "direct"):
+        return
+    raise ConfigError(f"no database for {project.env}: the project has no PostgreSQL service"
+                      + (f" and {where} names no container" if spec else ""),
+                      hint=f"say where it is with {where} in nself.yml (service: NAME, container: NAME, "
+                           "or via: direct with host/port or url_env)")
 
 
 def _url(lookup: Mapping, spec: Mapping, where: str) -> dict:

@@ -70,7 +70,7 @@ def paths(project, wanted) -> tuple[str, ...]:
 
     configured = (project.settings.section("sync", "files", "paths") if project.settings is not None else None)
     given, error = (wanted, UsageError) if wanted else (configured or (), ConfigError)
-    bad = [p for p in given if p.startswith("/") or p.startswith("..") or "/../" in f"/{p}/"]
+    bad = outside(given)
     if bad:
         raise error(f"paths must stay inside the environment's root: {', '.join(bad)}",
                     hint="give paths relative to the project folder (or the environment's `path`), "
@@ -79,6 +79,11 @@ def paths(project, wanted) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError("no paths to sync", hint="set sync.files.paths: [uploads] in nself.yml, or pass --paths")
     return chosen
+
+
+def outside(given) -> list[str]:
+    """The paths of `given` that leave the environment's root: absolute, or climbing out with `..`."""
+    return [p for p in given if p.startswith("/") or p.startswith("..") or "/../" in f"/{p}/"]
 
 
 def _location(root: Path, tree: Tree, path: str, servers: Mapping[str, Server]) -> str:
@@ -145,7 +150,11 @@ def rollback_plan(tree: Tree, snapshot: Mapping, created_files: Mapping[str, lis
         if created_files.get(path):
             # the list goes as a file: a host's stdin is fed slowly (Invoke writes it byte by byte)
             listing = posixpath.join(snapshot["path"], f".created-{path.replace('/', '_')}")
-            steps += [put(f"list the {len(created_files[path])} file(s) the sync created in {path}/", listing,
+            # rsync makes the snapshot folder only when it replaces something: a sync that only
+            # added files has none, and its (empty) snapshot is a valid one to roll back to
+            steps += [shell(f"make room for the list of created files in {path}/", f"mkdir -p {q(kept)}",
+                            on=tree.on),
+                      put(f"list the {len(created_files[path])} file(s) the sync created in {path}/", listing,
                           "\0".join(created_files[path]), on=tree.on, mode=0o600),
                       shell(f"remove the files the sync created in {path}/",
                             f"cd {q(folder)} && xargs -0 -r rm -f -- < {q(listing)} && rm -f {q(listing)}",

@@ -192,14 +192,15 @@ def _everything(c, source: str, target: str, force_production: bool) -> None:
         raise UsageError("nothing to sync: no PostgreSQL service and no sync.files.paths",
                          hint="add sync.files.paths to nself.yml, or use sync.db / sync.files")
     sync_id = history.new_id()
-    if has_db:
-        record = run_db(c, source, target, lambda p: db_options(p, (), (), False, 1), sync_id)
-        if record:
-            _render(c, record)
-    if has_files:
-        record = run_files(c, source, target, None, None, False, sync_id)
-        if record:
-            _render(c, record)
+    with runtime.output(c).gathered("syncs"):
+        if has_db:
+            record = run_db(c, source, target, lambda p: db_options(p, (), (), False, 1), sync_id)
+            if record:
+                _render(c, record)
+        if has_files:
+            record = run_files(c, source, target, None, None, False, sync_id)
+            if record:
+                _render(c, record)
 
 
 @task(positional=["environment"], help={"environment": _SRC})
@@ -346,8 +347,9 @@ def auto(c, only=None, schedule=None, unschedule=False, force_production=False):
     section = _auto_section(c)
     entries = autosync.entries(section, only)
     if schedule is None and not unschedule:
-        for entry in entries:
-            _run_entry(c, entry, force_production)
+        with runtime.output(c).gathered("syncs"):
+            for entry in entries:
+                _run_entry(c, entry, force_production)
         return
     for entry in entries:              # a bad expression is exit 2 before anything is touched
         if autosync.scheduled(entry, schedule) is not None and not unschedule:

@@ -133,13 +133,38 @@ def test_auto_runs_every_entry_and_dry_run_changes_nothing(world, project, nself
     (project / ".env.staging").write_text((project / ".env.staging").read_text() + "FEATURE=on\n")
     dry = nself(["sync.auto", "--dry-run"], cwd=project)
     assert dry.code == 0, dry.err
-    assert "pg_restore" in dry.out and "rsync" in dry.out and "FEATURE" in dry.out
+    assert "pg_restore" in dry.out and "rsync" in dry.out and "FEATURE" in dry.out and '"syncs"' not in dry.out
+    planned = nself(["sync.auto", "--dry-run", "--json"], cwd=project)      # one document for all entries
+    assert planned.code == 0, planned.err
+    assert [sorted(d) for d in planned.json()["syncs"]] == [["plan"], ["plan"], ["changes", "plan"]]
     assert history.records(project) == [] and not (project / "uploads" / "one.txt").exists()
     assert world.local.sql("select count(*) from pg_tables where schemaname = 'public'") == "0"
-    done = nself(["sync.auto"], cwd=project)
+    done = nself(["sync.auto", "--json"], cwd=project)
     assert done.code == 0, done.err
+    assert [(d["kind"], d["result"]) for d in done.json()["syncs"]] == [("db", "ok"), ("files", "ok"), ("config", "ok")]
     assert [(r["kind"], r["from"], r["env"], r["result"]) for r in history.records(project)] == [
         ("db", "staging", "local", "ok"), ("files", "staging", "local", "ok"), ("config", "staging", "local", "ok")]
     assert world.local.sql("select count(*) from users") == "20"
     assert (project / "uploads" / "one.txt").read_text() == "one\n"
     assert "FEATURE='on'" in (project / ".env.local").read_text()
+
+
+def test_config_validate_names_the_broken_sync_auto_entries_by_file_key_and_line(tmp_path, nself):
+    """What sync.auto would meet only at run time: an unknown environment, a path out of the
+    root, a cron field out of range — each named with its line; a good section passes."""
+    from tests.conftest import make_project
+    from tests.sync.conftest import COMPOSE
+
+    good = ("environments:\n  staging:\n    hosts: [host1]\nsync:\n  auto:\n"
+            '    db: {source: staging, target: local, schedule: "0 2 * * *"}\n'
+            "    files: {source: staging, target: local, paths: [uploads], schedule: on-change}\n")
+    root = make_project(tmp_path / "app", COMPOSE, {"nself.yml": good, ".env": "POSTGRES_PASSWORD=x\n"})
+    assert nself(["config.validate"], cwd=root).code == 0
+    (root / "nself.yml").write_text(good.replace("target: local, schedule", "target: stagin, schedule")
+                                    .replace('"0 2 * * *"', '"0 25 * * *"').replace("[uploads]", "[uploads, /etc]"))
+    broken = nself(["config.validate", "--json"], cwd=root)
+    assert broken.code == 3, broken.err
+    assert broken.json()["problems"] == [
+        "nself.yml:6: sync.auto.db.target: unknown environment 'stagin'",
+        "nself.yml:6: sync.auto.db.schedule: '0 25 * * *': '25' is not a hour (0-23)",
+        "nself.yml:7: sync.auto.files.paths: paths must stay inside the environment's root: /etc"]

@@ -147,3 +147,28 @@ def test_an_unreachable_host_and_an_absolute_path_are_refused_before_anything_ch
     assert not (project / ".nself" / "state" / "snapshots").exists()
     assert [json.loads(x)["result"] for x in (project / ".nself" / "state" / "sync.log").read_text().splitlines()] \
         == ["failed", "failed"]
+
+
+def test_a_sync_that_only_added_files_rolls_back_though_rsync_made_no_snapshot_folder(world, project, nself):
+    """rsync creates --backup-dir only when it replaces something: a first sync (or a watch
+    batch) that only adds files has no snapshot folder, and its rollback must still remove them."""
+    world.staging.sh(f"rm -rf {HOST_ROOT}/uploads {HOST_ROOT}/.nself/snapshots/files "
+                     f"&& mkdir -p {HOST_ROOT}/uploads && echo theirs > {HOST_ROOT}/uploads/own.txt")
+    _tree(project / "uploads", 20)
+    done = nself(["sync.files", "local", "staging", "--json"], cwd=project)
+    assert done.code == 0 and done.json()["transferred"] == 20, done.err
+    snapshot = history.records(project, "staging")[-1]["snapshots"]["files"]["path"]
+    assert world.staging.sh(f"test -e {snapshot} || echo none").strip() == "none"
+    back = nself(["sync.rollback", "staging", "--yes"], cwd=project)
+    assert back.code == 0, back.err
+    assert world.staging.sh(f"cd {HOST_ROOT}/uploads && find . -type f").split() == ["./own.txt"]
+    assert history.records(project, "staging")[-1]["result"] == "ok"
+
+
+def test_pull_with_json_prints_one_document_for_its_database_and_files_syncs(world, project, nself):
+    world.staging.sh(f"rm -rf {HOST_ROOT}/uploads && mkdir -p {HOST_ROOT}/uploads && echo one > {HOST_ROOT}/uploads/one.txt")
+    pulled = nself(["sync.pull", "staging", "--json"], cwd=project)
+    assert pulled.code == 0, pulled.err
+    syncs = pulled.json()["syncs"]
+    assert [(s["kind"], s["result"]) for s in syncs] == [("db", "ok"), ("files", "ok")]
+    assert syncs[0]["id"] == syncs[1]["id"] and (project / "uploads" / "one.txt").read_text() == "one\n"

@@ -9,6 +9,7 @@ import pytest
 
 from nself.errors import ConfigError
 from nself.project import load_project
+from nself.remote import inventory
 from nself.remote.inventory import Server
 from nself.sync import config as configsync
 from nself.sync import db as dbsync
@@ -32,7 +33,8 @@ def test_an_ssh_environment_defaults_to_exec_in_the_compose_container(tmp_path):
     db = endpoints.resolve(project, SERVERS)
     assert (db.on, db.via, db.name, db.user, db.state) == ("db1", "exec", "shop", "shop", "/opt/shop/.nself")
     assert db.tool("pg_dump", "-Fc", "-d", "shop", sync_id="s1") == (
-        'docker exec -i "$(docker ps -q --filter label=com.docker.compose.project=app '
+        'docker exec -i "$(docker ps -q --filter label=com.docker.compose.project=app-staging'
+        '$(s=$(cat /opt/shop/slot 2>/dev/null); [ -z "$s" ] || printf %s "-$s") '
         '--filter label=com.docker.compose.service=postgres | head -n 1)" pg_dump -w -U shop -Fc -d shop')
 
 
@@ -122,3 +124,56 @@ def test_a_merge_replaces_in_place_appends_and_quotes_literally():
     text = "# comment\nA=1\nexport B=2\n"
     assert configsync.merged(text, {"B": "x$y", "C": "it's"}) == \
         "# comment\nA=1\nB='x$y'\nC=\"it's\"\n"
+
+
+@pytest.mark.parametrize("slot, live", [("b", "app-staging-b"), ("", "app-staging")])
+def test_exec_finds_the_container_of_the_live_deploy_slot_among_real_podman_containers(tmp_path, slot, live):
+    """Containers labelled as nself's deploy labels them (compose project `<project>-<env>-<slot>`,
+    or `<project>-<env>` with router none): the lookup picks the live slot's, not the other
+    slot's nor a container of a compose project named like the project alone."""
+    import shutil
+    import subprocess
+    import uuid
+
+    from nself.testing.containers import BUSYBOX
+
+    project = _project(tmp_path, "staging", f"  staging:\n    hosts: [db1]\n    path: {tmp_path}\n")
+    (tmp_path / "slot").write_text(slot)
+    rootfs = tmp_path / "rootfs" / "bin"
+    rootfs.mkdir(parents=True)
+    shutil.copy(BUSYBOX, rootfs / "busybox")
+    tag, ids = uuid.uuid4().hex[:8], {}
+    try:
+        for compose in ("app", "app-staging-a", live):
+            ids[compose] = subprocess.run(
+                ["podman", "run", "-d", "--rm", "--name", f"nself-t-{tag}-{compose}", "--network", "none",
+                 # podman's default limits fail on this kernel (nself/testing/containers.py)
+                 "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+                 "--label", f"com.docker.compose.project={compose}", "--label", "com.docker.compose.service=postgres",
+                 "--rootfs", str(tmp_path / "rootfs"), "/bin/busybox", "sleep", "120"],
+                capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        db = endpoints.resolve(project, SERVERS)
+        found = subprocess.run(["bash", "-c", f"echo {db._container()}"], capture_output=True, text=True,
+                               check=True, timeout=60).stdout.strip()
+        assert found and ids[live].startswith(found)
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", *ids.values()], capture_output=True, timeout=60)
+
+
+def test_a_project_without_a_database_is_refused_up_front_naming_the_key(tmp_path, nself):
+    """No PostgreSQL service and no environments.ENV.database: exit 3 before any plan (it ran,
+    and failed half-way with "name or ID cannot be empty", from a plan with `service=''`)."""
+    root = make_project(tmp_path / "web", "name: web\nservices:\n  web:\n    image: nginx:1.27\n", {
+        "nself.yml": "environments:\n  staging:\n    hosts: [db1]\n    path: /srv/web\n"})
+    inventory.save(root, SERVERS)
+    refused = nself(["sync.db", "staging", "local", "--dry-run"], cwd=root)
+    assert refused.code == 3 and "no database for staging" in refused.err, refused.err
+    assert "environments.staging.database" in refused.err and "service=" not in refused.out
+    named = load_project(make_project(tmp_path / "ext", "name: ext\nservices:\n  web:\n    image: nginx:1.27\n", {
+        "nself.yml": "environments:\n  staging:\n    hosts: [db1]\n    database: {via: direct, host: 10.0.0.7}\n"}),
+        env="staging")
+    assert endpoints.resolve(named, SERVERS).host == "10.0.0.7"      # a database outside the project is one
+    (tmp_path / "ext" / "nself.yml").write_text("environments:\n  staging:\n    hosts: [db1]\n"
+                                                "    database: {via: exec}\n")
+    with pytest.raises(ConfigError, match="no database for staging.*names no container"):
+        endpoints.resolve(load_project(tmp_path / "ext", env="staging"), SERVERS)

@@ -2,8 +2,9 @@
 (Part 3.2, "Legacy"). The `nself` Program rewrites an alias's words into its target's, warns on
 stderr, and runs the target with the same arguments, so the exit code is the target's.
 
-The `service` and `monitor` groups are planned (issue 15) and not built: their words are
-recognised and refused plainly (exit 2) instead of "No idea what 'service' is".
+The `monitor` group is planned (issue 15) and not built: its words are recognised and refused
+plainly (exit 2) instead of "No idea what 'monitor' is". The `service` group exists
+(nself/tasks/service.py): `nself email enable` runs `nself service email enable`.
 """
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 # groups of the plan that are not built yet, with their sub-commands (Part 3.2) and issue
 PLANNED: dict[str, tuple[tuple[str, ...], str]] = {
-    "service": (("email", "search", "functions", "mlflow", "admin"), "issue 15"),
     "monitor": (("status", "enable", "profile", "open", "alerts"), "issue 15"),
 }
 
@@ -62,7 +62,7 @@ def rewrite(words: list[str], taken: set[str]) -> tuple[list[str], str | None]:
 
 
 def refuse_planned(words: list[str], taken: set[str]) -> None:
-    """Exit 2 for a planned group that is not built (`nself service email status`)."""
+    """Exit 2 for a planned group that is not built (`nself monitor status`)."""
     first = next((w for w in words if not w.startswith("-")), None)
     if first in PLANNED and first not in taken:
         subs, issue = PLANNED[first]

@@ -155,12 +155,24 @@ def test_an_alias_fails_like_its_target(nself, stack, alias, new, code):
     assert warning.startswith(f"Warning: 'nself {alias[0]}' is deprecated.") and rest == target.err
 
 
-@pytest.mark.parametrize("alias", ["email", "search", "functions", "mlflow", "admin", "metrics", "monitor"])
+@pytest.mark.parametrize("alias", ["metrics", "monitor"])
 def test_aliases_into_groups_not_built_yet_say_so(nself, stack, alias):
     r = nself([alias, "grafana" if alias == "monitor" else "status"], cwd=stack)   # old `nself monitor grafana`
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.startswith(f"Warning: 'nself {alias}' is deprecated. Use 'nself {' '.join(legacy.ALIASES[alias])}'")
     assert "is not built yet" in r.err and "issue 15" in r.err
+
+
+@pytest.mark.parametrize("alias", ["email", "search", "functions", "mlflow", "admin"])
+def test_service_aliases_run_the_service_group(nself, tmp_path, alias):
+    """`nself search enable` is `nself service search enable` (on a project without it)."""
+    made = [nself(["new", f"p{i}", "--no-input", "--extra", "mailpit=false"], cwd=tmp_path) for i in (1, 2)]
+    assert all(m.code == 0 for m in made)
+    r = nself([alias, "enable", "--json"], cwd=tmp_path / "p1")
+    target = nself(["service", alias, "enable", "--json"], cwd=tmp_path / "p2")
+    assert r.code == target.code == 0, r.err
+    assert r.json() == target.json() and r.json()["state"] == "enabled"
+    assert r.err.startswith(f"Warning: 'nself {alias}' is deprecated. Use 'nself service {alias}' instead.")
 
 
 def test_the_new_monitor_group_is_not_taken_for_the_alias(nself, stack):

@@ -12,7 +12,7 @@ from invoke import Collection, Task
 
 from nself.tasks.flags import conventional_short_flags
 
-BUILTINS = ("config", "blueprint", "env")
+BUILTINS = ("config", "blueprint", "env", "service")
 
 
 def namespace(*, include=None) -> Collection:
@@ -22,10 +22,10 @@ def namespace(*, include=None) -> Collection:
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
     as collection configuration itself.
     """
-    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, sync
+    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, service, sync
 
     modules = {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
-               "deploy": deploy, "sync": sync, "env": env}
+               "deploy": deploy, "sync": sync, "env": env, "service": service}
     chosen = include or modules
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))

@@ -1,0 +1,53 @@
+"""service: the stack's optional services (email, search, functions, mlflow, admin): list, enable, disable, status, and each one's own commands."""
+from __future__ import annotations
+
+from invoke import Collection, task
+
+from nself import runtime
+from nself.services.catalog import SERVICES
+from nself.tasks.env import _root
+
+
+@task(name="list", default=True)
+def list_(c):
+    """List every optional service: enabled in this project or not, image, URL."""
+    from nself.services.manage import list_services
+
+    out = runtime.output(c)
+    rows = list_services(_root(c))
+    out.emit({"services": rows}, render=lambda d: out.table(
+        ["service", "compose service", "enabled", "image", "url"],
+        [[r["service"], r["compose_service"], "yes" if r["enabled"] else "no", r["image"], r["url"]]
+         for r in d["services"]]))
+
+
+def _switch(name: str, action: str, doc: str):
+    """The `enable` or `disable` task of service `name` (one body, the name bound)."""
+    def body(c):
+        from nself.services import manage
+
+        out = runtime.output(c)
+        result = getattr(manage, action)(_root(c), name, env=runtime.options(c).env)
+        out.emit(result, render=lambda d: _say_change(out, d))
+    body.__doc__ = doc
+    return task(name=action)(body)
+
+
+def _say_change(out, d: dict) -> None:
+    out.say(f"{d['service']} {d['state']} ({d['compose_service']}, {d['url']}); "
+            f"changed: {', '.join(d['files']) or 'nothing'}")
+    if d["secrets"] and d["state"] == "enabled":
+        out.say(f"new secrets in .env.secrets (0600, not shown): {', '.join(d['secrets'])}")
+
+
+def _group(name: str) -> Collection:
+    sub = Collection(name,
+                     _switch(name, "enable", f"Add {name} to the project (compose block, .env, .env.secrets)."),
+                     _switch(name, "disable", f"Remove {name} and the variables and secrets its enable added."))
+    sub.__doc__ = f"{name}: {SERVICES[name].compose_name} ({SERVICES[name].image})."
+    return sub
+
+
+ns = Collection("service", list_)
+for _name in SERVICES:
+    ns.add_collection(_group(_name))

@@ -51,7 +51,7 @@ def test_help_lists_groups_one_line_each_then_global_flags(nself, stack):
     assert r.code == 0, r.err
     groups = section(r.out, "Groups")
     names = [line.split()[0] for line in groups]
-    assert names == ["blueprint", "cloud", "config", "deploy", "env", "helm", "k8s", "sync"]
+    assert names == ["blueprint", "cloud", "config", "deploy", "env", "helm", "k8s", "service", "sync"]
     assert any(line.split()[0] == "env" and "environments" in line for line in groups)
     assert r.out.index("Groups:") < r.out.index("Global flags:") < r.out.index("Invoke's options:")
     flags = "\n".join(section(r.out, "Global flags"))

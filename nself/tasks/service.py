@@ -33,6 +33,38 @@ def _switch(name: str, action: str, doc: str):
     return task(name=action)(body)
 
 
+def _status(name: str):
+    def status(c):
+        from nself.errors import Exit, NselfError
+        from nself.services import status as probe
+        from nself.services.catalog import SERVICES
+        from nself.services.manage import list_services
+
+        out = runtime.output(c)
+        project = runtime.load(c)
+        svc = SERVICES[name]
+        rows = probe.local(project.name, svc) if project.env == "local" else probe.remote(project, svc, out)
+        enabled = next(r["enabled"] for r in list_services(project.root) if r["service"] == name)
+        doc = probe.summary(svc, project.env, enabled, rows)
+        out.emit(doc, render=lambda d: _say_status(out, d))
+        if not doc["running"] or doc["healthy"] is False:
+            raise NselfError(f"{name} is {'not running' if not doc['running'] else 'unhealthy'} in {project.env}",
+                             code=Exit.RUNTIME, reported=True,
+                             hint=None if enabled else f"it is not in this project: `nself service {name} enable`")
+    status.__doc__ = f"Is {name} running and healthy in the environment (--env; local: podman)?"
+    return task(name="status")(status)
+
+
+def _say_status(out, d: dict) -> None:
+    health = {True: "healthy", False: "unhealthy", None: "no healthcheck"}[d["healthy"]]
+    out.say(f"{d['service']} in {d['environment']}: {'running' if d['running'] else 'not running'}"
+            f"{', ' + health if d['running'] else ''} ({d['url']})")
+    if d["containers"]:
+        out.table(["container", "state", "healthy"],
+                  [[r["name"], r["state"], {True: "yes", False: "no", None: "-"}[r["healthy"]]]
+                   for r in d["containers"]])
+
+
 def _say_change(out, d: dict) -> None:
     out.say(f"{d['service']} {d['state']} ({d['compose_service']}, {d['url']}); "
             f"changed: {', '.join(d['files']) or 'nothing'}")
@@ -41,7 +73,7 @@ def _say_change(out, d: dict) -> None:
 
 
 def _group(name: str) -> Collection:
-    sub = Collection(name,
+    sub = Collection(name, _status(name),
                      _switch(name, "enable", f"Add {name} to the project (compose block, .env, .env.secrets)."),
                      _switch(name, "disable", f"Remove {name} and the variables and secrets its enable added."))
     sub.__doc__ = f"{name}: {SERVICES[name].compose_name} ({SERVICES[name].image})."

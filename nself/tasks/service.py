@@ -72,10 +72,34 @@ def _say_change(out, d: dict) -> None:
         out.say(f"new secrets in .env.secrets (0600, not shown): {', '.join(d['secrets'])}")
 
 
+@task(name="test", help={"to": "the address to send the test mail to"})
+def email_test(c, to):
+    """Send a test mail through the environment's SMTP settings (SMTP_HOST, SMTP_PORT, …)."""
+    from nself.services import email
+
+    out = runtime.output(c)
+    project = runtime.load(c)
+    smtp = email.settings(project.variables.values)
+    mail = email.message(smtp, to, project.name, project.env)
+    if runtime.options(c).dry_run:
+        out.emit({"would_send": {"to": to, "from": smtp.sender, "server": f"{smtp.host}:{smtp.port}",
+                                 "secure": smtp.secure, "login": bool(smtp.user and smtp.password)}},
+                 render=lambda d: out.say(f"would send a test mail to {to} through {d['would_send']['server']}"))
+        return
+    doc = email.send(smtp, mail)
+    out.emit(doc, render=lambda d: out.say(f"sent {d['subject']!r} to {d['to']} through {d['server']} "
+                                           f"({d['secure']}{', login' if d['login'] else ''})"))
+
+
+EXTRAS = {"email": [email_test]}
+
+
 def _group(name: str) -> Collection:
     sub = Collection(name, _status(name),
                      _switch(name, "enable", f"Add {name} to the project (compose block, .env, .env.secrets)."),
                      _switch(name, "disable", f"Remove {name} and the variables and secrets its enable added."))
+    for extra in EXTRAS.get(name, []):
+        sub.add_task(extra)
     sub.__doc__ = f"{name}: {SERVICES[name].compose_name} ({SERVICES[name].image})."
     return sub
 

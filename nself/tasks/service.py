@@ -1,6 +1,8 @@
 """service: the stack's optional services (email, search, functions, mlflow, admin): list, enable, disable, status, and each one's own commands."""
 from __future__ import annotations
 
+import json
+
 from invoke import Collection, task
 
 from nself import runtime
@@ -91,7 +93,47 @@ def email_test(c, to):
                                            f"({d['secure']}{', login' if d['login'] else ''})"))
 
 
-EXTRAS = {"email": [email_test]}
+@task(name="index", positional=["name"], help={
+    "name": "the Meilisearch index (made on first use)", "file": "a JSON array of documents, or NDJSON",
+    "primary_key": "the documents' primary key field (else Meilisearch infers the one named *id)"})
+def search_index(c, name, file, primary_key=None):
+    """Add or update documents in a Meilisearch index and wait until they are indexed."""
+    from pathlib import Path
+
+    from nself.plan import LocalRunner, emit
+    from nself.services import search
+
+    out = runtime.output(c)
+    project = runtime.load(c)
+    plan = search.index_plan(search.connection(project.variables.values), name,
+                             search.read_documents(Path(file)), primary_key)
+    if runtime.options(c).dry_run:
+        return emit(out, plan)
+    [result] = plan.run(LocalRunner())
+    task = result.value
+    out.emit({"index": name, "task": task["uid"], "status": task["status"],
+              "indexed": (task.get("details") or {}).get("indexedDocuments")},
+             render=lambda d: out.say(f"indexed {d['indexed']} document(s) in {name} (task {d['task']})"))
+
+
+@task(name="query", positional=["name", "text"], help={
+    "name": "the Meilisearch index", "text": "what to search for", "limit": "at most this many hits (default 20)"})
+def search_query(c, name, text, limit=20):
+    """Search a Meilisearch index; --json gives Meilisearch's answer."""
+    from nself.services import search
+
+    out = runtime.output(c)
+    project = runtime.load(c)
+    doc = search.query(search.connection(project.variables.values), name, text, int(limit))
+
+    def render(d):
+        out.say(f"{d['estimatedTotalHits']} hit(s) for {d['query']!r} in {name}")
+        for hit in d["hits"]:
+            out.say("  " + json.dumps(hit, ensure_ascii=False))
+    out.emit(doc, render=render)
+
+
+EXTRAS = {"email": [email_test], "search": [search_index, search_query]}
 
 
 def _group(name: str) -> Collection:

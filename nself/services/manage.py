@@ -30,7 +30,7 @@ def compose_file(root: Path) -> Path:
     return files[0]
 
 
-def _compose_services(root: Path) -> dict:
+def compose_services(root: Path) -> dict:
     try:
         doc = yaml.safe_load(compose_file(root).read_text()) or {}
     except yaml.YAMLError as exc:
@@ -42,7 +42,7 @@ def _compose_services(root: Path) -> dict:
 def list_services(root: Path) -> list[dict]:
     """Every optional service: enabled here or not, its image (the project's when enabled,
     else the one nself would add), and its URL inside the stack's network."""
-    present = _compose_services(root)
+    present = compose_services(root)
     rows = []
     for svc in SERVICES.values():
         block = present.get(svc.compose_name)
@@ -60,7 +60,7 @@ class _Change:
     files: dict[Path, tuple[str | None, str, int]]
 
     def write(self) -> None:
-        done = []
+        done: list[Path] = []
         try:
             for path, (_, new, mode) in self.files.items():
                 if new != (self.files[path][0] or ""):
@@ -81,6 +81,7 @@ class _Change:
 
 def _write(path: Path, text: str, mode: int) -> None:
     if not path.exists():   # a new .env.secrets is born 0600 (write_atomic keeps an existing mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=mode)
     write_atomic(path, text)
 
@@ -93,39 +94,45 @@ def enable(root: Path, name: str, *, env: str | None = None) -> dict:
     """Add service `name` to the project. UsageError when unknown or already enabled (exit 2);
     ConfigError when the compose file cannot be edited safely or the result does not validate."""
     svc = get(name)
-    if svc.compose_name in _compose_services(root):
+    if svc.compose_name in compose_services(root):
         raise UsageError(f"service {name} is already enabled ({svc.compose_name} in {compose_file(root).name})",
                          hint=f"`nself service {name} status` shows it; `nself service {name} disable` removes it")
-    compose = compose_file(root)
-    text = compose.read_text()
-    env_path, secrets_path = root / ".env", root / ".env.secrets"
-    env_old, secrets_old = _read(env_path), _read(secrets_path)
-    fresh = {k: secrets.token_urlsafe(36) for k in svc.secrets}   # 48 url-safe characters
-    change = _Change({
-        compose: (text, composetext.add(text, svc.compose_name, svc.fragment_text, svc.volumes), 0o644),
-        env_path: (env_old, envtext.add(env_old or "", name, svc.variables), 0o644),
-        secrets_path: (secrets_old, envtext.add(secrets_old or "", name, fresh), 0o600),
-    })
-    _apply_validated(root, change, env)
+    change = apply(root, add=[svc], env=env)
     return _report(root, svc, "enabled", change)
 
 
 def disable(root: Path, name: str, *, env: str | None = None) -> dict:
     """Remove service `name` and the variables `enable` added (secrets included)."""
     svc = get(name)
-    if svc.compose_name not in _compose_services(root):
+    if svc.compose_name not in compose_services(root):
         raise UsageError(f"service {name} is not enabled", hint=f"`nself service {name} enable` adds it")
-    compose = compose_file(root)
-    text = compose.read_text()
-    env_path, secrets_path = root / ".env", root / ".env.secrets"
-    env_old, secrets_old = _read(env_path), _read(secrets_path)
-    change = _Change({
-        compose: (text, composetext.remove(text, svc.compose_name, svc.volumes), 0o644),
-        env_path: (env_old, envtext.remove(env_old or "", name, set(svc.variables)), 0o644),
-        secrets_path: (secrets_old, envtext.remove(secrets_old or "", name, set(svc.secrets)), 0o600),
-    })
-    _apply_validated(root, change, env)
+    change = apply(root, remove=[svc], env=env)
     return _report(root, svc, "disabled", change)
+
+
+def apply(root: Path, *, add: list[Service] = (), remove: list[Service] = (), files: dict[Path, str] | None = None,
+          env: str | None = None) -> _Change:
+    """Add and remove services (their compose blocks, variables and secrets) and write `files`
+    (path → text, e.g. a generated config) as one validated change."""
+    compose = compose_file(root)
+    text = old_text = compose.read_text()
+    env_path, secrets_path = root / ".env", root / ".env.secrets"
+    env_text = env_old = _read(env_path)
+    secrets_text = secrets_old = _read(secrets_path)
+    for svc in remove:
+        text = composetext.remove(text, svc.compose_name, svc.volumes)
+        env_text = envtext.remove(env_text or "", svc.name, set(svc.variables))
+        secrets_text = envtext.remove(secrets_text or "", svc.name, set(svc.secrets))
+    for svc in add:
+        text = composetext.add(text, svc.compose_name, svc.fragment_text, svc.volumes)
+        env_text = envtext.add(env_text or "", svc.name, svc.variables)
+        fresh = {k: secrets.token_urlsafe(36) for k in svc.secrets}   # 48 url-safe characters
+        secrets_text = envtext.add(secrets_text or "", svc.name, fresh)
+    change = _Change({compose: (old_text, text, 0o644), env_path: (env_old, env_text or "", 0o644),
+                      secrets_path: (secrets_old, secrets_text or "", 0o600),
+                      **{path: (_read(path), new, 0o644) for path, new in (files or {}).items()}})
+    _apply_validated(root, change, env)
+    return change
 
 
 def _apply_validated(root: Path, change: _Change, env: str | None) -> None:

@@ -12,7 +12,7 @@ from invoke import Collection, Task
 
 from nself.tasks.flags import conventional_short_flags
 
-BUILTINS = ("config", "blueprint", "env", "service")
+BUILTINS = ("config", "blueprint", "env", "service", "monitor")
 
 
 def namespace(*, include=None) -> Collection:
@@ -22,10 +22,11 @@ def namespace(*, include=None) -> Collection:
     therefore carries the project's nself.yml (and NSELF_* overrides of its keys)
     as collection configuration itself.
     """
-    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, service, sync
+    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, monitor, service, sync
 
     modules = {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
-               "deploy": deploy, "sync": sync, "env": env, "service": service}
+               "deploy": deploy, "sync": sync, "env": env, "service": service,
+               "monitor": monitor}
     chosen = include or modules
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))

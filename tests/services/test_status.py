@@ -57,3 +57,18 @@ def test_status_reports_running_healthy_unhealthy_and_stopped(nself, tmp_path, p
 
     r = nself(["service", "mlflow", "status"], cwd=root)   # not enabled, nothing running
     assert r.code == 4 and "not running" in r.err and "service mlflow enable" in r.err
+
+
+def test_monitor_status_shows_the_profile_and_each_component(nself, tmp_path, podman_image, monkeypatch):
+    for key in ("CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF", "TMPDIR"):
+        monkeypatch.setenv(key, podman_image[key])
+    (tmp_path / "m").mkdir()
+    root = new_project(nself, tmp_path / "m")
+    assert nself(["monitor", "enable"], cwd=root).code == 0
+    start(podman_image, "app_prometheus_1", "prometheus", "wget -q -O /dev/null http://127.0.0.1:8080/health")
+    r = nself(["monitor", "status", "--json"], cwd=root)
+    assert r.code == 4 and "grafana" in r.err and "prometheus," not in r.err
+    doc = r.json()
+    assert doc["profile"] == "minimal"
+    assert {c["service"]: (c["running"], c["healthy"]) for c in doc["components"]} == {
+        "prometheus": (True, True), "grafana": (False, False)}

@@ -9,7 +9,7 @@ from nself.tasks.env import _root
 
 @task
 def status(c):
-    """Which monitoring profile the project has, and whether each part runs (--env; local: podman)."""
+    """Show the monitoring profile and whether each part runs (--env)."""
     from nself.errors import Exit, NselfError
     from nself.services import monitor
     from nself.services import status as probe
@@ -37,7 +37,7 @@ def status(c):
 
 @task
 def enable(c):
-    """Add monitoring to the project with the minimal profile (Prometheus, Grafana)."""
+    """Add monitoring with the minimal profile (Prometheus, Grafana)."""
     from nself.services import monitor
 
     out = runtime.output(c)
@@ -48,7 +48,7 @@ def enable(c):
 @task(positional=["level"], help={"level": "minimal (Prometheus, Grafana), standard (+ node and PostgreSQL "
                                             "exporters) or full (+ cAdvisor, Alertmanager)"})
 def profile(c, level):
-    """Switch the monitoring profile: adds and removes exporters, rewrites the scrape config."""
+    """Switch the monitoring profile (exporters, scrape configuration)."""
     from nself.services import monitor
 
     out = runtime.output(c)

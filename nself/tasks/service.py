@@ -53,7 +53,8 @@ def _status(name: str):
             raise NselfError(f"{name} is {'not running' if not doc['running'] else 'unhealthy'} in {project.env}",
                              code=Exit.RUNTIME, reported=True,
                              hint=None if enabled else f"it is not in this project: `nself service {name} enable`")
-    status.__doc__ = f"Is {name} running and healthy in the environment (--env; local: podman)?"
+    status.__doc__ = (f"Show whether {name} runs and is healthy (--env; local: podman).\n\n"
+                      "Exit 4 when a container is not running or fails its healthcheck.")
     return task(name="status")(status)
 
 
@@ -76,7 +77,9 @@ def _say_change(out, d: dict) -> None:
 
 @task(name="test", help={"to": "the address to send the test mail to"})
 def email_test(c, to):
-    """Send a test mail through the environment's SMTP settings (SMTP_HOST, SMTP_PORT, …)."""
+    """Send a test mail through the environment's SMTP settings.
+
+    SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_FROM, SMTP_SECURE (docs/services.md)."""
     from nself.services import email
 
     out = runtime.output(c)
@@ -97,7 +100,7 @@ def email_test(c, to):
     "name": "the Meilisearch index (made on first use)", "file": "a JSON array of documents, or NDJSON",
     "primary_key": "the documents' primary key field (else Meilisearch infers the one named *id)"})
 def search_index(c, name, file, primary_key=None):
-    """Add or update documents in a Meilisearch index and wait until they are indexed."""
+    """Add documents to a Meilisearch index; wait until they are indexed."""
     from pathlib import Path
 
     from nself.plan import LocalRunner, emit

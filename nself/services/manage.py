@@ -10,7 +10,7 @@ put back as they were (ConfigError, exit 3): a refused change leaves nothing hal
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -58,12 +58,14 @@ class _Change:
     """The files a change writes: path → (old text or None when absent, new text, mode)."""
 
     files: dict[Path, tuple[str | None, str, int]]
+    _made: list[Path] = field(default_factory=list)   # folders made for new files
 
     def write(self) -> None:
         done: list[Path] = []
         try:
-            for path, (_, new, mode) in self.files.items():
-                if new != (self.files[path][0] or ""):
+            for path, (old, new, mode) in self.files.items():
+                if new != (old or ""):
+                    self._made += [d for d in (path.parent, *path.parent.parents) if not d.exists()][::-1]
                     _write(path, new, mode)
                     done.append(path)
         except BaseException:
@@ -71,12 +73,16 @@ class _Change:
             raise
 
     def restore(self, paths=None) -> None:
+        """Put the files back; a file (and folders) the change made goes again."""
         for path in paths if paths is not None else list(self.files):
             old, _, mode = self.files[path]
             if old is None:
                 path.unlink(missing_ok=True)
             else:
                 _write(path, old, mode)
+        for folder in reversed(self._made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def _write(path: Path, text: str, mode: int) -> None:

@@ -75,3 +75,15 @@ def test_an_unknown_profile_changes_nothing(nself, tmp_path):
     r = nself(["monitor", "profile", "maximal"], cwd=root)
     assert r.code == 2 and "unknown monitoring profile" in r.err
     assert snapshot(root) == before and not (root / "monitoring").exists()
+
+
+def test_a_refused_enable_leaves_no_scrape_config_or_folder_behind(nself, tmp_path):
+    """.env.secrets already sets GRAFANA_ADMIN_PASSWORD, empty: the grafana block's `:?` fails
+    validation, and every file, the new monitoring/ folder too, is as it was."""
+    root = new_project(nself, tmp_path)
+    with open(root / ".env.secrets", "a") as handle:
+        handle.write("GRAFANA_ADMIN_PASSWORD=\n")
+    before = snapshot(root)
+    r = nself(["monitor", "enable"], cwd=root)
+    assert r.code == 3 and "nothing was changed" in r.err
+    assert snapshot(root) == before and not (root / "monitoring").exists()

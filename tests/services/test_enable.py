@@ -107,7 +107,17 @@ def test_a_change_that_fails_validation_is_undone_in_every_file(nself, tmp_path)
 
 
 def test_the_fragments_are_the_blocks_the_blueprint_writes(nself, tmp_path):
-    root = new_project(nself, tmp_path, "stack=minimal", "mailpit=true", "search=true", "functions=true")
+    from nself.services.monitor import COMPONENTS, current_profile, scrape_config
+
+    root = new_project(nself, tmp_path, "stack=minimal", "mailpit=true", "search=true", "functions=true",
+                       "monitoring=true")
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
-    for name in ("email", "search", "functions"):
-        assert compose["services"][SERVICES[name].compose_name] == SERVICES[name].block, name
+    for svc in [SERVICES["email"], SERVICES["search"], SERVICES["functions"], COMPONENTS["prometheus"],
+                COMPONENTS["grafana"]]:
+        assert compose["services"][svc.compose_name] == svc.block, svc.name
+    assert (root / "monitoring" / "prometheus.yml").read_text() == scrape_config("minimal")
+    assert current_profile(root) == "minimal"
+
+
+def test_without_monitoring_the_blueprint_writes_no_scrape_config(nself, tmp_path):
+    assert not (new_project(nself, tmp_path) / "monitoring").exists()

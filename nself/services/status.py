@@ -54,13 +54,16 @@ def _health(name: str, timeout: float) -> bool | None:
 
 
 def remote(project, svc: Service, out) -> list[dict]:
-    """The rows of `deploy.check ENV` for this service (SSH hosts or Kubernetes)."""
+    """The rows of `deploy.check ENV` for this service (SSH hosts or Kubernetes), and a row
+    for each host where nothing is deployed yet."""
     from nself.deploy.drivers import driver_for
+    from nself.remote import inventory
 
-    report = driver_for(project, out).check()
+    report = driver_for(project, out, inventory.load(project.root)).check()
     return [{"name": row.get("where", ""), "state": row.get("detail", ""), "running": row.get("healthy", False),
              "healthy": row.get("healthy", False)}
-            for row in report.get("services", []) if row.get("service") == svc.compose_name]
+            for row in report.get("services", [])
+            if row.get("service") == svc.compose_name or row.get("detail") == "nothing deployed"]
 
 
 def summary(service: Service, env: str, enabled: bool, rows: list[dict]) -> dict:

@@ -32,7 +32,8 @@ def status(c):
     down = [p["service"] for p in parts if not p["running"] or p["healthy"] is False]
     if down:
         raise NselfError(f"monitoring in {project.env}: not running or unhealthy: {', '.join(down)}",
-                         code=Exit.RUNTIME, reported=True, hint="`nself monitor status --json` shows each container; is the stack up?")
+                         code=Exit.RUNTIME, reported=True,
+                         hint="`nself monitor status --json` shows each container; is the stack up?")
 
 
 @task

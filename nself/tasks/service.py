@@ -1,4 +1,5 @@
-"""service: the stack's optional services (email, search, functions, mlflow, admin): list, enable, disable, status, and each one's own commands."""
+"""service: the stack's optional services (email, search, functions, mlflow, admin): list,
+enable, disable, status, and each one's own commands."""
 from __future__ import annotations
 
 import json

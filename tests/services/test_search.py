@@ -94,5 +94,6 @@ def test_dry_run_shows_the_plan_and_sends_nothing(nself, tmp_path, meili):
     r = nself(["service", "search", "index", "movies", "--file", "movies.json", "--dry-run", "--json"], cwd=root)
     assert r.code == 0, r.err
     [step] = r.json()["plan"]["steps"]
-    assert step["kind"] == "http" and step["method"] == "POST" and step["url"] == f"{meili.url}/indexes/movies/documents"
+    assert (step["kind"], step["method"]) == ("http", "POST")
+    assert step["url"] == f"{meili.url}/indexes/movies/documents"
     assert meili.requests == [] and KEY not in r.out

@@ -40,7 +40,7 @@ PLANNED: dict[tuple[str, ...], str] = {
     ("service", "functions", "init"): "issue 15", ("service", "functions", "create"): "issue 15",
     ("service", "functions", "test"): "issue 15",
     ("service", "mlflow", "runs"): "issue 15", ("service", "mlflow", "models"): "issue 15",
-    ("service", "admin", "open"): "issue 15", ("service", "admin", "password"): "issue 15",
+    ("service", "admin", "open"): "issue 15",
 }
 
 

@@ -45,3 +45,17 @@ def remove(text: str, service: str, keys: set[str]) -> str:
         out.append(lines[i])
         i += 1
     return "".join(out)
+
+
+def replace(text: str, key: str, value: str) -> str | None:
+    """`text` with the value of `key`'s (last) `KEY=…` line replaced, the line kept where it
+    is; None when the text does not set `key`."""
+    lines = text.splitlines(keepends=True)
+    pattern = re.compile(rf"^\s*(?:export\s+)?{re.escape(key)}\s*=")
+    found = [i for i, line in enumerate(lines) if pattern.match(line)]
+    if not found:
+        return None
+    i = found[-1]
+    prefix = lines[i][:pattern.match(lines[i]).end()]
+    lines[i] = f"{prefix}{value}\n"
+    return "".join(lines)

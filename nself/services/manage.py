@@ -116,6 +116,22 @@ def disable(root: Path, name: str, *, env: str | None = None) -> dict:
     return _report(root, svc, "disabled", change)
 
 
+def rotate(root: Path, name: str, key: str) -> str:
+    """A fresh value for secret `key` of enabled service `name` in .env.secrets (its line kept in
+    place, the file 0600); returns the new value for the caller to show only when asked."""
+    svc = get(name)
+    if svc.compose_name not in compose_services(root):
+        raise UsageError(f"service {name} is not enabled", hint=f"`nself service {name} enable` adds it")
+    path = root / ".env.secrets"
+    old = _read(path) or ""
+    value = secrets.token_urlsafe(36)
+    new = envtext.replace(old, key, value)
+    if new is None:
+        new = envtext.add(old, name, {key: value})
+    _Change({path: (_read(path), new, 0o600)}).write()
+    return value
+
+
 def apply(root: Path, *, add: list[Service] = (), remove: list[Service] = (), files: dict[Path, str] | None = None,
           env: str | None = None) -> _Change:
     """Add and remove services (their compose blocks, variables and secrets) and write `files`

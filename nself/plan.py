@@ -19,7 +19,9 @@ every plan with nothing installed, and a dry run shows exactly what would run.
 """
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -223,22 +225,58 @@ class LocalRunner:
         return self._process(step, started)
 
     def _process(self, step: Step, started: float) -> StepResult:
+        """The step's argv in its own process group (session), stopped as a whole on a deadline
+        or an interruption: a pipeline is `bash -c 'ssh … | pg_restore …'`, and killing bash
+        alone (what `subprocess.run` does) left the rest running after nself had exited. Own
+        session also means a terminal's Ctrl-C reaches nself only, which then stops the group."""
         timeout = step.timeout or self.timeout
         data = step.data.encode() if isinstance(step.data, str) else step.data
         try:
-            done = subprocess.run(list(step.argv), input=data, capture_output=True, timeout=timeout,
-                                  env=dict(self.env) if self.env is not None else None, cwd=self.cwd)
+            process = subprocess.Popen(list(step.argv), stdin=subprocess.PIPE if data else subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                       env=dict(self.env) if self.env is not None else None, cwd=self.cwd)
         except FileNotFoundError:
             raise NselfError(f"{step.argv[0]} was not found on this machine (needed to {step.summary})",
                              code=Exit.NOT_FOUND, hint=f"install {step.argv[0]} and put it on PATH") from None
-        except subprocess.TimeoutExpired:
-            raise NselfError(f"did not {step.summary} within {timeout:g}s", code=Exit.TIMEOUT,
-                             hint="raise the timeout, or run the command by hand to see where it waits") from None
-        stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+        try:
+            out, err = process.communicate(data, timeout=timeout)
+        except BaseException as exc:
+            stop_group(process)
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise NselfError(f"did not {step.summary} within {timeout:g}s", code=Exit.TIMEOUT,
+                                 hint="raise the timeout, or run the command by hand to see where it waits") from None
+            raise
+        stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
         if self.echo:
             for line in (stdout + stderr).splitlines():
                 self.echo(line)
-        return StepResult(step, done.returncode == 0, done.returncode, stdout, stderr, time.monotonic() - started)
+        return StepResult(step, process.returncode == 0, process.returncode, stdout, stderr,
+                          time.monotonic() - started)
+
+
+STOP_GRACE = 5.0       # seconds between SIGTERM and SIGKILL to a stopped process group
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process's whole group, SIGKILL after STOP_GRACE; reaps the leader."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and _group_alive(process.pid):
+            process.poll()
+            time.sleep(0.05)
+    process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _call(step: Step, started: float) -> StepResult:

@@ -97,3 +97,15 @@ def confirm(c, question: str) -> bool:
                          hint="pass --yes to confirm")
     answer = input(f"{question} [y/N] ").strip().lower()
     return answer in ("y", "yes")
+
+
+def guard_production(c, env: str, action: str, force_production: bool) -> None:
+    """Overwriting production needs --force-production (CI), or --yes AND its typed name at a
+    prompt; a dry run needs neither. `action` names what is asked ("restoring into production")."""
+    if env != "production" or force_production or options(c).dry_run:
+        return
+    hint = "pass --yes and type `production` when asked, or --force-production in CI"
+    if not options(c).yes or not sys.stdin.isatty():
+        raise UsageError(f"{action} needs --yes and the typed name of the environment", hint=hint)
+    if input("type the name of the environment to overwrite: ").strip() != "production":
+        raise UsageError("the typed name was not `production`: nothing was changed", hint=hint)

@@ -66,9 +66,9 @@ def test_new_project_works_with_nself_and_inv(demo, nself, validate_objects):
     for tool in ("nself", "inv"):
         r = console([tool, "--list"], demo)
         assert r.returncode == 0, r.stderr
-        for name in ("db.seed", "config.validate", "k8s.generate", "helm.init"):
+        for name in ("demo.seed", "db.seed", "config.validate", "k8s.generate", "helm.init"):
             assert name in r.stdout, (tool, name)
-    assert console(["inv", "db.seed", "--sample", "3"], demo).stdout.strip() == "seeding 3 rows into demo"
+    assert console(["inv", "demo.seed", "--sample", "3"], demo).stdout.strip() == "seeding 3 rows into demo"
     assert nself(["config.validate"], cwd=demo).code == 0
     assert nself(["k8s.generate"], cwd=demo).code == 0
     assert nself(["helm.init"], cwd=demo).code == 0
@@ -237,7 +237,7 @@ EXAMPLES = re.findall(r"```python\n# tasks.py\n(.*?)```", (REPO / "docs/overridi
                                              (2, "seeding 3 rows")])
 def test_overriding_examples(demo, index, expected):
     (demo / "tasks.py").write_text(EXAMPLES[index])
-    argv = {0: ["config.show"], 1: ["config.validate"], 2: ["db.seed", "--rows", "3"]}[index]
+    argv = {0: ["config.show"], 1: ["config.validate"], 2: ["demo.seed", "--rows", "3"]}[index]
     for tool in ("nself", "inv"):
         r = console([tool, *argv], demo)
         assert r.returncode == 0, (tool, r.stderr)

@@ -324,8 +324,15 @@ def test_generated_style_override_and_mount():
         override(base, "config.nope", custom_show)
     extra = Collection("mine", custom_show)
     assert "mine" in mount(base, extra).collections and "mine" not in base.collections
-    with pytest.raises(KeyError, match="already exists"):
-        mount(base, Collection("config"))
+    with pytest.raises(KeyError, match="is a task"):
+        mount(base, Collection("new"))
+    # an older project's own `db` collection: merged, its task wins, nself's others stay
+    merged = mount(base, Collection("db", custom_show)).collections["db"]
+    assert merged.tasks["custom-show"].body is custom_show.body and "query" in merged.tasks
+    assert "custom-show" not in base.collections["db"].tasks
+    ours = Collection("config", custom_show)
+    ours.add_task(custom_show, name="show")
+    assert mount(base, ours).collections["config"].tasks["show"].body is custom_show.body
 
 
 def test_a_deleted_working_directory_is_named(nself, tmp_path, monkeypatch):

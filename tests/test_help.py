@@ -51,7 +51,8 @@ def test_help_lists_groups_one_line_each_then_global_flags(nself, stack):
     assert r.code == 0, r.err
     groups = section(r.out, "Groups")
     names = [line.split()[0] for line in groups]
-    assert names == ["blueprint", "cloud", "config", "deploy", "env", "helm", "k8s", "monitor", "service", "sync"]
+    assert names == ["blueprint", "ci", "cloud", "config", "db", "deploy", "env", "helm", "k8s", "monitor",
+                     "service", "sync"]
     assert any(line.split()[0] == "env" and "environments" in line for line in groups)
     assert r.out.index("Groups:") < r.out.index("Global flags:") < r.out.index("Invoke's options:")
     flags = "\n".join(section(r.out, "Global flags"))
@@ -105,7 +106,7 @@ def test_unknown_groups_and_tasks_say_did_you_mean(nself, stack, argv, guess):
 
 def test_help_as_json(nself, stack):
     doc = nself(["help", "--json"], cwd=stack).json()
-    assert "env" in [g["name"] for g in doc["groups"]] and [t["name"] for t in doc["tasks"]] == ["new"]
+    assert "env" in [g["name"] for g in doc["groups"]] and [t["name"] for t in doc["tasks"]] == ["doctor", "new"]
     doc = nself(["help", "env", "--json"], cwd=stack).json()
     assert [t["name"] for t in doc["tasks"]] == ["create", "diff", "list", "switch"]
     doc = nself(["help", "env", "create", "--json"], cwd=stack).json()

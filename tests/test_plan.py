@@ -82,6 +82,23 @@ def test_local_runner_timeout_is_exit_10_and_a_missing_binary_127():
     assert plain.value.code == Exit.TIMEOUT
 
 
+def test_a_timed_out_pipeline_is_stopped_whole_not_only_its_shell(tmp_path):
+    """Every process of the step's group goes, not just bash (the rest of `a | b` kept running)."""
+    import os
+    import time
+
+    pids = tmp_path / "pids"
+    script = f"sleep 30 & echo $! >> {pids}; sh -c 'echo $$ >> {pids}; exec sleep 30' | cat; wait"
+    with pytest.raises(NselfError) as slow:
+        LocalRunner()(shell("wait in a pipeline", script, timeout=0.5))
+    assert slow.value.code == Exit.TIMEOUT
+    alive = [int(p) for p in pids.read_text().split()]
+    assert len(alive) == 2
+    time.sleep(0.1)
+    for pid in alive:
+        assert not os.path.exists(f"/proc/{pid}") or " Z " in open(f"/proc/{pid}/stat").read()
+
+
 def test_dispatch_routes_by_on():
     seen = []
 

@@ -17,7 +17,8 @@ With `router: none` there is one slot, the compose project `<project>-<env>`, pu
 as declared (a new release replaces the containers in place). The environment is in every
 name because two environments may share a host (staging and production on web1): without it
 one's deploy would remove the other's containers. Named volumes carry an explicit `name:` so
-both slots use the same data.
+both slots use the same data, with the environment in it too (`volume_docs`): staging's
+database never writes into production's volume.
 """
 from __future__ import annotations
 
@@ -81,21 +82,57 @@ class ReleaseFile:
     secret: bool = False
 
 
-def render(project: Project, images: dict[str, str], folder: str, router: str) -> list[ReleaseFile]:
-    """The files of a release living in `folder` on the host (an absolute path)."""
+def render(project: Project, images: dict[str, str], folder: str, router: str,
+           legacy_volumes: frozenset[str] = frozenset()) -> list[ReleaseFile]:
+    """The files of a release living in `folder` on the host (an absolute path).
+    `legacy_volumes`: volumes this environment already uses under their old shared name
+    (`volume_names`)."""
     files: list[ReleaseFile] = []
     services = {}
     for name, service in sorted(project.services.items()):
         doc, extra = _service(project, service, images.get(name) or service.image, folder)
         services[name] = doc
         files.extend(extra)
-    volumes = {name: {"name": f"{project.name}_{name}"} for name in sorted(project.volumes)
-               if not project.volumes[name].external}
+    volumes = volume_docs(project, legacy_volumes)
     compose = {"name": project.name, "services": services, **({"volumes": volumes} if volumes else {})}
     files.insert(0, ReleaseFile("compose.yaml", _yaml(compose)))
     for slot in slots(compose_name(project), router).values():
         files.insert(1, ReleaseFile(slot_file(slot), _yaml(_slot_doc(project, slot, router))))
     return files
+
+
+def volume_docs(project: Project, legacy: frozenset[str] = frozenset()) -> dict[str, dict]:
+    """The top-level `volumes:` of a release. Each environment has its own volumes,
+    `<project>-<env>_<volume>` (the name compose gives a volume of compose project
+    `<project>-<env>`), and both slots of a release share them. Kept as declared: `external`
+    volumes and volumes with an explicit `name:` (the user chose to share those). A volume in
+    `legacy` keeps `<project>_<volume>`, the name every environment shared before nself put the
+    environment in it: an environment already running on it is not moved onto an empty one."""
+    out = {}
+    for name, volume in sorted(project.volumes.items()):
+        if volume.external:
+            out[name] = {"external": True, "name": volume.external_name or name}
+            continue
+        default = legacy_volume(project.name, name) if name in legacy else f"{compose_name(project)}_{name}"
+        doc: dict = {"name": volume.external_name or default}
+        if volume.driver:
+            doc["driver"] = volume.driver
+        if volume.driver_opts:
+            doc["driver_opts"] = dict(sorted(volume.driver_opts.items()))
+        if volume.labels:
+            doc["labels"] = dict(sorted(volume.labels.items()))
+        out[name] = doc
+    return out
+
+
+def legacy_volume(project_name: str, volume: str) -> str:
+    """The name every environment of a project shared for `volume` before nself 0.2."""
+    return f"{project_name}_{volume}"
+
+
+def own_volumes(project: Project) -> tuple[str, ...]:
+    """The volumes that get per-environment names (not external, no explicit `name:`)."""
+    return tuple(sorted(n for n, v in project.volumes.items() if not v.external and not v.external_name))
 
 
 def slot_file(slot: Slot) -> str:

@@ -10,6 +10,7 @@ too unless `keep_going`.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -22,12 +23,12 @@ import socket
 import weakref
 
 from nself.deploy import compose_render, nginx
-from nself.deploy.compose_render import ReleaseFile, Slot, compose_name, host_ports, slots
+from nself.deploy.compose_render import ReleaseFile, Slot, compose_name, host_ports, own_volumes, slots
 from nself.deploy.ssh_hosts import Footprint, refuse_overlaps
 from nself.deploy.core import DeployOptions, Driver, Lock, LockHeld
 from nself.deploy.ssh_canary import SshCanary
-from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, health_script, image_steps, \
-    parse_probe, probe_script, revert, start, switch, upload, wait_healthy
+from nself.deploy.ssh_plan import HostState, HostTarget, Runtime, checks, go_live, health_script, \
+    image_steps, parse_probe, probe_script, retire, revert, start, upload, wait_healthy
 from nself.errors import Exit, NselfError
 from nself.plan import LocalRunner, Plan, StepResult, put, run, shell
 from nself.remote.executor import Connections
@@ -47,7 +48,7 @@ class SshDriver(SshCanary, Driver):
         self.hosts = list(target.servers)
         self.runtime = Runtime(target.runtime)
         self.where = HostTarget(target.path, compose_name(project), self.runtime, target.router, target.keep,
-                                tuple(sorted(project.services)), legacy=project.name)
+                                tuple(sorted(project.services)), legacy=project.name, volumes=own_volumes(project))
         self.slots = slots(compose_name(project), target.router)
         self.registry = project.settings.section("deploy", "registry") if project.settings else None
         self._log_offsets: dict[str, int] = {}       # canary_requests: per host, bytes of the log read
@@ -61,21 +62,29 @@ class SshDriver(SshCanary, Driver):
         """Every step on hosts that have nothing yet (what --dry-run prints; a real deploy leaves
         out what a host has already)."""
         self._refuse_shared_hosts()
+        carried = {}
+        if options.services:      # the others' images come from the hosts, read when it runs
+            carried = {name: f"<the live release's image of {name}>" for name in self.project.services
+                       if name not in options.services}
+            options = dataclasses.replace(options, release=dataclasses.replace(
+                options.release, images={**options.release.images, **carried}))
         files, digest = self._files(options)
-        states = {host: HostState() for host in self.hosts}
+        states = {host: HostState(images=frozenset(carried.values())) for host in self.hosts}
         plan = Plan(f"deploy release {options.release.id} to {self.target.describe()}")
-        plan.extend(self._save_steps(self._images(options)))
+        plan.extend(self._save_steps([i for i in self._images(options) if i not in carried.values()]))
         for host in self.hosts:
             plan.extend(self._stage(options, host, states[host], files, digest, self._archives(options)))
-        for host in self.hosts:
-            plan.extend(switch(self.where, options.release.id, self._next_slot(states[host]), states[host], host))
+        for phase in (go_live, retire):
+            for host in self.hosts:
+                plan.extend(phase(self.where, options.release.id, self._next_slot(states[host]), states[host], host))
         return plan
 
     def apply(self, options: DeployOptions, plan: Plan) -> dict:
         self._refuse_shared_hosts()
-        files, digest = self._files(options)
         release = options.release.id
-        states = self._probe(release, self._images(options))
+        states = self._probe(release, self._images(options), live=bool(options.services))
+        options, states = self._only(options, states)
+        files, digest = self._files(options, states)
         self._refuse_during_canary(states[self.hosts[0]], "a deploy")
         changed = [h for h in self.hosts if not self._unchanged(states[h], release, digest)]
         if not changed:
@@ -83,6 +92,24 @@ class SshDriver(SshCanary, Driver):
         self.out.say(f"starting release {release} on {', '.join(changed)}")
         stage = self._stage_plans(options, states, changed)
         return self._finish(options, release, states, stage, unchanged=[h for h in self.hosts if h not in changed])
+
+    def _only(self, options: DeployOptions, states: dict) -> tuple[DeployOptions, dict]:
+        """`--service S`: the other services keep the images the first host's live release
+        gives them (so they are carried over, not upgraded); those images are on the hosts."""
+        if not options.services:
+            return options, states
+        chosen = {self.project.service(name).name for name in options.services}
+        live = dict(states[self.hosts[0]].live_images)
+        others = {name: live.get(name) for name in self.project.services if name not in chosen}
+        lacking = sorted(name for name, image in others.items() if not image)
+        if lacking:
+            raise NselfError(f"--service {', '.join(sorted(chosen))}: the live release of {self.project.env} on "
+                             f"{self.hosts[0]} has no image for {', '.join(lacking)} to carry over",
+                             code=Exit.USAGE, hint=f"deploy every service first: `nself deploy.to {self.project.env}`")
+        carried = frozenset(others.values())
+        options = dataclasses.replace(options, services=tuple(sorted(chosen)), release=dataclasses.replace(
+            options.release, images={**options.release.images, **others}))
+        return options, {h: dataclasses.replace(s, images=s.images | carried) for h, s in states.items()}
 
     def _refuse_shared_hosts(self) -> None:
         """Exit 3 when another ssh environment on one of these hosts has the same path or ports."""
@@ -123,7 +150,7 @@ class SshDriver(SshCanary, Driver):
     def _stage_plans(self, options: DeployOptions, states: dict, hosts: list) -> dict[str, Plan]:
         """Per host, the steps that start the release in its free slot and wait until healthy
         (images the hosts lack saved locally first, when there is no registry)."""
-        files, digest = self._files(options)
+        files, digest = self._files(options, states)
         missing = sorted({i for h in hosts for i in self._images(options) if i not in states[h].images})
         if missing and not self.registry:
             Plan("save images", self._save_steps(missing)).run(LocalRunner(timeout=1800))
@@ -131,22 +158,20 @@ class SshDriver(SshCanary, Driver):
         return {h: Plan(f"stage on {h}", self._stage(options, h, states[h], files, digest, archives)) for h in hosts}
 
     def _finish(self, options: DeployOptions, release: str, states: dict, stage: dict, unchanged: list) -> dict:
-        """Stage, then switch the hosts that staged; revert as the failure rules say (an
-        interrupt while staging, Ctrl-C, reverts every host it reached, before the lock goes)."""
-        try:
-            results = self._run(stage, options.parallel)
-        except KeyboardInterrupt:
-            self.out.warn("interrupted while starting the release")
-            self._revert(release, states, list(stage), options.parallel)
-            raise
+        """Stage, go live on the hosts that staged, then retire their old slots; revert as the
+        failure rules say. An interrupt (Ctrl-C) while staging or going live reverts every host
+        it reached, before the lock goes; one while retiring leaves the release live (it is,
+        everywhere) and the next deploy empties what is left of the old slot."""
+        results = self._interruptible(stage, options.parallel, "starting the release", release, states, list(stage))
         failed = [r.name for r in results if not r.ok]
         ok = [h for h in stage if h not in failed]
         if failed and not options.keep_going:
             self._revert(release, states, list(stage), options.parallel)
             raise self._failure(results, "rolled back on every host: the previous release still serves")
-        flips = {h: Plan(f"switch {h}", switch(self.where, release, self._next_slot(states[h]), states[h], h))
+        flips = {h: Plan(f"switch {h}", go_live(self.where, release, self._next_slot(states[h]), states[h], h))
                  for h in ok}
-        switched = self._run(flips, options.parallel)
+        switched = self._interruptible(flips, options.parallel, "switching to the release", release, states,
+                                       list(stage))
         bad = [r.name for r in switched if not r.ok]
         if bad:
             self._revert(release, states, bad if options.keep_going else ok, options.parallel)
@@ -155,8 +180,33 @@ class SshDriver(SshCanary, Driver):
         if failed or bad:
             raise self._failure([*results, *switched], "the failed hosts were rolled back"
                                 + ("" if options.keep_going else "; so were the others"))
+        self._retire(release, states, ok, options.parallel)
         return {"release": release, "hosts": {h: self._next_slot(states[h]).name or "-" for h in ok},
                 "unchanged": unchanged}
+
+    def _interruptible(self, plans: dict, parallel: int, doing: str, release: str, states: dict,
+                       reached: list) -> list:
+        """Run `plans`; on Ctrl-C (the running steps finish first) revert `reached`, then re-raise."""
+        try:
+            return self._run(plans, parallel)
+        except KeyboardInterrupt:
+            self.out.warn(f"interrupted while {doing}")
+            self._revert(release, states, reached, parallel)
+            raise
+
+    def _retire(self, release: str, states: dict, hosts: list, parallel: int) -> None:
+        """The old slots and old releases removed (best effort: the release is live already)."""
+        plans = {h: Plan(f"retire on {h}", retire(self.where, release, self._next_slot(states[h]), states[h], h))
+                 for h in hosts}
+        try:
+            results = self._run(plans, parallel)
+        except KeyboardInterrupt:
+            self.out.warn(f"interrupted while retiring the old slot: release {release} serves on every host; "
+                          "the next deploy removes what is left")
+            return
+        for result in results:
+            if not result.ok:
+                self.out.warn(f"{result.name}: could not retire the old slot: {result.error}")
 
     def _stage(self, options, host, state, files, digest, archives) -> list:
         release, slot = options.release.id, self._next_slot(state)
@@ -167,7 +217,7 @@ class SshDriver(SshCanary, Driver):
             steps += nginx.upload(self.project, self.where.base, host)
         missing = [i for i in self._images(options) if i not in state.images]
         steps += image_steps(self.where, missing, archives, host)
-        steps += start(self.where, release, slot, state.slot, host)
+        steps += start(self.where, release, slot, state.slot, host, options.services)
         steps.append(wait_healthy(checks(self.project, self.runtime, slot), options.timeout, slot, host))
         return steps
 
@@ -187,9 +237,12 @@ class SshDriver(SshCanary, Driver):
     def _unchanged(self, state: HostState, release: str, digest: str) -> bool:
         return state.current == release and state.digest == digest and state.running >= len(self.project.services)
 
-    def _files(self, options: DeployOptions) -> tuple[list[ReleaseFile], str]:
+    def _files(self, options: DeployOptions, states: dict | None = None) -> tuple[list[ReleaseFile], str]:
+        """The release's files and digest; volumes some host's live release still names the old
+        shared way keep that name (`compose_render.volume_docs`)."""
+        legacy = frozenset().union(*(s.legacy_volumes for s in (states or {}).values()))
         folder = posixpath.join(self.where.base, "releases", options.release.id)
-        files = compose_render.render(self.project, dict(options.release.images), folder, self.target.router)
+        files = compose_render.render(self.project, dict(options.release.images), folder, self.target.router, legacy)
         return files, compose_render.digest(files)
 
     def _images(self, options: DeployOptions) -> list[str]:
@@ -282,7 +335,7 @@ class SshDriver(SshCanary, Driver):
 
     def preview(self, options: DeployOptions, diff: bool) -> dict:
         """Per host, the release files that would change (secret files by hash only)."""
-        files, digest = self._files(options)
+        files, digest = self._files(options, self._probe("-", []))
         listing = "cd {} 2>/dev/null && find . -type f ! -name .digest -exec sha256sum {{}} + || true"
         plans = {h: Plan("read the live release", [shell("hash the live release files",
                                                           listing.format(shlex.quote(self.where.base + "/current")),
@@ -346,8 +399,9 @@ class SshDriver(SshCanary, Driver):
         return [r for r in records if isinstance(r, dict)]
 
     # -- execution ----------------------------------------------------------------------------
-    def _probe(self, release: str, images: list[str], hosts: list[str] | None = None) -> dict[str, HostState]:
-        script = probe_script(self.where, release, images, self.slots)
+    def _probe(self, release: str, images: list[str], hosts: list[str] | None = None,
+               live: bool = False) -> dict[str, HostState]:
+        script = probe_script(self.where, release, images, self.slots, live)
         plans = {h: Plan("probe", [shell("read the host's state", script, on=h, timeout=PROBE_TIMEOUT)])
                  for h in hosts or self.hosts}
         results = self._run(plans, 8)

@@ -13,19 +13,24 @@ On each host, under the target's `path` (default /srv/<project>):
     canary.json         the running canary's or blue-green's state (first host only)
     deploy.log          one JSON line per deploy (first host only)
 
-A deploy is three phases over all hosts: *stage* (upload what differs, load missing images,
-start the release in the free slot, wait until healthy), *switch* (router, `current`,
-`previous`, the old slot's containers removed, keep N) and, when something failed, *revert*
-(the router, links and containers put back as the probe found them).
+A deploy is four phases over all hosts: *stage* (upload what differs, load missing images,
+start the release in the free slot, wait until healthy), *go live* (router, `current`,
+`previous`), *retire* (the old slot's containers removed, keep N) and, when something failed
+or was interrupted before retiring, *revert* (the router, links and containers put back as the
+probe found them: the old slot still runs until every host went live).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import posixpath
 import shlex
 from dataclasses import dataclass, field
 
+import yaml
+
 from nself.deploy import nginx
-from nself.deploy.compose_render import ReleaseFile, Slot, container, routed_ports, slot_file, slots
+from nself.deploy.compose_render import ReleaseFile, Slot, container, legacy_volume, routed_ports, slot_file, slots
 from nself.errors import Exit
 from nself.plan import Step, put, shell
 from nself.remote.releases import activate_command
@@ -46,18 +51,34 @@ class HostState:
     running: int = 0                   # containers running in the live slot
     releases: tuple[str, ...] = ()
     canary: str = ""                   # the first host's canary.json (one line), if any
+    legacy_volumes: frozenset[str] = frozenset()   # volumes the live release names the old shared way
+    live_images: tuple[tuple[str, str], ...] = ()  # (service, image) of the live compose.yaml, when asked
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """The commands of a container runtime on a host (podman with podman-compose, or docker
-    with its compose plugin)."""
+    """The commands of a container runtime on a host: podman with podman-compose, or docker
+    with the Compose v2 plugin (`docker compose`; the old Python `docker-compose` v1 is not
+    driven). Where they differ: `docker rm` has no stop timeout (`docker stop -t` first),
+    docker runs healthchecks itself (podman without systemd does not)."""
 
     name: str = "podman"
 
     def compose(self, slot: Slot, *args: str) -> str:
+        """The compose command for `slot`, after a check that says plainly when the host lacks
+        the compose tool (exit 127) instead of a shell's "command not found"."""
         base = ["podman-compose"] if self.name == "podman" else ["docker", "compose"]
-        return shlex.join([*base, "-p", slot.project, "-f", "compose.yaml", "-f", slot_file(slot), *args])
+        return f"{self._require_compose()} && " + shlex.join(
+            [*base, "-p", slot.project, "-f", "compose.yaml", "-f", slot_file(slot), *args])
+
+    def _require_compose(self) -> str:
+        if self.name == "podman":
+            test, wanted = "command -v podman-compose >/dev/null 2>&1", "podman-compose (pip install podman-compose)"
+        else:
+            test, wanted = ("docker compose version >/dev/null 2>&1",
+                            "the Docker Compose v2 plugin (`docker compose`, Debian/Ubuntu: docker-compose-plugin "
+                            "or docker-compose-v2); the old docker-compose v1 is not supported")
+        return f"{{ {test} || {{ echo {q(f'runtime {self.name}: this host lacks {wanted}')} >&2; exit 127; }}; }}"
 
     def image_exists(self, image: str) -> str:
         if self.name == "podman":
@@ -68,8 +89,9 @@ class Runtime:
         """Every container of a compose project, gone (stopped within 10 s); checked again, as a
         container still being set up can outlive one `rm`."""
         ids = f"{self.name} ps -aq --filter label=com.docker.compose.project={q(project)}"
+        remove = "podman rm -f -t 10 $ids" if self.name == "podman" else "docker stop -t 10 $ids; docker rm -f $ids"
         return (f"for attempt in 1 2 3; do ids=$({ids}); [ -z \"$ids\" ] && exit 0; "
-                f"{self.name} rm -f -t 10 $ids >/dev/null; sleep 1; done; [ -z \"$({ids})\" ]")
+                f"{{ {remove}; }} >/dev/null; sleep 1; done; [ -z \"$({ids})\" ]")
 
     def remove_legacy(self, project: str, base: str) -> str:
         """The containers of compose project `project` that a release under `base` started,
@@ -120,6 +142,7 @@ class HostTarget:
     keep: int
     services: tuple[str, ...] = field(default=())
     legacy: str = ""          # the names' prefix before they held the environment (`<project>`)
+    volumes: tuple[str, ...] = ()   # compose_render.own_volumes: named per environment
 
     def slot(self, name: str) -> Slot:
         return slots(self.project, self.router)[name]
@@ -133,8 +156,9 @@ class HostTarget:
                      on=on, timeout=120, may_fail=True)
 
 
-def probe_script(t: HostTarget, release: str, images: list[str], slots: dict[str, Slot]) -> str:
-    """Prints key=value lines (HostState) and never fails on a fresh host."""
+def probe_script(t: HostTarget, release: str, images: list[str], slots: dict[str, Slot], live: bool = False) -> str:
+    """Prints key=value lines (HostState) and never fails on a fresh host. `live`: the live
+    compose.yaml too (base64), for a deploy of some services only."""
     b = q(t.base)
     running = "; ".join(f"[ \"$s\" = {q(s.name)} ] && echo running=$({t.runtime.running(s.project)})"
                         for s in slots.values())
@@ -146,25 +170,42 @@ def probe_script(t: HostTarget, release: str, images: list[str], slots: dict[str
              "echo releases=$(ls -1 releases 2>/dev/null | grep -v '^\\.' | tr '\\n' ' ')",
              *(f"{t.runtime.image_exists(i)} && echo image={q(i)}" for i in images),
              "[ -s canary.json ] && printf 'canary=%s\\n' \"$(tr -d '\\n' < canary.json)\"",
+             *(f"grep -qxF {q('    name: ' + legacy_volume(t.legacy, v))} current/compose.yaml 2>/dev/null && "
+               f"echo legacy_volume={q(v)}" for v in (t.volumes if t.legacy else ())),
+             *(["[ -f current/compose.yaml ] && echo live_compose=$(base64 -w0 current/compose.yaml)"] if live else []),
              "s=$(cat slot 2>/dev/null)", running, "true"]
     return "\n".join(lines)
 
 
 def parse_probe(text: str) -> HostState:
     values: dict[str, str] = {}
-    images = set()
+    images, legacy = set(), set()
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if not sep:
             continue
         if key == "image":
             images.add(value.strip())
+        elif key == "legacy_volume":
+            legacy.add(value.strip())
         else:
             values[key] = value.strip()
     return HostState(current=values.get("current") or None, previous=values.get("previous") or None,
                      slot=values["slot"] if "slot" in values else None, digest=values.get("digest", ""),
                      images=frozenset(images), running=int(values.get("running") or 0),
-                     releases=tuple(values.get("releases", "").split()), canary=values.get("canary", ""))
+                     releases=tuple(values.get("releases", "").split()), canary=values.get("canary", ""),
+                     legacy_volumes=frozenset(legacy), live_images=_images_of(values.get("live_compose", "")))
+
+
+def _images_of(encoded: str) -> tuple[tuple[str, str], ...]:
+    """(service, image) of a base64 compose.yaml as `compose_render` writes it ("" → none)."""
+    try:
+        doc = yaml.safe_load(base64.b64decode(encoded, validate=True)) if encoded else None
+    except (binascii.Error, yaml.YAMLError):
+        return ()
+    services = doc.get("services") if isinstance(doc, dict) else None
+    return tuple(sorted((str(name), str(spec["image"])) for name, spec in (services or {}).items()
+                        if isinstance(spec, dict) and spec.get("image")))
 
 
 def upload(t: HostTarget, release: str, files: list[ReleaseFile], digest: str, on: str) -> list[Step]:
@@ -199,16 +240,20 @@ def image_steps(t: HostTarget, missing: list[str], archives: dict[str, str], on:
     return steps
 
 
-def start(t: HostTarget, release: str, slot: Slot, live: str | None, on: str) -> list[Step]:
-    """Start `release` in `slot` (emptied first unless it is the live one, as without a router)."""
+def start(t: HostTarget, release: str, slot: Slot, live: str | None, on: str,
+          services: tuple[str, ...] = ()) -> list[Step]:
+    """Start `release` in `slot` (emptied first unless it is the live one, as without a router).
+    `services`: without a router, only these containers are recreated (`up -d --no-deps S…`,
+    as `docker compose up -d S` does); a slot of its own always starts whole."""
     folder = posixpath.join(t.base, "releases", release)
     steps = []
     if slot.name and slot.name != live:
         steps.append(shell(f"empty slot {slot.name}", t.runtime.remove_project(slot.project), on=on, timeout=120))
     if not slot.name and t.legacy:
         steps.append(t.retire_legacy(on))      # they hold the ports the new names publish
-    steps.append(shell(f"start release {release} in {slot.project}",
-                       f"cd {q(folder)} && {t.runtime.compose(slot, 'up', '-d')}", on=on, timeout=UP_TIMEOUT,
+    only = ("--no-deps", *services) if services and not slot.name else ()
+    steps.append(shell(f"start release {release} in {slot.project}" + (f" ({', '.join(services)})" if only else ""),
+                       f"cd {q(folder)} && {t.runtime.compose(slot, 'up', '-d', *only)}", on=on, timeout=UP_TIMEOUT,
                        error_code=Exit.RUNTIME))
     return steps
 
@@ -254,6 +299,13 @@ def wait_healthy(items: list[Check], timeout: float, slot: Slot, on: str) -> Ste
 
 def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -> list[Step]:
     """Make `release` in `slot` the live one, then retire the old slot and old releases."""
+    return [*go_live(t, release, slot, state, on), *retire(t, release, slot, state, on)]
+
+
+def go_live(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -> list[Step]:
+    """Point the router at `slot` and the links at `release`; the old slot still runs, so
+    `revert` can put the host back at once (a deploy goes live on every host before it
+    retires anything)."""
     b = q(t.base)
     steps = []
     if t.router == "nginx":
@@ -263,6 +315,12 @@ def switch(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -
         links += " && " + previous_link(t.base, state.current)
     steps.append(shell(f"make release {release} current", f"{links} && {activate_command(t.base, release)}",
                        on=on, timeout=30))
+    return steps
+
+
+def retire(t: HostTarget, release: str, slot: Slot, state: HostState, on: str) -> list[Step]:
+    """After `go_live`: the old slot's containers removed, releases beyond `keep` deleted."""
+    steps = []
     if t.router == "nginx" and state.slot and state.slot != slot.name:
         steps.append(stop_slot(t, t.slot(state.slot), on))
     steps.append(keep(t, release, state.current if state.current != release else state.previous, on))

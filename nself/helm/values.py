@@ -45,7 +45,8 @@ def service_groups(manifests: Manifests) -> dict[str, list[dict]]:
     return groups
 
 
-def service_values(name: str, objects: list[dict], secrets: list[dict]) -> dict[str, Any]:
+def service_values(name: str, objects: list[dict], secrets: dict[str, dict]) -> dict[str, Any]:
+    """A service's values from its objects; `secrets`: the Secrets by name."""
     by_kind: dict[str, list[dict]] = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], []).append(obj)
@@ -59,7 +60,7 @@ def service_values(name: str, objects: list[dict], secrets: list[dict]) -> dict[
     out["resources"] = container.get("resources", {})
     env = next((o for o in by_kind.get("ConfigMap", []) if o["metadata"]["name"] == f"{name}-env"), None)
     out["env"] = dict(env["data"]) if env else {}
-    secret = next((s for s in secrets if s["metadata"]["name"] == f"{name}-secrets"), None)
+    secret = secrets.get(f"{name}-secrets")
     out["secrets"] = sorted(secret["stringData"]) if secret else []
     out["persistence"] = {}
     for claim in by_kind.get("PersistentVolumeClaim", []) + workload["spec"].get("volumeClaimTemplates", []):
@@ -106,7 +107,8 @@ def _ingress(ingress: dict | None) -> dict[str, Any]:
 
 def chart_values(manifests: Manifests) -> dict[str, Any]:
     groups = service_groups(manifests)
-    services = {name: service_values(name, objects, manifests.secrets)
+    secrets = {s["metadata"]["name"]: s for s in manifests.secrets}
+    services = {name: service_values(name, objects, secrets)
                 for name, objects in groups.items() if any(o["kind"] in WORKLOADS for o in objects)}
     # Off: `helm install --create-namespace` (what helm.install runs) creates it, and a chart
     # that also templates it fails the first install ("namespaces … already exists").

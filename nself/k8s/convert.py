@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from nself.errors import ConfigError
 from nself.k8s import kinds, network, pods
-from nself.k8s.environment import env_objects, secrets_in_commands, shield
+from nself.k8s.environment import env_objects, renamed_hosts, secrets_in_commands, shield
 from nself.k8s.objects import labels, obj, selector
 from nself.k8s.settings import BASE, GenerateSettings, Overlay, generate_settings, service_settings
 from nself.k8s.volumes import StorageConverter, holds_data
@@ -34,13 +34,15 @@ class Manifests:
     objects: list[tuple[str, dict]] = field(default_factory=list)
     secrets: list[dict] = field(default_factory=list)
     warnings: list[Warning] = field(default_factory=list)
+    _secret_names: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def all(self) -> list[dict]:
         return [o for _, o in self.objects]
 
     def add_secret(self, secret: dict) -> None:
         """One Secret per name (a claim's file Secret may be mounted by several services)."""
-        if not any(s["metadata"]["name"] == secret["metadata"]["name"] for s in self.secrets):
+        if secret["metadata"]["name"] not in self._secret_names:
+            self._secret_names.add(secret["metadata"]["name"])
             self.secrets.append(secret)
 
 
@@ -81,6 +83,8 @@ class _Conversion:
     kind_of: dict[str, str]
     ports: dict[str, list[dict]]
     annotations: dict[str, str]
+    renamed: dict[str, str]
+    service_names: set[str]              # Services' names so far: aliases may not take one
 
 
 def convert(project: Project, overlay: Overlay = BASE, options: Options = Options()) -> Manifests:
@@ -120,7 +124,8 @@ def _prepare(project: Project, overlay: Overlay, options: Options) -> _Conversio
         kind_of={s.name: kinds.workload_kind(project, s, confs[s.name], s.name in waiters,
                                              holds_data(project, s), warnings) for s in owners},
         ports={s.name: network.service_ports(s, refs.get(s.name), warnings) for s in owners},
-        annotations=annotations)
+        annotations=annotations, renamed=renamed_hosts(project),
+        service_names={s.object_name for s in project.services.values()})
 
 
 def _service(run: _Conversion, svc: Service) -> None:
@@ -129,7 +134,7 @@ def _service(run: _Conversion, svc: Service) -> None:
     project, overlay, out, group = run.project, run.overlay, run.out, svc.object_name
     kind, conf = run.kind_of[svc.name], run.confs[svc.name]
     members = [svc, *(project.services[s] for s in run.sidecars.get(svc.name, ()))]
-    pod = _Pod()
+    pod, first = _Pod(), len(out.objects)
     for member in members:
         _container(run, member, group=group, stateful=kind == "StatefulSet", pod=pod,
                    ports=run.ports[svc.name] if member is svc else [])
@@ -143,7 +148,8 @@ def _service(run: _Conversion, svc: Service) -> None:
                                     "kind: statefulset for a claim per pod)"))
     if one_pod:
         replicas = 1
-    template = _template(run, svc, kind, conf, pod)
+    configs = [o for _, o in out.objects[first:] if o["kind"] == "ConfigMap"]  # this pod's own
+    template = _template(run, svc, kind, conf, pod, configs)
     out.objects.append((group, _workload(project, svc, kind, conf, template, replicas, pod.claims,
                                          recreate=one_pod)))
     ports = run.ports[svc.name]
@@ -167,7 +173,8 @@ def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, po
     storage = run.storage.pod(svc, conf, stateful=stateful)
     in_commands = secrets_in_commands(project, svc)
     configmap, secret, env_fields = env_objects(project, svc, out.warnings,
-                                                run.options.include_secrets, in_commands)
+                                                run.options.include_secrets, in_commands,
+                                                run.renamed)
     if configmap:
         out.objects.append((group, configmap))
     out.objects += [(group, o) for o in storage.objects]
@@ -175,7 +182,7 @@ def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, po
         out.add_secret(each)
     container = pods.container(project.name, svc, env_fields, storage.mounts, ports,
                                pods.resources(svc, conf, run.overlay.resources), out.warnings,
-                               run.overlay.images)
+                               run.overlay.images, conf)
     shield(container, in_commands)
     pod.containers.append(container)
     pod.volumes += [v for v in storage.volumes if not any(v["name"] == p["name"] for p in pod.volumes)]
@@ -184,9 +191,10 @@ def _container(run: _Conversion, svc: Service, *, group: str, stateful: bool, po
     pod.shared_with += storage.shared_with
 
 
-def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod) -> dict:
+def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod,
+              configs: list[dict]) -> dict:
     """The pod template: containers, init containers (waits), pod-level fields, labels, and the
-    config checksum that rolls the pods when a ConfigMap they read changes."""
+    config checksum that rolls the pods when one of `configs` (the ConfigMaps it reads) changes."""
     project, group = run.project, svc.object_name
     init = _init_containers(project, svc, run.kind_of, run.ports, run.out.warnings)
     spec: dict = {}
@@ -207,7 +215,6 @@ def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod) 
     meta: dict = {"labels": {**labels(project.name, group, _component(svc, kind)),
                              **network.network_labels(svc)}}
     annotations = {**svc.labels, **svc.annotations}
-    configs = [o for g, o in run.out.objects if g == group and o["kind"] == "ConfigMap"]
     if configs:
         annotations[CONFIG_CHECKSUM] = checksum(configs)
     if annotations:
@@ -217,13 +224,15 @@ def _template(run: _Conversion, svc: Service, kind: str, conf: dict, pod: _Pod) 
 
 def _reachable(run: _Conversion, svc: Service, conf: dict, kind: str,
                ports: list[dict]) -> list[dict]:
-    """The Service for the service's ports, and an Ingress when it is public."""
+    """The Service for the service's ports, one per network alias, and an Ingress when it
+    is public."""
     project, overlay = run.project, run.overlay
     found = [network.service_object(project, svc, ports, headless=kind == "StatefulSet")]
+    found += network.alias_services(svc, found[0], run.service_names, run.out.warnings)
     if overlay.ingress.get("enabled", True) and network.is_public(svc, conf):
         ingress = network.ingress_object(project, svc, conf, ports, run.settings.ingress_class,
                                          run.settings.domain, bool(overlay.ingress.get("tls")),
-                                         run.annotations)
+                                         run.annotations, run.out.warnings)
         if ingress:
             found.append(ingress)
     return found

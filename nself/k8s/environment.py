@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import lru_cache
 
 from nself.k8s.objects import SOURCE_ANNOTATION, labels, obj
 from nself.project.model import Project, Service
@@ -53,13 +54,47 @@ def _shell_word(arg: str, by_value: list[tuple[str, str]]) -> str:
     return '"' + _replace(escaped, [(v.replace("$", "\\$"), n) for v, n in by_value], "${{{}}}") + '"'
 
 
+def renamed_hosts(project: Project) -> dict[str, str]:
+    """Compose service name → its Kubernetes name, for services whose name changed
+    (`plausible_db` → `plausible-db`: an underscore is no DNS label)."""
+    return {s.name: s.object_name for s in project.services.values() if s.name != s.object_name}
+
+
+@lru_cache(maxsize=64)
+def _host_pattern(names: tuple[str, ...]) -> re.Pattern:
+    """A name where it can only be a host: after `//` or `@`, or before `:<port>` (so the
+    database in `…@plausible_db:5432/plausible_db` is not one)."""
+    alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return re.compile(rf"(?:(?<=//)|(?<=@))(?P<url>{alternatives})(?=[:/?,\s]|$)"
+                      rf"|(?<![\w.-])(?P<port>{alternatives})(?=:\d)")
+
+
+_HOST_KEY = re.compile(r"HOST|ADDR|SERVER|URL|URI|ENDPOINT", re.IGNORECASE)
+
+
+def rewrite_hosts(key: str, value: str, renamed: dict[str, str]) -> str:
+    """`value` with every host reference to a renamed service under its Kubernetes name.
+    A bare value (`plausible_db`) is a host only under a host-like key (`DB_HOST`): under
+    `POSTGRES_DB` it is a database name and stays."""
+    if not renamed or not value:
+        return value
+    if value in renamed and _HOST_KEY.search(key):
+        return renamed[value]
+    return _host_pattern(tuple(sorted(renamed))).sub(
+        lambda m: renamed[m.group("url") or m.group("port")], value)
+
+
 def env_objects(project: Project, svc: Service, warnings: list[Warning], include_secrets: bool,
-                extra_secrets: dict[str, str] | None = None) -> tuple[dict | None, dict | None, dict]:
+                extra_secrets: dict[str, str] | None = None,
+                renamed: dict[str, str] | None = None) -> tuple[dict | None, dict | None, dict]:
     """(ConfigMap, Secret, container env fields). The Secret carries values only
-    with `include_secrets`; otherwise it is a template that `k8s.apply` fills.
+    with `include_secrets`; otherwise it is a template that `k8s.apply` fills. Host
+    references to the `renamed` services (`renamed_hosts`) follow the rename, in both.
     `extra_secrets` are variables the command needs (see `secrets_in_commands`)."""
     plain, secret = {}, dict(extra_secrets or {})
+    renamed = renamed or {}
     for key, value in sorted(svc.environment.items()):
+        value = rewrite_hosts(key, value, renamed) if isinstance(value, str) else value
         if not _ENV_NAME.match(key):
             warnings.append(Warning("env-name", svc.name, f"environment.{key}",
                                     "not a valid Kubernetes variable name; left out"))

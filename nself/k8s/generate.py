@@ -15,7 +15,7 @@ from nself.project.model import Project
 from nself.project.names import check_namespace
 from nself.project.warnings import Warning
 
-ENV_SPECIFIC = ("unpinned-image", "unset-variable")
+ENV_SPECIFIC = ("unpinned-image", "unset-variable", "ingress-host")  # BASE_DOMAIN may differ
 
 
 @dataclass(frozen=True)

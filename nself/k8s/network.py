@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from nself.k8s.kinds import image_base
 from nself.k8s.objects import NETWORK_LABEL, labels, obj, port_name, selector
 from nself.project.model import Project, Service
+from nself.project.names import is_dns1035
 from nself.project.warnings import Warning
 
 # The port a well-known image listens on, for services that others reach but that declare none.
@@ -90,10 +91,37 @@ def service_object(project: Project, svc: Service, ports: list[dict], headless: 
     return obj("v1", "Service", svc.object_name, labels(project.name, svc.object_name), spec=spec)
 
 
+def alias_services(svc: Service, service: dict, taken: set[str],
+                   warnings: list[Warning]) -> list[dict]:
+    """A Service per `networks.<n>.aliases` name, selecting the same pods on the same ports
+    (what an alias is in compose: another DNS name for the container). `taken`: the names
+    of Services so far, extended with each alias given. An alias that is no DNS label or
+    names another Service is warned and left out."""
+    out = []
+    for alias in sorted({a for n in svc.networks.values() for a in n.aliases}):
+        if alias == svc.object_name:
+            continue
+        if not is_dns1035(alias):
+            warnings.append(Warning("alias-name", svc.name, "networks.aliases",
+                                    f"alias {alias!r} is not a DNS label (a-z, 0-9, '-'); no "
+                                    "Service for it: use a name such as "
+                                    f"{alias.lower().replace('_', '-').replace('.', '-')!r}"))
+        elif alias in taken:
+            warnings.append(Warning("alias-name", svc.name, "networks.aliases",
+                                    f"alias {alias!r} is already the name of a Service; left out"))
+        else:
+            taken.add(alias)
+            out.append({**service, "metadata": {**service["metadata"], "name": alias}})
+    return out
+
+
 def ingress_object(project: Project, svc: Service, conf: Mapping, ports: list[dict],
                    ingress_class: str, domain: str | None, tls: bool,
-                   annotations: Mapping[str, str]) -> dict | None:
-    """An Ingress for a public service (x-nself ingress/public, or publishing 80/443)."""
+                   annotations: Mapping[str, str], warnings: list[Warning]) -> dict | None:
+    """An Ingress for a public service (x-nself ingress/public, or publishing 80/443).
+    Without a host (no `ingress.host`, no domain) it answers every host and has no TLS:
+    the environment's cert-manager annotations are left off (cert-manager cannot issue a
+    certificate for no name) and a warning says how to give it one."""
     rule = conf.get("ingress")
     rule = {} if rule is True else dict(rule or {})
     http_ports = [p["port"] for p in ports if p["protocol"] == "TCP"]
@@ -109,6 +137,12 @@ def ingress_object(project: Project, svc: Service, conf: Mapping, ports: list[di
     spec: dict = {"ingressClassName": rule.get("class") or ingress_class, "rules": [http_rule]}
     if tls and host:
         spec["tls"] = [{"hosts": [host], "secretName": f"{svc.object_name}-tls"}]
+    if not host:
+        annotations = {k: v for k, v in annotations.items() if not k.startswith("cert-manager.io/")}
+        warnings.append(Warning("ingress-host", svc.name, "ingress",
+                                "the Ingress has no host: it answers every host name, without "
+                                "TLS (set BASE_DOMAIN in the env files, kubernetes.generate.domain "
+                                "in nself.yml, or x-nself: {ingress: {host: …}})"))
     return obj("networking.k8s.io/v1", "Ingress", svc.object_name,
                labels(project.name, svc.object_name),
                annotations={**annotations, **(rule.get("annotations") or {})}, spec=spec)

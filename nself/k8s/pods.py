@@ -59,7 +59,9 @@ def _explicit(res: Resources) -> dict:
 
 def container(project_name: str, svc: Service, env_fields: dict, mounts: list[dict],
               ports: list[dict], res: dict | None, warnings: list[Warning],
-              tags: Mapping[str, str] | None = None) -> dict:
+              tags: Mapping[str, str] | None = None, conf: Mapping | None = None) -> dict:
+    """One container; `conf`: the service's x-nself settings (a numeric identity there
+    answers a `user:` given by name)."""
     out: dict = {"name": svc.object_name, "image": image(project_name, svc, warnings, tags)}
     if svc.pull_policy:
         out["imagePullPolicy"] = _PULL.get(svc.pull_policy, "IfNotPresent")
@@ -76,7 +78,7 @@ def container(project_name: str, svc: Service, env_fields: dict, mounts: list[di
     if res:
         out["resources"] = res
     out.update(probes(svc.healthcheck))
-    security = _container_security(svc, warnings)
+    security = _container_security(svc, conf or {}, warnings)
     if security:
         out["securityContext"] = security
     if mounts:
@@ -88,18 +90,35 @@ def container(project_name: str, svc: Service, env_fields: dict, mounts: list[di
     return out
 
 
-def _container_security(svc: Service, warnings: list[Warning]) -> dict:
+def numeric_id(name: str) -> int | None:
+    """A user or group as Kubernetes takes it: a number, or `root` (0 in every image); other
+    names live in the image's /etc/passwd, which nself does not read."""
+    if name.isdigit():
+        return int(name)
+    return 0 if name == "root" else None
+
+
+def _container_security(svc: Service, conf: Mapping, warnings: list[Warning]) -> dict:
     out: dict = {}
     if svc.user:
         user, _, group = svc.user.partition(":")
-        if user.isdigit():
-            out["runAsUser"] = int(user)
-            if group.isdigit():
-                out["runAsGroup"] = int(group)
-        else:
-            warnings.append(Warning("user-name", svc.name, "user",
-                                    f"user {svc.user!r} is a name; Kubernetes needs a numeric UID "
-                                    "(runAsUser), so the image's default user is kept"))
+        uid, gid = numeric_id(user), numeric_id(group) if group else None
+        if uid is not None:
+            out["runAsUser"] = uid
+        if gid is not None:
+            out["runAsGroup"] = gid
+        names = []
+        if uid is None and "run_as_user" not in conf:
+            names.append(f"user {user!r}")
+        if group and gid is None and "run_as_group" not in conf:
+            names.append(f"group {group!r}")
+        if names:
+            warnings.append(Warning(
+                "user-name", svc.name, "user",
+                f"{' and '.join(names)} {'is a name' if len(names) == 1 else 'are names'}, not "
+                "carried: Kubernetes takes numbers "
+                "(runAsUser/runAsGroup), so the image's default stays; set x-nself: {run_as_user: "
+                "<uid>, run_as_group: <gid>} (`id` inside the image prints them)"))
     caps = {}
     if svc.cap_add:
         caps["add"] = [capability(c) for c in svc.cap_add]

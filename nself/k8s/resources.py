@@ -51,6 +51,7 @@ RESOURCES = (
     Resource("batch", "v1", "cronjobs", "CronJob", True, ("status",), ("cj",)),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("status",), ("ing",)),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, (), ("netpol",)),
+    Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),      # k8s.ingress.status
     Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True,
              ("status",), ("hpa",)),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),

@@ -179,9 +179,16 @@ class StorageConverter:
             out.add(volume, {"name": name, "mountPath": mount.target, "readOnly": True})
 
     def _tmpfs(self, svc, conf, mount: Mount, index, stateful, out: PodStorage) -> None:
+        """A Memory emptyDir. Its directory is always 0777 (the kubelet's choice; fsGroup adds
+        the group): a stricter compose `mode` cannot be carried, and says so."""
         empty: dict = {"medium": "Memory"}
         if mount.size:
             empty["sizeLimit"] = memory(mount.size)
+        if mount.mode is not None and mount.mode & 0o777 != 0o777:
+            self.warnings.append(Warning(
+                "tmpfs-mode", svc.name, f"tmpfs.{mount.target}",
+                f"mode {mount.mode:04o} is not carried: a Memory emptyDir is created 0777; "
+                "restrict it in the container's command (chmod) or trust the pod's user"))
         out.add({"name": f"tmpfs-{index}", "emptyDir": empty}, _mount(f"tmpfs-{index}", mount))
 
     def _unsupported(self, svc, conf, mount: Mount, index, stateful, out) -> None:

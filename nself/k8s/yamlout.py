@@ -1,5 +1,11 @@
 """Deterministic YAML for generated files: key order as built, block style,
-multi-line strings as literal blocks, no line folding."""
+multi-line strings as literal blocks, no line folding.
+
+`dump` writes the block structure itself and asks PyYAML only once per distinct scalar
+(generated files repeat the same labels, keys and values thousands of times), so the
+bytes are PyYAML's (a test compares them) at a fraction of its per-node cost. Documents
+holding what the fast path does not cover (multi-line strings, long keys, other types)
+go through PyYAML whole."""
 from __future__ import annotations
 
 import re
@@ -46,9 +52,95 @@ def _str(dumper, value: str):
 _Out.add_representer(str, _str)
 
 
-def dump(document) -> str:
+def pyyaml_dump(document) -> str:
+    """The reference: PyYAML with nself's settings (what `dump` must equal)."""
     return yaml.dump(document, Dumper=_Out, sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=1 << 30)
+
+
+class _Slow(Exception):
+    """A node the fast path leaves to PyYAML."""
+
+
+_SCALARS = (str, int, bool, float, type(None))
+_values: dict[tuple[type, object], str] = {}
+_keys: dict[tuple[type, object], str] = {}
+
+
+def _cache_key(value) -> tuple[type, object]:
+    """Equal values of one type share an entry, except 0.0 and -0.0 (equal, written apart)."""
+    return (float, repr(value)) if type(value) is float else (type(value), value)
+
+
+def _scalar(value) -> str:
+    key = _cache_key(value)
+    text = _values.get(key)
+    if text is None:
+        if key[0] not in _SCALARS:
+            raise _Slow
+        text = pyyaml_dump([value])[2:-1]          # "- <text>\n"
+        if "\n" in text:                            # a literal block: indented by context
+            raise _Slow
+        _values[key] = text
+    return text
+
+
+def _key(value) -> str:
+    key = _cache_key(value)
+    text = _keys.get(key)
+    if text is None:
+        if key[0] not in _SCALARS:
+            raise _Slow
+        text = pyyaml_dump({value: 0})
+        if not text.endswith(": 0\n") or "\n" in text[:-1] or text.startswith("? "):
+            raise _Slow
+        text = _keys[key] = text[:-4]
+    return text
+
+
+def _node(value, first: str, rest: str, out: list[str]) -> None:
+    """A non-empty dict or list, its first line starting with `first`, the others with
+    `rest` (PyYAML's block style: mapping values indented by two, sequences in a mapping
+    not indented, `- ` items carrying their first key on the same line)."""
+    prefix = first
+    if type(value) is dict:
+        for key, item in value.items():
+            head = f"{prefix}{_key(key)}:"
+            prefix = rest
+            kind = type(item)
+            if kind is dict or kind is list:
+                if not item:
+                    out.append(head + (" {}" if kind is dict else " []"))
+                else:
+                    out.append(head)
+                    _node(item, rest + "  " if kind is dict else rest,
+                          rest + "  " if kind is dict else rest, out)
+            else:
+                out.append(f"{head} {_scalar(item)}")
+        return
+    for item in value:
+        head = prefix + "- "
+        prefix = rest
+        kind = type(item)
+        if kind is dict or kind is list:
+            if item:
+                _node(item, head, rest + "  ", out)
+            else:
+                out.append(head + ("{}" if kind is dict else "[]"))
+        else:
+            out.append(head + _scalar(item))
+
+
+def dump(document) -> str:
+    if type(document) not in (dict, list) or not document:
+        return pyyaml_dump(document)
+    out: list[str] = []
+    try:
+        _node(document, "", "", out)
+    except _Slow:
+        return pyyaml_dump(document)
+    out.append("")
+    return "\n".join(out)
 
 
 def dump_all(documents: Iterable, header: str = "") -> str:

@@ -214,17 +214,20 @@ def _environment(name: str, raw: dict, env: EnvVars, refs: Mapping[str, set[str]
 
 
 def _mount(vol: dict, where: str) -> Mount:
-    size = (vol.get("tmpfs") or {}).get("size")
+    tmpfs = vol.get("tmpfs") or {}
     return Mount(type=vol.get("type", "volume"), target=vol["target"], source=vol.get("source"),
                  read_only=flag(vol.get("read_only"), f"{where} volumes"),
-                 size=byte_size(size, f"{where} volumes") if size is not None else None,
+                 size=byte_size(tmpfs.get("size"), f"{where} volumes"),
+                 mode=file_mode(tmpfs.get("mode"), f"{where} volumes"),
                  subpath=(vol.get("volume") or {}).get("subpath"))
 
 
 def _tmpfs(spec: str) -> Mount:
+    """`/run:size=64m,mode=1777` (the short syntax: options as `docker run --tmpfs` reads them)."""
     target, _, options = spec.partition(":")
-    size = next((o.split("=", 1)[1] for o in options.split(",") if o.startswith("size=")), None)
-    return Mount(type="tmpfs", target=target, size=byte_size(size, "tmpfs") if size else None)
+    found = dict(o.split("=", 1) for o in options.split(",") if "=" in o)
+    return Mount(type="tmpfs", target=target, size=byte_size(found.get("size"), "tmpfs"),
+                 mode=file_mode(found.get("mode"), "tmpfs"))
 
 
 def _build(raw: Any) -> Build | None:
@@ -240,19 +243,23 @@ def _ulimit(value: Any, where: str) -> tuple[int, int]:
     return number(value, where), number(value, where)
 
 
-def _file_ref(ref: dict, where: str) -> FileRef:
-    mode = ref.get("mode")
-    if isinstance(mode, str):  # compose writes file modes in octal, e.g. "0440"
+def file_mode(mode: Any, where: str) -> int | None:
+    """A file mode as compose reads it: a string is octal (`"0440"`), a number is taken as
+    the YAML reader typed it (`0440` in YAML 1.1 is already 288)."""
+    if isinstance(mode, str):
         try:
-            mode = int(mode, 8)
+            return int(mode, 8)
         except ValueError:
             raise ConfigError(f"{where}: invalid file mode {mode!r}",
                               hint="write an octal mode such as 0440") from None
-    elif mode is not None:
-        mode = number(mode, where)
+    return None if mode is None else number(mode, where)
+
+
+def _file_ref(ref: dict, where: str) -> FileRef:
     return FileRef(source=ref["source"], target=ref["target"],
                    uid=None if ref.get("uid") is None else str(ref["uid"]),
-                   gid=None if ref.get("gid") is None else str(ref["gid"]), mode=mode)
+                   gid=None if ref.get("gid") is None else str(ref["gid"]),
+                   mode=file_mode(ref.get("mode"), where))
 
 
 def _healthcheck(raw: dict | None, where: str) -> Healthcheck | None:

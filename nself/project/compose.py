@@ -8,9 +8,7 @@ interpolation saw (for secrets) and structured warnings; model.py types it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 from nself import __version__
 from nself.errors import ConfigError
-from nself.project import COMPOSE_FILES, yamlio
+from nself.project import COMPOSE_FILES, validcache, yamlio
 from nself.project.envfiles import parse_env_file
 from nself.project.interpolate import Substitution, interpolate
 from nself.project.merge import merge
@@ -59,42 +57,6 @@ def _validator():
     # Inlining the (non-recursive) $refs makes validation ~40% faster: jsonschema
     # otherwise resolves every reference on every node.
     return jsonschema.Draft7Validator(_inline_refs(schema, schema["definitions"]))
-
-
-# Documents already found valid, by content hash: in this process and in the user's
-# cache directory, so an unchanged project skips jsonschema (its import alone is ~60 ms).
-_VALID: set[str] = set()
-
-
-def _document_key(data: dict) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
-
-
-def _valid_marker(key: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "nself", "valid-compose", key[:2], key[2:])
-
-
-def _known_valid(data: dict) -> bool:
-    key = _document_key(data)
-    if key in _VALID:
-        return True
-    if _valid_marker(key).is_file():
-        _VALID.add(key)
-        return True
-    return False
-
-
-def _remember_valid(data: dict) -> None:
-    key = _document_key(data)
-    _VALID.add(key)
-    marker = _valid_marker(key)
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    except OSError:  # a read-only home only costs speed
-        pass
 
 
 def _inline_refs(node: Any, definitions: dict, seen: tuple = ()) -> Any:
@@ -170,11 +132,12 @@ class _Loader:
 
     @staticmethod
     def _validate(data: dict, path: Path, text: str) -> None:
-        if _known_valid(data):
+        digest = validcache.key("compose", __version__, data)
+        if validcache.known("compose", digest):
             return
         validator = _validator()
         if validator.is_valid(data):  # the common case; collecting errors costs more
-            _remember_valid(data)
+            validcache.remember("compose", digest)
             return
         errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
         details = []

@@ -36,6 +36,7 @@ class Mount:
     read_only: bool = False
     size: int | None = None            # tmpfs bytes
     subpath: str | None = None
+    mode: int | None = None            # tmpfs permission bits
 
 
 @dataclass(frozen=True)

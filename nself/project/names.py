@@ -54,6 +54,8 @@ def object_names(services: Iterable[str]) -> tuple[dict[str, str], list[Warning]
         names[service] = name
         if name != service:
             warnings.append(Warning("renamed", service, None,
-                                    f"named {name!r} in Kubernetes; if an image or another "
-                                    f"service expects the hostname {service!r}, add it as an alias"))
+                                    f"named {name!r} in Kubernetes; host references in the "
+                                    f"compose environment follow (URLs, host:port, *_HOST), but an "
+                                    f"image default or a config file naming {service!r} must be "
+                                    f"set to {name!r}"))
     return names, warnings

@@ -15,11 +15,11 @@ from types import MappingProxyType
 from typing import Any
 
 from nself.errors import ConfigError
-from nself.project import SETTINGS_FILES, yamlio
+from nself.project import SETTINGS_FILES, validcache, yamlio
 
 
 INVOKE_KEYS = ("run", "runners", "sudo", "tasks", "timeouts")
-COLLECTIONS = ("blueprint", "cloud", "config", "deploy", "k8s", "monitor", "service", "sync")
+COLLECTIONS = ("blueprint", "ci", "cloud", "config", "db", "deploy", "k8s", "monitor", "service", "sync")
 
 _STR = {"type": "string"}
 _STRS = {"type": "array", "items": _STR}
@@ -29,7 +29,7 @@ _PRESET = {"enum": ["small", "medium", "large"]}
 _DATABASE = {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "via": {"enum": ["exec", "direct"]}, "service": _STR, "container": _STR, "server": _STR,
+        "via": {"enum": ["exec", "direct", "kubectl"]}, "service": _STR, "container": _STR, "server": _STR,
         "host": _STR, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "name": _STR,
         "user": _STR, "password_env": _STR, "url_env": _STR, "state": {"type": "string", "pattern": "^/"},
         "keep": {"type": "integer", "minimum": 1},
@@ -58,6 +58,26 @@ _ENV_TARGET = {
     },
 }
 _HOOKS = {"type": "array", "items": {"type": "string"}}
+
+
+def _auto_entry(**extra) -> dict:
+    """One sync.auto entry (docs/sync.md "sync.auto"): source, target, schedule and its options."""
+    return {"type": "object", "additionalProperties": False, "required": ["source", "target"],
+            "properties": {"source": _STR, "target": _STR, "schedule": _STR, **extra}}
+
+
+_BOOL = {"type": "boolean"}
+_AUTO = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "db": _auto_entry(anonymize=_BOOL, tables=_STRS, exclude_table_data=_STRS, keep_extra=_BOOL,
+                          jobs={"type": "integer", "minimum": 1}),
+        "files": _auto_entry(paths=_STRS, exclude=_STRS, delete=_BOOL),
+        "config": _auto_entry(include_secrets=_BOOL),
+        "command": _STR, "scheduler": {"enum": ["cron", "systemd"]},
+        "workdir": {"type": "object", "additionalProperties": _STR},
+    },
+}
 _DURATION = {"type": ["string", "integer"], "pattern": "^[0-9]+(s|m|h)?$", "minimum": 0}
 _CANARY = {  # docs/deploy.md "Canary"; the steps are Argo Rollouts' weight/pause/analysis
     "type": "object", "additionalProperties": False,
@@ -116,7 +136,7 @@ SCHEMA: dict = {
         "providers": {"type": "object", "additionalProperties": _STR},
         "sync": {
             "type": "object", "additionalProperties": False,
-            "properties": {"exclude": _STRS, "auto": {"type": "object"},
+            "properties": {"exclude": _STRS, "auto": _AUTO,
                            "anonymize": {"type": "object"},
                            "files": {"type": "object", "additionalProperties": False,
                                      "properties": {"paths": _STRS, "keep": {"type": "integer", "minimum": 1},
@@ -207,6 +227,9 @@ def validate(data: Any, path: Path, text: str) -> dict:
     if data is None:
         return {}
     problems = _top_level_problems(data, path, text) + _moved(data, path, text)
+    digest = validcache.key("settings", _schema_fingerprint(), data)
+    if not problems and validcache.known("settings", digest):
+        return data
     for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
         keys = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -223,7 +246,17 @@ def validate(data: Any, path: Path, text: str) -> dict:
     if problems:
         raise ConfigError(f"{path}: invalid nself.yml", details=problems,
                           hint="fix the keys above; the reference is docs/configuration.md")
+    validcache.remember("settings", digest)
     return data
+
+
+@functools.cache
+def _schema_fingerprint() -> str:
+    """The schema as text, hashed: the settings schema is code, and changes within a version."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(SCHEMA, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _top_level_problems(data: Any, path: Path, text: str) -> list[str]:

@@ -166,3 +166,8 @@ def changed_key(server: Server) -> NselfError:
                       code=Exit.PERMISSION,
                       hint="someone may be intercepting the connection; if the host was rebuilt, "
                            "remove its line from .nself/known_hosts and add it again with --trust-new")
+
+
+def is_known(root: Path, server: Server) -> bool:
+    """Whether the project's or the user's known_hosts holds a key for the server's address."""
+    return known_hosts(root).lookup(_host_id(server)) is not None

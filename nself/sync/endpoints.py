@@ -5,6 +5,11 @@
 - `via: exec` runs the PostgreSQL tools inside the compose service's container
   (`<runtime> exec -i CONTAINER pg_dump …`, the container's own socket, no password) — the
   default on ssh targets, where the postgres service runs in a container;
+  `via: kubectl` (the default on Kubernetes environments) runs them in the service's running
+  pod (`kubectl exec -i POD -- pg_dump …`, the pod found by nself's labels
+  `app.kubernetes.io/name=<service>,app.kubernetes.io/instance=<project>`), from this machine
+  with the environment's context, kubeconfig and namespace; its snapshots are kept here
+  (`.nself/state/<env>/`): a file in a pod's container goes with the pod;
   `via: direct` runs the tools on the machine itself and connects to `host:port` with a
   password — the default for `local` (the published port of the postgres service).
 - the machine: `local`, or `server` (an inventory name; default the environment's first server).
@@ -49,18 +54,20 @@ class Database:
     service: str = "postgres"
     state: str = ".nself/state"
     keep: int = DEFAULT_KEEP
+    kubectl: tuple[str, ...] = ()    # kubectl: `kubectl [--context C] [--kubeconfig K] -n NAMESPACE`
 
     def describe(self) -> str:
         where = "this machine" if self.on == LOCAL else self.on
         how = f"{self.runtime} exec {self.container or self.service}" if self.via == "exec" \
+            else f"kubectl exec into {self.service}'s pod: {shlex.join(self.kubectl[1:])}" if self.via == "kubectl" \
             else f"{self.host}:{self.port}"
         return f"{self.env}: database {self.name} as {self.user} on {where} ({how})"
 
     def same_as(self, other: Database) -> bool:
         """Whether `other` is this very database (same machine, way in, address and name)."""
-        return (self.on, self.via, self.host, self.port, self.container, self.project, self.service, self.name) \
-            == (other.on, other.via, other.host, other.port, other.container, other.project, other.service,
-                other.name)
+        return (self.on, self.via, self.host, self.port, self.container, self.project, self.service, self.name,
+                self.kubectl) == (other.on, other.via, other.host, other.port, other.container, other.project,
+                                  other.service, other.name, other.kubectl)
 
     def pgpass(self, sync_id: str) -> str:
         """The short-lived 0600 password file of one sync on this machine."""
@@ -76,6 +83,10 @@ class Database:
         if self.via == "exec":
             return f"{self.runtime} exec -i {self._container()} " + \
                 shlex.join([program, "-w", "-U", self.user, *args])
+        if self.via == "kubectl":
+            return f"{shlex.join(self.kubectl)} exec -i {self._pod()} " + \
+                (f"-c {shlex.quote(self.container)} " if self.container else "") + \
+                "-- " + shlex.join([program, "-w", "-U", self.user, *args])
         password = f"PGPASSFILE={shlex.quote(self.pgpass(sync_id))} " if self.password and sync_id else ""
         return password + shlex.join([program, "-w", "-h", self.host, "-p", str(self.port), "-U", self.user, *args])
 
@@ -85,6 +96,14 @@ class Database:
         # docker compose and podman-compose both label containers with project and service
         return (f'"$({self.runtime} ps -q --filter label=com.docker.compose.project={shlex.quote(self.project)}'
                 f' --filter label=com.docker.compose.service={shlex.quote(self.service)} | head -n 1)"')
+
+
+    def _pod(self) -> str:
+        """The first running pod of the service (a name kubectl's error will show when none runs)."""
+        labels = f"app.kubernetes.io/name={self.service},app.kubernetes.io/instance={self.project}"
+        return (f'"$({shlex.join(self.kubectl)} get pods -l {shlex.quote(labels)} '
+                f'--field-selector=status.phase=Running -o name | head -n 1 | grep . '
+                f'|| echo pod/no-running-pod-of-{self.service})"')
 
 
 def resolve(project, inventory: Mapping | None = None) -> Database:
@@ -97,6 +116,9 @@ def resolve(project, inventory: Mapping | None = None) -> Database:
     values = dict(project.variables.values) if project.variables is not None else {}
     lookup = {**values, **env}
     url = _url(lookup, spec, where)
+    kube = _kube(project, spec, inventory or {})
+    if kube is not None:
+        return _in_pod(project, spec, kube, service, lookup)
     on, path, runtime = _machine(project, spec, inventory or {}, where)
     via = spec.get("via") or ("direct" if on == LOCAL or url else "exec")
     name = spec.get("name") or url.get("name") or lookup.get("POSTGRES_DB") or lookup.get("POSTGRES_USER") \
@@ -111,6 +133,30 @@ def resolve(project, inventory: Mapping | None = None) -> Database:
                     int(spec.get("port") or url.get("port") or default_port), password, runtime,
                     spec.get("container", ""), project.name, service.name if service else spec.get("service", ""),
                     state, int(spec.get("keep") or DEFAULT_KEEP))
+
+
+def _kube(project, spec: Mapping, inventory: Mapping):
+    """The environment's KubeTarget when it runs on Kubernetes (and no `server` is named)."""
+    if project.env == "local" or spec.get("server") or spec.get("via") in ("direct", "exec"):
+        return None
+    from nself.deploy.targets import KubeTarget, resolve as target
+
+    chosen = target(project, inventory) if _has_target(project) else None
+    return chosen if isinstance(chosen, KubeTarget) else None
+
+
+def _in_pod(project, spec: Mapping, kube, service, lookup: Mapping) -> Database:
+    """A database in the service's pod, reached with `kubectl exec` from this machine."""
+    if service is None:
+        raise ConfigError(f"{project.env} runs on Kubernetes and no service looks like PostgreSQL",
+                          hint=f"name it with environments.{project.env}.database.service")
+    kubectl = ("kubectl", *(("--context", kube.context) if kube.context else ()),
+               *(("--kubeconfig", kube.kubeconfig) if kube.kubeconfig else ()), "-n", kube.namespace)
+    return Database(project.env, LOCAL, spec.get("name") or lookup.get("POSTGRES_DB") or lookup.get("POSTGRES_USER")
+                    or "postgres", spec.get("user") or lookup.get("POSTGRES_USER") or "postgres", "kubectl",
+                    "", 0, None, "kubectl", spec.get("container", ""), project.name,
+                    service.object_name, str(project.root / ".nself" / "state" / project.env),
+                    int(spec.get("keep") or DEFAULT_KEEP), kubectl)
 
 
 def _service(project, spec: Mapping, where: str):

@@ -8,8 +8,8 @@ moved there, so a snapshot costs what changed (a full hard-linked copy — `--li
 `cp -al` — cost 0.2–0.9 s per 10,000 unchanged files here, more than the whole re-sync may
 take); the files it creates are listed from `--itemize-changes`. `sync.rollback` removes
 those and moves the kept ones back. `--delete` on a sync only when asked;
-`--exclude` patterns come from `sync.exclude` plus the flag. Between two hosts the files
-would have to pass through here: not built (pull, then push).
+`--exclude` patterns come from `sync.exclude` plus the flag. Between two hosts rsync runs on the
+target and reads the source through a tunnel of this machine's connection (`relay`).
 """
 from __future__ import annotations
 
@@ -107,25 +107,28 @@ def prune_step(tree: Tree) -> Step:
 
 
 def plan(root: Path, src: Tree, dst: Tree, chosen: tuple[str, ...], excludes: tuple[str, ...], delete: bool,
-         sync_id: str, servers: Mapping[str, Server]) -> Plan:
+         sync_id: str, servers: Mapping[str, Server], known_hosts: str = "") -> Plan:
     """One rsync per path. `--backup-dir` is the snapshot: what rsync replaces or deletes on the
     target is moved there (a rename, so an unchanged re-sync costs nothing); `--itemize-changes`
-    names the files it creates, which a rollback removes."""
-    if src.on != LOCAL and dst.on != LOCAL:
-        from nself.deploy.core import NotSupported
-
-        raise NotSupported("syncing files between two hosts is not built yet",
-                           f"pull them here, then push: `nself sync.files {src.env} local` and "
-                           f"`nself sync.files local {dst.env}`")
+    names the files it creates, which a rollback removes. Between two hosts rsync runs on the
+    target, through a tunnel to the source (`relay`); `known_hosts` is the project's file then."""
     result = Plan(f"sync files {src.env} → {dst.env}")
     for path in chosen:
-        argv = ["rsync", "-a", "--stats", "--itemize-changes", "--mkpath", *(["--delete"] if delete else []),
-                "--backup", f"--backup-dir={posixpath.join(dst.snapshot(sync_id), path)}",
-                *(f"--exclude={x}" for x in excludes), *_ssh_option(root, [src, dst], servers),
+        options = ["-a", "--stats", "--itemize-changes", "--mkpath", *(["--delete"] if delete else []),
+                   "--backup", f"--backup-dir={posixpath.join(dst.snapshot(sync_id), path)}",
+                   *(f"--exclude={x}" for x in excludes)]
+        summary = (f"copy {path}/ from {src.env} to {dst.env}, keeping what it replaces"
+                   + (" or deletes (--delete)" if delete else ""))
+        if src.on != LOCAL and dst.on != LOCAL:
+            from nself.sync import relay
+
+            result.add(relay.copy_step(root, servers[src.on], servers[dst.on], servers, options,
+                                       posixpath.join(src.root, path) + "/", posixpath.join(dst.root, path) + "/",
+                                       sync_id, known_hosts, summary + " (streamed through this machine)", TIMEOUT))
+            continue
+        argv = ["rsync", *options, *_ssh_option(root, [src, dst], servers),
                 _location(root, src, path, servers), _location(root, dst, path, servers)]
-        result.add(Step(f"copy {path}/ from {src.env} to {dst.env}, keeping what it replaces"
-                        + (" or deletes (--delete)" if delete else ""),
-                        "run", tuple(argv), LOCAL, error_code=Exit.NETWORK, timeout=TIMEOUT))
+        result.add(Step(summary, "run", tuple(argv), LOCAL, error_code=Exit.NETWORK, timeout=TIMEOUT))
     return result.add(prune_step(dst))
 
 

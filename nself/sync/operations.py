@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nself.errors import Exit, NselfError
-from nself.plan import Plan, Step
+from nself.plan import LOCAL, Plan, Step, StepFailed
 from nself.remote.inventory import Server
 from nself.sync import config as configsync
 from nself.sync import db as dbsync
 from nself.sync import files as filesync
-from nself.sync import history
+from nself.sync import history, stream
 from nself.sync.endpoints import Database
 from nself.sync.machines import Machines
 
@@ -80,6 +80,11 @@ def _signals(handler):
             signal.signal(sig, old)
 
 
+def interruptible():
+    """SIGTERM raises KeyboardInterrupt inside, as SIGINT does (a CI cancel is a Ctrl-C)."""
+    return _signals(_raise_interrupt)
+
+
 @contextmanager
 def recorded(ctx: Context, record: dict):
     """One audit record per sync or rollback: its result (and error) and duration, appended
@@ -88,7 +93,7 @@ def recorded(ctx: Context, record: dict):
     record.update(id=ctx.sync_id, who=history.who(), started=history.now())
     started = time.monotonic()
     try:
-        with _signals(_raise_interrupt):
+        with interruptible():
             yield record
         record["result"] = "ok"
     except NselfError as exc:
@@ -116,6 +121,8 @@ def sync_db(ctx: Context, src: Database, dst: Database, options: dbsync.DbOption
                 results = _steps(run, plan.prepare, ctx.say)
             except Interrupted as exc:
                 raise Interrupted(exc.during, hint="the target was not changed yet") from None
+            except StepFailed as exc:
+                raise _kubectl_failure(exc, [src, dst]) or exc from None
             record["snapshots"] = {"db": {"on": dst.on, "path": plan.snapshot,
                                           "tables": dbsync.parse_summary(results[id(plan.measure)].stdout)}}
             results = _transfer(run, plan, ctx.say)
@@ -132,14 +139,17 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
     `.nself/state/sync/<id>.created.json` for the rollback."""
     record = {"kind": "files", "from": src.env, "env": dst.env, "paths": list(chosen), "delete": delete}
     manifest = ctx.root / ".nself" / "state" / "sync" / f"{ctx.sync_id}.created.json"
+    # connections only to machines that run steps: rsync reaches the other side through OpenSSH
+    # itself (a second SSH handshake cost a third of an unchanged re-sync), and its failure to
+    # connect is read from its stderr (exit 6/7, as for nself's own connections)
     with recorded(ctx, record), history.held(ctx.lock, f"sync files from {src.env}"), \
-            Machines(ctx.root, [src.on, dst.on], ctx.servers) as run:
+            Machines(ctx.root, {s.on for s in plan.steps}, ctx.servers) as run:
         record["snapshots"] = {"files": {"on": dst.on, "path": dst.snapshot(ctx.sync_id), "paths": list(chosen),
                                          "created": str(manifest)}}
         made: dict[str, list[str]] = {}
         try:
             for path, step in zip(chosen, plan.steps):
-                result = _steps(run, [step], ctx.say)[id(step)]
+                result = _rsync(run, step, [ctx.servers[t.on] for t in (src, dst) if t.on != LOCAL], ctx)
                 made[path] = filesync.created(result.stdout)
                 record["transferred"] = record.get("transferred", 0) + filesync.transferred(result.stdout)
         finally:
@@ -147,6 +157,35 @@ def sync_files(ctx: Context, src: filesync.Tree, dst: filesync.Tree, plan: Plan,
             manifest.write_text(json.dumps(made))
         _steps(run, plan.steps[len(chosen):], ctx.say)
     return record
+
+
+def _kubectl_failure(exc: StepFailed, databases: list[Database]) -> NselfError | None:
+    """A `kubectl exec` into a database's pod that the cluster refused (no running pod, no
+    pods/exec permission, an API that serves no exec) as a Kubernetes error (exit 9)."""
+    pods = [db for db in databases if db.via == "kubectl"]
+    said = [line for line in exc.result.stderr.splitlines() if line.startswith(("Error from server", "error:"))]
+    if not pods or not said:
+        return None
+    names = " and ".join(f"{db.service}'s pod ({db.env})" for db in pods)
+    return NselfError(f"kubectl exec into {names} failed: {said[-1]}", code=Exit.KUBERNETES,
+                      hint="sync.db runs pg_dump/pg_restore in the pod with `kubectl exec`: the pod must be Running "
+                           "and your user needs the pods/exec permission in the namespace; nothing was changed")
+
+
+def _rsync(run, step: Step, remote: list[Server], ctx: Context):
+    """One rsync step's result; a failure to reach a host through ssh (the source first: the
+    target was reached already when it runs steps) or to open a tunnel is named as such."""
+    from nself.sync.relay import tunnel_failure
+
+    try:
+        return _steps(run, [step], ctx.say)[id(step)]
+    except StepFailed as exc:
+        stderr = exc.result.stderr
+        failure = tunnel_failure(stderr, ctx.sync_id) or next(
+            (f for f in (stream.ssh_failure(server, stderr) for server in remote) if f is not None), None)
+        if failure is not None:
+            raise failure from None
+        raise
 
 
 def sync_config(ctx: Context, src_env: str, dst_env: str, merge: Plan, snapshot: dict) -> dict:

@@ -48,3 +48,32 @@ def on_machine(root: Path, where: str, fragment: str, servers: Mapping[str, Serv
 def pipeline(*fragments: str) -> tuple[str, ...]:
     """The argv of a local pipeline that fails when any part fails (bash's pipefail)."""
     return ("bash", "-o", "pipefail", "-c", " | ".join(fragments))
+
+
+# OpenSSH's words for a failed connection (its client prints them on stderr) → nself's exit codes
+_KEY_UNKNOWN = ("Host key verification failed", "No ED25519 host key is known", "host key is known for")
+_KEY_CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
+_REFUSED_KEY = "Permission denied (publickey"
+_UNREACHABLE = ("Connection refused", "Connection timed out", "No route to host", "Could not resolve hostname",
+                "Network is unreachable", "Connection closed by", "Connection reset by")
+
+
+def ssh_failure(server: Server, stderr: str):
+    """The NselfError a command that ran through OpenSSH's client failed with, read from its
+    stderr, with the same codes and hints as nself's own connections (exit 7 for a host key
+    or a refused key, 6 for an unreachable host); None when ssh itself did not fail."""
+    from nself.errors import Exit, NselfError
+    from nself.remote.connection import changed_key, unreachable
+
+    if _KEY_CHANGED in stderr:
+        return changed_key(server)
+    if any(words in stderr for words in _KEY_UNKNOWN):
+        return NselfError(f"{server.name}: the host key of {server.host}:{server.port} is unknown",
+                          code=Exit.PERMISSION,
+                          hint=f"check it out of band, then `nself cloud.servers.add {server.name} "
+                               f"--host {server.host} --port {server.port} --trust-new`")
+    if _REFUSED_KEY in stderr:
+        return NselfError(f"{server.name}: {server.user}@{server.host} refused the key", code=Exit.PERMISSION,
+                          hint="check the user and the key (--key) in .nself/servers.yml")
+    reason = next((words for words in _UNREACHABLE if words in stderr), None)
+    return unreachable(server, ConnectionError(0, reason)) if reason else None

@@ -23,13 +23,15 @@ def namespace(*, include=None) -> Collection:
     as collection configuration itself.
     """
     from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, monitor, service, sync
+    from nself.tasks import ci, db, doctor
 
     modules = {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
-               "deploy": deploy, "sync": sync, "env": env, "service": service,
+               "deploy": deploy, "sync": sync, "env": env, "db": db, "ci": ci, "service": service,
                "monitor": monitor}
     chosen = include or modules
     ns = Collection()
     ns.add_task(copy.deepcopy(blueprint.new))
+    ns.add_task(copy.deepcopy(doctor.doctor))
     for name in chosen:
         sub = copy.deepcopy(modules[name].ns)
         sub.__doc__ = modules[name].__doc__   # the group's line in `nself help` (Invoke reads __doc__)
@@ -139,10 +141,29 @@ def override(ns: Collection, path: str, task: Task) -> Collection:
 
 
 def mount(ns: Collection, collection: Collection, name: str | None = None) -> Collection:
-    """Add `collection` to a copy of `ns`; refuse to shadow an existing one."""
+    """Add `collection` to a copy of `ns`.
+
+    Where nself already has a collection of that name (a project's own `db` from before nself
+    had one), the two are merged: the project's tasks are added, and a task both define is the
+    project's (as override() would make it), so a newer nself never breaks a project's
+    tasks.py. A name that is a task is refused (KeyError)."""
     new = copy.deepcopy(ns)
     name = name or collection.name
-    if name in new.collections or name in new.tasks:
-        raise KeyError(f"{name!r} already exists; use override() to replace a task")
-    new.add_collection(collection, name=name)
+    if name in new.tasks:
+        raise KeyError(f"{name!r} is a task; use override() to replace it")
+    if name not in new.collections:
+        new.add_collection(collection, name=name)
+        return new
+    _merge(new.collections[name], collection)
     return new
+
+
+def _merge(into: Collection, extra: Collection) -> None:
+    for task_name, task in extra.tasks.items():
+        into.tasks.pop(task_name, None)
+        into.add_task(task, name=task_name, default=extra.default == task_name or None)
+    for sub_name, sub in extra.collections.items():
+        if sub_name in into.collections:
+            _merge(into.collections[sub_name], sub)
+        else:
+            into.add_collection(sub, name=sub_name)

@@ -106,8 +106,9 @@ def _run_build(c, driver, options, only=()):
     state.mkdir(parents=True, exist_ok=True)
     out = runtime.output(c)
     plan.run(LocalRunner(echo=out.verbose), on_step=lambda s: out.say(f"{s.summary} ..."))
+    built = build.images(driver.project, options.release.id, registry, state)
     refs = {**build.recorded(driver.project.root, options.release.id),
-            **build.images(driver.project, options.release.id, registry, state)}
+            **{name: ref for name, ref in built.items() if not only or name in only}}
     build.record(driver.project.root, options.release.id, refs)
     return _with_images(options, refs)
 
@@ -125,14 +126,21 @@ def _deploy_one(c, environment, release, timeout, service, parallel, keep_going,
         plan = full_plan(driver, options)
         plans.append(Plan(plan.title, [*build_plan.steps, *plan.steps]))
         return None
-    if not skip_build:
-        options = _run_build(c, driver, options)
+    only = _built(driver, options.services)
+    if not skip_build and (only or not options.services):
+        options = _run_build(c, driver, options, only)
     out = runtime.output(c)
     strategy = _strategy(driver)
     out.say(f"deploying release {options.release.id} to {driver.target.describe()} ({strategy})")
     if strategy == "rolling":
         return deploy(driver, options, echo=out.say)
     return _progressive(driver, options, strategy, out)
+
+
+def _built(driver, services: tuple[str, ...]) -> tuple[str, ...]:
+    """--service S: those of S that have `build:`, the only ones to build (() without --service: all)."""
+    names = [driver.project.service(name).name for name in services]
+    return tuple(n for n in names if driver.project.services[n].build is not None)
 
 
 def _strategy(driver) -> str:
@@ -152,6 +160,12 @@ def _progressive(driver, options, strategy, out) -> dict:
     from nself.tasks.canary import _fail_if_aborted, _limits, _schedule
 
     options = dataclasses.replace(options, strategy=strategy)
+    if options.services and driver.kind == "ssh":
+        from nself.deploy.core import NotSupported
+
+        raise NotSupported(f"--service with strategy {strategy} on an ssh target: a canary or blue-green release "
+                           "moves every service together", "deploy every service (leave out --service), or use "
+                           "strategy rolling for this deploy (`environments.<env>.strategy`)")
     if strategy == "blue-green":
         state = bluegreen.deploy(driver, options, echo=out.say)
     else:

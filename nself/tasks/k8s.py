@@ -4,6 +4,7 @@ from __future__ import annotations
 from invoke import Collection, task
 
 from nself import runtime
+from nself.tasks import k8s_addons as addons
 
 _HELP = {
     "file": "compose file(s) to load instead of the project's (repeatable)",
@@ -701,6 +702,6 @@ def uninstall(c, host):
 k3s_ns = Collection("k3s", install, join, kubeconfig, upgrade, uninstall)
 
 ns = Collection("k8s", generate, apply, status, pods, events, describe, logs, exec, shell, port_forward,
-                scale, delete, rollback, context_ns, rollout_ns, k3s_ns)
+                scale, delete, rollback, context_ns, rollout_ns, k3s_ns, addons.ingress_ns, addons.mesh_ns)
 # Task defaults only: how manifests are generated lives in nself.yml's kubernetes.generate.
 ns.configure({"k8s": {"k3s_installer": "https://get.k3s.io"}})

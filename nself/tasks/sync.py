@@ -22,18 +22,7 @@ def _side(c, env: str):
 
 def _guard(c, target: str, force_production: bool) -> None:
     """Production as a target: --force-production, or --yes AND the typed name at a prompt."""
-    import sys
-
-    from nself.errors import UsageError
-
-    opts = runtime.options(c)
-    if target != "production" or force_production or opts.dry_run:
-        return
-    hint = "pass --yes and type `production` when asked, or --force-production in CI"
-    if not opts.yes or not sys.stdin.isatty():
-        raise UsageError("syncing into production needs --yes and the typed name of the environment", hint=hint)
-    if input("type the name of the environment to overwrite: ").strip() != "production":
-        raise UsageError("the typed name was not `production`: nothing was changed", hint=hint)
+    runtime.guard_production(c, target, "syncing into production", force_production)
 
 
 def _pair(c, source: str, target: str) -> str:
@@ -124,7 +113,10 @@ def run_files(c, source: str, target: str, paths, exclude, delete: bool, sync_id
     excludes = tuple((settings.section("sync", "exclude") if settings else None) or ()) + tuple(exclude or ())
     src, dst = filesync.resolve(src_project, servers), filesync.resolve(dst_project, servers)
     sync_id = sync_id or history.new_id()
-    plan = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers)
+    known = dst_project.root / ".nself" / "known_hosts"
+    both_hosts = src.on != "local" and dst.on != "local"
+    plan = filesync.plan(dst_project.root, src, dst, chosen, excludes, delete, sync_id, servers,
+                         known.read_text() if both_hosts and known.is_file() else "")
     if runtime.options(c).dry_run:
         emit(runtime.output(c), plan)
         return None
@@ -148,12 +140,17 @@ def files(c, source, target, paths=None, exclude=None, delete=False, force_produ
                                                             "otherwise)", "force_production": _FORCE})
 def config(c, source, target, include_secrets=False, force_production=False):
     """Diff env files (secrets masked), then merge the non-secret keys."""
+    _guard(c, _pair(c, source, target), force_production)
+    run_config(c, source, target, include_secrets)
+
+
+def run_config(c, source: str, target: str, include_secrets: bool, sync_id: str | None = None) -> None:
+    """The diff table, then the merge plan printed (--dry-run) or run and rendered."""
     from nself.plan import emit
     from nself.sync import config as configsync
     from nself.sync import history
     from nself.sync.operations import sync_config
 
-    _guard(c, _pair(c, source, target), force_production)
     src_project, servers = _side(c, source)
     dst_project, _ = _side(c, target)
     changes = configsync.diff(src_project.variables, dst_project.variables)
@@ -161,7 +158,7 @@ def config(c, source, target, include_secrets=False, force_production=False):
     if not out.json_mode:
         out.table(["key", "change", source, target], [ch.row() for ch in changes],
                   title=f"env {src_project.env} → {dst_project.env}")
-    root, sync_id = dst_project.root, history.new_id()
+    root, sync_id = dst_project.root, sync_id or history.new_id()
     file = configsync.target_file(root, dst_project.env, dst_project.variables.files)
     merge, snapshot = configsync.plan(root, src_project.env, dst_project.env, changes, file,
                                       file.read_text() if file.is_file() else None, include_secrets,
@@ -285,24 +282,146 @@ def status(c):
           r["rollback_to"] or "-"] for r in d["environments"]]))
 
 
+def _auto_section(c) -> dict:
+    from nself.project import find_root, settings
+
+    root = runtime.options(c).root or find_root()
+    loaded = settings.load(root) if root else None
+    return dict((loaded.section("sync", "auto") if loaded else None) or {})
+
+
+def _run_entry(c, entry, force_production: bool) -> None:
+    """One sync.auto entry, as sync.db / sync.files / sync.config would run it."""
+    options = entry.options
+    _guard(c, _pair(c, entry.source, entry.target), force_production)
+    if entry.kind == "config":
+        run_config(c, entry.source, entry.target, bool(options.get("include_secrets")))
+        return
+    if entry.kind == "db":
+        record = run_db(c, entry.source, entry.target, lambda project: db_options(
+            project, options.get("tables"), options.get("exclude_table_data"), bool(options.get("anonymize")),
+            int(options.get("jobs") or 1), bool(options.get("keep_extra"))))
+    else:
+        record = run_files(c, entry.source, entry.target, options.get("paths"), options.get("exclude"),
+                           bool(options.get("delete")))
+    if record:
+        _render(c, record)
+
+
+def _schedules(c, entries, section: dict, schedule: str | None, unschedule: bool, force_production: bool):
+    """[(plan, target project, inventory)] installing or removing the entries' schedules; an
+    entry without a time is said and skipped."""
+    from nself.errors import UsageError
+    from nself.sync import auto as autosync
+
+    out, plans = runtime.output(c), []
+    for entry in entries:
+        project, servers = _side(c, _pair(c, entry.source, entry.target))
+        where = autosync.where(project, servers, section.get("workdir"))
+        if unschedule:
+            plans.append((autosync.unschedule_plan(entry, where), project, servers))
+            continue
+        cron = autosync.scheduled(entry, schedule)
+        if cron is None:
+            out.say(f"sync.auto.{entry.kind}: not scheduled ("
+                    + ("on-change: `nself sync.watch` does that)" if entry.schedule == autosync.ON_CHANGE
+                       else "no schedule in nself.yml; pass --schedule CRON)"))
+            continue
+        if project.env == "production" and not force_production:
+            raise UsageError(f"sync.auto.{entry.kind} writes into production: a scheduled job cannot type its name",
+                             hint="pass --force-production to schedule it anyway (the job then carries it)")
+        plans.append((autosync.schedule_plan(entry, cron, where, section.get("command") or "nself",
+                                             section.get("scheduler") or "cron", force_production), project, servers))
+    return plans
+
+
+@task(help={"only": "only this entry: db, files or config",
+            "schedule": "install a schedule: a cron expression for every entry, or `config` for each entry's own "
+                        "nself.yml schedule (cron.d file or systemd timer on the target's machine)",
+            "unschedule": "remove the installed schedules", "force_production": _FORCE})
+def auto(c, only=None, schedule=None, unschedule=False, force_production=False):
+    """Run the syncs of nself.yml sync.auto, or (un)schedule them."""
+    from nself.sync import auto as autosync
+
+    section = _auto_section(c)
+    entries = autosync.entries(section, only)
+    if schedule is None and not unschedule:
+        for entry in entries:
+            _run_entry(c, entry, force_production)
+        return
+    for entry in entries:              # a bad expression is exit 2 before anything is touched
+        if autosync.scheduled(entry, schedule) is not None and not unschedule:
+            autosync.cron_fields(autosync.scheduled(entry, schedule))
+    plans = _schedules(c, entries, section, schedule, unschedule, force_production)
+    out = runtime.output(c)
+    if runtime.options(c).dry_run:
+        from nself.plan import emit
+
+        emit(out, [plan for plan, _, _ in plans])
+        return
+    from nself.sync.machines import Machines
+
+    done = []
+    for plan, project, servers in plans:
+        with Machines(project.root, {s.on for s in plan.steps}, servers) as run:
+            run(plan.steps)
+        done.append({"title": plan.title, "on": plan.steps[0].on,
+                     "files": [s.spec["path"] for s in plan.steps if s.kind == "put"]})
+    out.emit({"unscheduled" if unschedule else "scheduled": done},
+             render=lambda d: [out.say(f"{item['title']}: done") for item in done])
+
+
 def _not_built(what: str, instead: str):
     from nself.deploy.core import NotSupported
 
     raise NotSupported(f"{what} is not built yet", instead)
 
 
-@task(help={"schedule": "a cron expression (not built)", "unschedule": "remove the schedule (not built)"})
-def auto(c, schedule=None, unschedule=False):
-    """Run the syncs of nself.yml sync.auto (not built yet: says so)."""
-    _not_built("sync.auto", "run sync.db / sync.files / sync.config (or sync.pull ENV) from cron or CI")
+@task(positional=["source", "target"], iterable=["paths", "exclude"],
+      help={"source": "the environment whose files to watch (local: this machine)", "target": _DST,
+            "files": "watch files (the default)", "db": "watch the database (not built: says so)",
+            "paths": "folders to watch (default sync.files.paths)",
+            "exclude": "patterns whose changes start no sync, besides sync.exclude (repeatable)",
+            "debounce": "milliseconds a batch of changes may collect before its sync (default 1000)",
+            "force_production": _FORCE})
+def watch(c, source, target, files=False, db=False, paths=None, exclude=None, debounce=1000,
+          force_production=False):
+    """Push local file changes to an environment, one sync per batch."""
+    from nself.errors import UsageError
+    from nself.sync import files as filesync
+    from nself.sync import watch as watching
+    from nself.sync.operations import interruptible
 
+    if db:
+        _not_built("sync.watch --db (polling the database for a change marker)",
+                   "run sync.db when you need it, or schedule it with `sync.auto --schedule`")
+    target_env = _pair(c, source, target)
+    if _canonical(c, source) != "local":
+        from nself.deploy.core import NotSupported
 
-# no positional arguments: Invoke has no optional ones, and a bare `sync.watch` must say it is not built
-@task(help={"source": f"{_SRC} (not built)", "target": f"{_DST} (not built)", "files": "watch files only",
-            "db": "watch the database only"})
-def watch(c, source=None, target=None, files=False, db=False):
-    """Sync on every change (not built yet: says so)."""
-    _not_built("sync.watch", "run sync.files / sync.db when you need them, or from a file watcher")
+        raise NotSupported("watching another machine's files is not built",
+                           f"watch here: sync.watch local {target_env}")
+    _guard(c, target_env, force_production)
+    project = runtime.load(c, env="local")
+    chosen = filesync.paths(project, paths)
+    folders = [project.root / p for p in chosen]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise UsageError(f"nothing to watch at {', '.join(missing)}", hint="create the folder, or pass --paths")
+    record = run_files(c, "local", target_env, paths, exclude, False)       # the target starts equal
+    if record is None:                                                     # --dry-run: the plan of one sync
+        return
+    out, count = runtime.output(c), 1
+    _render(c, record)
+    out.say(f"watching {', '.join(chosen)} for changes → {target_env} (Ctrl-C stops)")
+    excludes = tuple((project.settings.section("sync", "exclude") if project.settings else None) or ()) \
+        + tuple(exclude or ())
+    with interruptible():
+        for changed in watching.batches(folders, excludes, int(debounce)):
+            out.say(f"{len(changed)} changed path(s): syncing")
+            _render(c, run_files(c, "local", target_env, paths, exclude, False))
+            count += 1
+    out.say(f"stopped watching after {count} sync(s)")
 
 
 ns = Collection("sync", db, files, config, pull, push, rollback, history, status, auto, watch)

@@ -60,6 +60,7 @@ BUILTIN = tuple(Resource(*row) for row in (
     ("batch", "v1", "cronjobs", "CronJob", True, ("status",), ("cj",)),
     ("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("status",), ("ing",)),
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, (), ("netpol",)),
+    ("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("status",), ("hpa",)),
     ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),
     ("rbac.authorization.k8s.io", "v1", "roles", "Role", True),

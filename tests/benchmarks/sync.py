@@ -6,7 +6,12 @@
    `ssh A pg_dump -Fc | [ssh B] pg_restore` measured in the same run, alternating, into an empty
    target each time (target: nself's throughput >= 0.8x the raw pipe's).
 2. Re-sync of an unchanged 10,000-file tree from a host with `nself sync.files` (whole
-   process; target <= 1 s).
+   process; target <= 1 s), printed beside the floors of the same run: a bare `rsync -a` of the
+   same tree over ssh, `ssh HOST true` (one SSH handshake) and `nself --list` (Python + Invoke +
+   nself's namespace). nself's modules are byte-compiled first, as an installed package's are
+   (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise compile them on every run).
+
+`--only files` skips the database part (no PostgreSQL clusters).
 """
 from __future__ import annotations
 
@@ -101,21 +106,25 @@ def db_numbers(root: Path, world: dict, mb: int, rounds: int) -> None:
               f"median of {rounds}")
 
 
-def files_numbers(root: Path, world: dict) -> None:
+def files_numbers(root: Path, world: dict, rounds: int) -> None:
     world["staging"].sh("rm -rf /var/lib/app-host1/uploads && mkdir -p /var/lib/app-host1/uploads && cd "
                         "/var/lib/app-host1/uploads && for d in $(seq 0 49); do mkdir d$d; for f in $(seq 0 199); do "
                         "echo file $d $f > d$d/f$f.txt; done; done")
     first = _timed([str(BIN / "nself"), "sync.files", "staging", "local"], cwd=root)
     host = world["hosts"][0]
-    raw = (f"rsync -a -e 'ssh -T -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
-           f"-i {host.user_key}' root@{host.address}:/var/lib/app-host1/uploads/ {root}/uploads/")
-    again, plain = [], []
-    for _ in range(3):      # alternating, so the machine's load hits both alike
-        again.append(_timed([str(BIN / "nself"), "sync.files", "staging", "local"], cwd=root))
-        plain.append(_timed(raw, shell=True))
+    ssh = f"ssh -T -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i {host.user_key}"
+    commands = {"nself": [str(BIN / "nself"), "sync.files", "staging", "local"],
+                "rsync": f"rsync -a -e '{ssh}' root@{host.address}:/var/lib/app-host1/uploads/ {root}/uploads/",
+                "ssh": f"{ssh} root@{host.address} true", "list": [str(BIN / "nself"), "--list"]}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):      # alternating, so the machine's load hits all alike
+        for name, argv in commands.items():
+            times[name].append(_timed(argv, cwd=root, shell=isinstance(argv, str)))
+    m = {name: statistics.median(values) for name, values in times.items()}
     print(f"files    sync.files staging → local, 10,000 files: first {first:.2f} s, unchanged re-sync "
-          f"{statistics.median(again):.2f} s (target <= 1 s); a bare rsync of the same tree "
-          f"{statistics.median(plain):.2f} s; median of 3")
+          f"{m['nself']:.2f} s (target <= 1 s); floors of the same run: bare rsync of the same tree "
+          f"{m['rsync']:.2f} s, ssh HOST true {m['ssh']:.2f} s, nself --list {m['list']:.2f} s; "
+          f"median of {rounds}")
 
 
 def main() -> int:
@@ -124,19 +133,29 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", choices=["db", "files"])
     args = parser.parse_args()
+    import compileall
+
+    compileall.compile_dir(str(HERE.parent.parent / "nself"), quiet=1)
     folder = Path(tempfile.mkdtemp(prefix="nself-bench-sync-"))
     hosts = start_hosts(folder / "hosts", 2, networked=True)
     clusters = []
     try:
-        local = pg.start_local(PASSWORDS["local"])
-        clusters.append(local)
-        staging, production = (pg.start_on_host(h, PASSWORDS[e]) for h, e in zip(hosts, ("staging", "production")))
-        clusters += [staging, production]
+        if args.only == "files":     # the hosts' shells only, no PostgreSQL
+            local, staging, production = (pg.Cluster(pg.free_port(), "", "", runner)
+                                          for runner in (pg.local_runner, *map(pg.host_runner, hosts)))
+        else:
+            local = pg.start_local(PASSWORDS["local"])
+            clusters.append(local)
+            staging, production = (pg.start_on_host(h, PASSWORDS[e]) for h, e in zip(hosts, ("staging", "production")))
+            clusters += [staging, production]
         world = {"local": local, "staging": staging, "production": production, "hosts": hosts}
         root = _project(folder, local, hosts)
-        db_numbers(root, world, args.mb, args.rounds)
-        files_numbers(root, world)
+        if args.only != "files":
+            db_numbers(root, world, args.mb, args.rounds)
+        if args.only != "db":
+            files_numbers(root, world, max(3, args.rounds))
     finally:
         for cluster in clusters:
             cluster.stop()

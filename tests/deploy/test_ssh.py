@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import stat
 import subprocess
@@ -216,9 +217,12 @@ def test_image_build_failure(tmp_path, hosts, local_podman):
 
 def test_two_environments_on_one_host_keep_their_own_containers(tmp_path, hosts, local_podman):
     """staging and production of one project on host1, in their own paths and ports: deploying
-    production (twice, so it empties a slot) never touches staging's containers."""
+    production (twice, so it empties a slot) never touches staging's containers, and each
+    environment has its own named volume, which production's two releases share."""
     app = make_app(tmp_path, hosts[:1], local_podman, "twins", 8087)
-    (app.root / "compose.yaml").write_text(COMPOSE.format(port="${WEB_PORT}"))
+    (app.root / "compose.yaml").write_text(COMPOSE.format(port="${WEB_PORT}").replace(
+        "    environment:\n      GREETING", "    volumes: [\"data:/data\"]\n    environment:\n      GREETING", 1)
+        + "volumes:\n  data: {}\n")
     (app.root / "nself.yml").write_text((app.root / "nself.yml").read_text().replace(
         "deploy:", "  production:\n    hosts: [host1]\n    path: /var/lib/nself-test/twins-prod\n"
                    "    runtime: podman\n    router: nginx\ndeploy:"))
@@ -228,13 +232,19 @@ def test_two_environments_on_one_host_keep_their_own_containers(tmp_path, hosts,
     app.nself("deploy.to", "staging")
     app.release("twins two")
     app.nself("deploy.to", "production")
+    host = hosts[0]
+    ssh(host, "podman exec twins-staging-a-web sh -c 'echo staging > /data/who' && "
+              "podman exec twins-production-a-web sh -c 'echo production > /data/who'")
     app.release("twins three")
     app.nself("deploy.to", "production")
-    host = hosts[0]
     assert http(f"http://{host.ip}:8087/") == "twins one" and http(f"http://{host.ip}:8088/") == "twins three"
     names = ssh(host, "podman ps --format '{{.Names}}' | grep '^twins' | sort").stdout.split()
     assert names == ["twins-production-b-api", "twins-production-b-web", "twins-staging-a-api",
                      "twins-staging-a-web"], names
+    volumes = ssh(host, "podman volume ls --format '{{.Name}}' | grep '^twins' | sort").stdout.split()
+    assert volumes == ["twins-production_data", "twins-staging_data"], volumes
+    assert ssh(host, "podman exec twins-production-b-web cat /data/who").stdout.strip() == "production"
+    assert ssh(host, "podman exec twins-staging-a-web cat /data/who").stdout.strip() == "staging"
     status = json.loads(app.nself("deploy.status", "staging", "--json").stdout)
     assert status["rows"][0]["running"] == 2 and status["rows"][0]["slot"] == "a"
 
@@ -269,3 +279,78 @@ def test_ctrl_c_while_starting_reverts_the_new_slot(tmp_path, hosts, local_podma
     assert ssh(host, f"podman ps -aq {label} | wc -l").stdout.strip() == "0"
     assert app.page(host) == "relay one"
     assert not (app.path(host) / ".deploy.lock").exists()
+
+
+# A pause point in the switch phase: nginx on host2 waits, at its first call only (the switch's
+# `nginx -t`), until the test says go. /usr/local/sbin is the host's own and comes before /usr/sbin.
+PAUSING_NGINX = """#!/bin/sh
+if [ -e /var/lib/nself-pause ]; then
+  rm -f /var/lib/nself-pause; touch /var/lib/nself-paused
+  i=0; while [ ! -e /var/lib/nself-go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+exec /usr/sbin/nginx "$@"
+"""
+
+
+def test_ctrl_c_while_switching_reverts_every_host(tmp_path, hosts, local_podman):
+    """Ctrl-C once host1 went live on v2 and host2 is mid-switch: after host2's running step
+    ends (it too goes live), both hosts are put back on v1, then the lock is released."""
+    app = make_app(tmp_path, hosts, local_podman, "ferry", 8090)
+    v1 = app.release("ferry one")
+    app.nself("deploy.to", "staging")
+    app.release("ferry two")
+    app.nself("deploy.build", "staging")
+    host1, host2 = hosts
+    ssh(host2, f"printf %s {shlex.quote(PAUSING_NGINX)} > /usr/local/sbin/nginx && chmod +x /usr/local/sbin/nginx "
+               "&& rm -f /var/lib/nself-paused /var/lib/nself-go && touch /var/lib/nself-pause")
+    deploy = subprocess.Popen([NSELF, "deploy.to", "staging", "--skip-build"], cwd=app.root, env=app.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (app.path(host2).parent.parent / "nself-paused").exists() or app.page(host1) != "ferry two":
+            assert time.monotonic() < deadline and deploy.poll() is None, deploy.communicate()
+            time.sleep(0.2)
+        os.killpg(deploy.pid, signal.SIGINT)                  # what Ctrl-C in a terminal does
+        time.sleep(1)
+        ssh(host2, "touch /var/lib/nself-go")                 # host2's switch step goes on and ends
+        _out, err = deploy.communicate(timeout=120)
+    finally:
+        if deploy.poll() is None:
+            os.killpg(deploy.pid, signal.SIGKILL)
+        ssh(host2, "rm -f /usr/local/sbin/nginx /var/lib/nself-pause /var/lib/nself-paused /var/lib/nself-go")
+    assert deploy.returncode == 130, err
+    assert "interrupted while switching" in err and "rolling back host1, host2" in err, err
+    assert [app.page(h) for h in hosts] == ["ferry one"] * 2
+    label = "--filter label=com.docker.compose.project=ferry-staging"
+    for host in hosts:
+        assert ssh(host, f"podman ps -aq {label}-b | wc -l").stdout.strip() == "0"
+        assert ssh(host, f"podman ps -q {label}-a | wc -l").stdout.strip() == "2"
+        assert (app.path(host) / "current").resolve().name == v1
+    assert not (app.path(host1) / ".deploy.lock").exists()
+
+
+def test_service_flag_recreates_only_that_service(tmp_path, hosts, local_podman):
+    """router none, `--service api`: api runs v2, web's container is the same one, serving v1
+    (its image carried over into the new release's compose file)."""
+    app = make_app(tmp_path, hosts[:1], local_podman, "mill", 8091)
+    (app.root / "nself.yml").write_text((app.root / "nself.yml").read_text().replace("router: nginx",
+                                                                                     "router: none"))
+    v1 = app.release("mill one")
+    app.nself("deploy.to", "staging")
+    host = hosts[0]
+    web_before = ssh(host, "podman inspect -f '{{.Id}}' mill-staging-web").stdout.strip()
+    v2 = app.release("mill two")
+    done = json.loads(app.nself("deploy.to", "staging", "--service", "api", "--json").stdout)
+    assert done["result"] == "ok" and done["to"] == v2
+    assert ssh(host, "podman inspect -f '{{.Id}}' mill-staging-web").stdout.strip() == web_before
+    assert app.page(host) == "mill one"
+    assert ssh(host, "podman exec mill-staging-api wget -q -O - http://127.0.0.1:8080/").stdout.strip() == "mill two"
+    compose = (app.path(host) / "releases" / v2 / "compose.yaml").read_text()
+    assert f"image: mill-web:{v1}" in compose and f"image: mill-api:{v2}" in compose, compose
+    assert not (app.root / ".nself" / "state" / "images" / f"{v2}.json").read_text().count("mill-web")
+
+    # canary and blue-green move every service together: refused plainly, nothing changed
+    (app.root / "nself.yml").write_text((app.root / "nself.yml").read_text() + "  strategy: canary\n")
+    refused = app.nself("deploy.to", "staging", "--service", "web", check=False)
+    assert refused.returncode == 2 and "--service with strategy canary" in refused.stderr, refused.stderr
+    assert app.page(host) == "mill one"

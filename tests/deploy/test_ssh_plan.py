@@ -1,7 +1,9 @@
 """The ssh target's plan is built with no host, no podman and no network (pure builders)."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
 
 import pytest
 import yaml
@@ -139,3 +141,94 @@ def test_a_neighbour_that_does_not_load_is_not_a_reason_to_refuse(tmp_path):
     prod = project(tmp_path, env="production", more="  production:\n    hosts: [web1]\n    path: /srv/p\n"
                                                    "  qa:\n    hosts: [nowhere]\n", port="${WEB_PORT:-8081}")
     assert prod.plan(DeployOptions(Release("abc123", {"web": "shop/web:abc123"}))).steps
+
+
+VOLUMES = ("volumes:\n  data: {}\n  shared: {external: true}\n  chosen: {name: shop-chosen, driver: local}\n")
+
+
+def volume_project(tmp_path):
+    project(tmp_path)               # writes the files and the inventory
+    (tmp_path / "compose.yaml").write_text((tmp_path / "compose.yaml").read_text().replace(
+        "  worker:\n", "    volumes: [data:/data, shared:/s, chosen:/c]\n  worker:\n") + VOLUMES)
+    loaded = load_project(tmp_path, env="staging")
+    return SshDriver(loaded, resolve(loaded, inventory.load(tmp_path)), Output())
+
+
+def compose_of(driver, legacy=frozenset()) -> dict:
+    files = compose_render.render(driver.project, {}, "/srv/shop/releases/x", "nginx", legacy)
+    return yaml.safe_load(next(f for f in files if f.path == "compose.yaml").data)
+
+
+def test_volumes_are_the_environments_own_unless_external_or_named(tmp_path):
+    driver = volume_project(tmp_path)
+    assert compose_of(driver)["volumes"] == {"chosen": {"name": "shop-chosen", "driver": "local"},
+                                             "data": {"name": "shop-staging_data"},
+                                             "shared": {"external": True, "name": "shared"}}
+    # an environment whose live release used the old shared name keeps it
+    assert compose_of(driver, frozenset({"data"}))["volumes"]["data"] == {"name": "shop_data"}
+    assert driver.where.volumes == ("data",)
+
+
+def run_probe(driver, base, live=False) -> HostState:
+    """The probe script run by a real shell on a folder laid out like a host's."""
+    where = dataclasses.replace(driver.where, base=str(base))
+    script = ssh_plan.probe_script(where, "r1", [], driver.slots, live)
+    return parse_probe(subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30,
+                                      check=True).stdout)
+
+
+# compose.yaml's volumes as nself wrote them before the environment was in volume names
+OLD_COMPOSE = "name: shop\nservices:\n  web:\n    image: shop/web:r1\nvolumes:\n  data:\n    name: shop_data\n"
+
+
+def test_the_probe_finds_volumes_named_the_old_shared_way(tmp_path):
+    driver = volume_project(tmp_path)
+    base = tmp_path / "host"
+    (base / "releases" / "r1").mkdir(parents=True)
+    (base / "current").symlink_to("releases/r1")
+    (base / "releases" / "r1" / "compose.yaml").write_text(OLD_COMPOSE)
+    state = run_probe(driver, base)
+    assert state.current == "r1" and state.legacy_volumes == {"data"} and state.live_images == ()
+    assert run_probe(driver, base, live=True).live_images == (("web", "shop/web:r1"),)
+    # a live release already on its own names: nothing legacy
+    (base / "releases" / "r1" / "compose.yaml").write_bytes(
+        next(f.data for f in compose_render.render(driver.project, {"web": "shop/web:r1", "worker": "w:1"}, "/x",
+                                                   "nginx") if f.path == "compose.yaml"))
+    state = run_probe(driver, base, live=True)
+    assert state.legacy_volumes == frozenset() and state.live_images == (("web", "shop/web:r1"),
+                                                                         ("worker", "w:1"))
+
+
+def test_docker_compose_missing_is_said_plainly(tmp_path):
+    """The compose command on a host whose docker lacks the compose plugin: exit 127 and
+    what to install (run by a real shell with a docker that knows no `compose`)."""
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho \"docker: 'compose' is not a docker command.\" >&2; exit 1\n")
+    fake.chmod(0o755)
+    command = ssh_plan.Runtime("docker").compose(compose_render.Slot("a", "shop-staging-a"), "up", "-d")
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert done.returncode == 127 and "runtime docker: this host lacks the Docker Compose v2 plugin" in done.stderr
+
+
+def test_docker_removes_containers_with_docker_stop_then_rm(tmp_path):
+    """`docker rm` has no stop timeout (podman's has): docker stops first, then removes."""
+    docker, podman = ssh_plan.Runtime("docker").remove_project("p-a"), ssh_plan.Runtime("podman").remove_project("p-a")
+    assert "docker stop -t 10 $ids; docker rm -f $ids" in docker and " -t 10 $ids; docker rm" in docker
+    assert "docker rm -f -t" not in docker and "podman rm -f -t 10 $ids" in podman
+
+
+def test_service_flag_starts_only_those_without_a_router(tmp_path):
+    (tmp_path / "n").mkdir()
+    (tmp_path / "x").mkdir()
+    none, nginx = project(tmp_path / "n", "none"), project(tmp_path / "x")
+    one = ssh_plan.start(none.where, "r2", none.slots[""], "", "web1", ("web",))
+    assert one[-1].argv[-1].endswith("podman-compose -p shop-staging -f compose.yaml -f slot.yaml up -d --no-deps web")
+    slot = ssh_plan.start(nginx.where, "r2", nginx.slots["b"], "a", "web1", ("web",))
+    assert slot[-1].argv[-1].endswith("up -d")         # a slot of its own starts whole
+    options = DeployOptions(Release("r2", {"web": "shop/web:r2"}), services=("web",))
+    plan = none.plan(options)      # the dry run: worker's image is the live one, read when it runs
+    assert [s.summary for s in plan.steps if "image of worker" in s.summary] == []
+    assert "--no-deps web" in "\n".join(plan.show())
+    assert "image: <the live release's image of worker>" in next(
+        s.data.decode() for s in plan.steps if s.summary == "upload compose.yaml")

@@ -39,6 +39,10 @@ def check_safety(docs, where):
     scaled = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
     budgets = {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"}
     maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    for d in docs:                                          # kind 6: no certificate for no name
+        if d["kind"] == "Ingress" and not all(r.get("host") for r in d["spec"]["rules"]):
+            assert not any(a.startswith("cert-manager.io/") for a in
+                           d["metadata"].get("annotations") or {}), (where, d["metadata"]["name"])
     for d in docs:
         if d["kind"] not in WORKLOADS:
             continue
@@ -69,6 +73,18 @@ def check_safety(docs, where):
         assert all(isinstance(v, str) for v in cm.get("data", {}).values()), (where, cm["metadata"])
 
 
+def check_tmpfs(project, docs):
+    """Kind 5: every compose tmpfs is a Memory emptyDir at its target (Mattermost's /tmp)."""
+    pods = {d["metadata"]["name"]: pod_of(d)["spec"] for d in docs if d["kind"] in WORKLOADS}
+    for svc in project.services.values():
+        for mount in (m for m in svc.volumes if m.type == "tmpfs"):
+            pod = pods[svc.object_name]
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            names = [m["name"] for c in pod["containers"] for m in c.get("volumeMounts", [])
+                     if m["mountPath"] == mount.target]
+            assert names and volumes[names[0]]["emptyDir"]["medium"] == "Memory", (svc.name, mount)
+
+
 @pytest.fixture(scope="module")
 def tools():
     assert KUBECTL and HELM, "kubectl and helm are needed (`.ci/run` installs them)"
@@ -90,6 +106,7 @@ def test_an_official_compose_file_runs_safely_in_every_environment(app, tmp_path
         assert [parse(t, Path(env), "output", compose=True) for t in text.split("\n---\n")] == kustomized
         validate_objects(kustomized)
         check_safety(kustomized, f"{app}/{env}")
+        check_tmpfs(load(app, root, env), kustomized)
         rendered = helm_render(load(app, root, env), chart, env)
         validate_objects(d for d in rendered if d["kind"] != "Secret")
         check_safety([d for d in rendered if d["kind"] != "Secret"], f"{app}/{env} (helm)")
@@ -98,3 +115,25 @@ def test_an_official_compose_file_runs_safely_in_every_environment(app, tmp_path
         assert set(by_key) == set(expected), (env, set(by_key) ^ set(expected))
         for key, doc in expected.items():
             assert normalise(by_key[key]) == normalise(doc), (app, env, key)
+
+
+def test_plausible_reaches_its_renamed_databases(tmp_path):
+    """Plausible names its databases `plausible_db` and `plausible_events_db` (no DNS labels:
+    the Services are `plausible-db`, `plausible-events-db`). Its documented URLs, set in the
+    env file, must reach them under the new names, the database names left alone."""
+    from nself.k8s.convert import Options as ConvertOptions
+    from nself.k8s.convert import convert
+    from nself.k8s.settings import load_overlay
+
+    root = copy_tree(APPS / "plausible", tmp_path / "plausible")
+    with (root / ".env").open("a") as env:
+        env.write("DATABASE_URL=postgres://postgres:postgres@plausible_db:5432/plausible_db\n"
+                  "CLICKHOUSE_DATABASE_URL=http://plausible_events_db:8123/plausible_events_db\n")
+    project = load("plausible", root, "production")
+    manifests = convert(project, load_overlay(project, "production"), ConvertOptions(include_secrets=True))
+    values = {k: v for o in manifests.all() if o["kind"] == "ConfigMap" for k, v in o.get("data", {}).items()}
+    values.update({k: v for s in manifests.secrets for k, v in s.get("stringData", {}).items()})
+    assert values["DATABASE_URL"] == "postgres://postgres:postgres@plausible-db:5432/plausible_db"
+    assert values["CLICKHOUSE_DATABASE_URL"] == "http://plausible-events-db:8123/plausible_events_db"
+    services = {o["metadata"]["name"] for o in manifests.all() if o["kind"] == "Service"}
+    assert {"plausible-db", "plausible-events-db"} <= services

@@ -220,6 +220,85 @@ def test_bind_mounts_volumes_and_tmpfs(tmp_path):
     assert {("web", "bind-to-pvc"), ("web", "host-path")} <= codes(m)
 
 
+def test_user_and_group_names(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          both: {image: a, user: "app:www-data"}
+          group: {image: a, user: "1000:www-data"}
+          root: {image: a, user: "root:root"}
+          answered: {image: a, user: "app:www-data", x-nself: {run_as_user: 33, run_as_group: 33}}
+    """)
+    security = {n: pod(find(m, "Deployment", n))["containers"][0].get("securityContext", {})
+                for n in ("both", "group", "root", "answered")}
+    assert security["group"] == {"runAsUser": 1000} and security["root"] == {"runAsUser": 0, "runAsGroup": 0}
+    assert pod(find(m, "Deployment", "answered"))["securityContext"]["runAsUser"] == 33
+    warned = {w.service: w.message for w in m.warnings if w.code == "user-name"}
+    assert set(warned) == {"both", "group"}                 # root is 0 everywhere; x-nself answers
+    assert "user 'app' and group 'www-data'" in warned["both"] and "run_as_user" in warned["both"]
+    assert warned["group"].startswith("group 'www-data'")
+
+
+def test_network_aliases_get_services(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          web:
+            image: nginx
+            ports: ["8080:80"]
+            networks:
+              front: {aliases: [api, old_name, db, web]}
+              back: {aliases: [api, api-v1]}
+          db: {image: "postgres:16"}
+          other: {image: a, expose: ["9000"], networks: {front: {aliases: [api-v1]}}}
+        networks: {front: {}, back: {}}
+    """)
+    services = {o["metadata"]["name"]: o for o in find(m, "Service")}
+    assert {"web", "api", "api-v1", "other"} <= set(services)
+    assert "old_name" not in services and "old-name" not in services
+    for alias in ("api", "api-v1"):
+        assert services[alias]["spec"] == services["web"]["spec"]   # same pods, same ports
+    warned = sorted(w.message for w in m.warnings if w.code == "alias-name")
+    assert len(warned) == 3 and "'old-name'" in warned[-1]          # db and other's api-v1 taken
+    assert sum("already the name of a Service" in w for w in warned) == 2
+
+
+def test_references_to_a_renamed_service_follow_the_rename(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          app_db: {image: "postgres:16", environment: {POSTGRES_DB: app_db}}
+          web:
+            image: a
+            environment:
+              DATABASE_URL: postgres://u:pw@app_db:5432/app_db
+              DB_HOST: app_db
+              CACHE: "app_db:6379"
+              NOTE: my_app_db is a name
+    """, include_secrets=True)
+    env = find(m, "ConfigMap", "web-env")["data"]
+    secret = next(s for s in m.secrets if s["metadata"]["name"] == "web-secrets")["stringData"]
+    assert secret["DATABASE_URL"] == "postgres://u:pw@app-db:5432/app_db"   # the host only
+    assert env["DB_HOST"] == "app-db" and env["CACHE"] == "app-db:6379"
+    assert env["NOTE"] == "my_app_db is a name"
+    assert find(m, "ConfigMap", "app-db-env")["data"] == {"POSTGRES_DB": "app_db"}  # a database
+
+
+def test_tmpfs_size_and_mode(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          web:
+            image: nginx
+            tmpfs: ["/run:size=8m,mode=1777"]
+            volumes: [{type: tmpfs, target: /secret, tmpfs: {size: 1m, mode: 0700}}]
+    """)
+    spec = pod(find(m, "Deployment", "web"))
+    mounts = {mt["mountPath"]: mt["name"] for mt in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/run"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Mi"}
+    assert volumes[mounts["/secret"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Mi"}
+    warned = [w for w in m.warnings if w.code == "tmpfs-mode"]
+    assert [(w.service, w.key) for w in warned] == [("web", "tmpfs./secret")]   # 1777 ⊇ 0777: fine
+    assert "0700" in warned[0].message
+
+
 def test_project_directory_is_never_put_in_a_configmap(tmp_path):
     _, m = convert_compose(tmp_path, "services:\n  admin:\n    image: a\n    volumes: ['./:/workspace']\n",
                            files={".env": "SECRET_KEY=abcdefgh\n"})
@@ -348,6 +427,18 @@ def test_ingress_for_public_services(tmp_path):
     assert api["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/v1"
     assert api["metadata"]["annotations"]["a/b"] == "c"
     assert find(m, "Ingress", "admin") is None            # bound to loopback: not public
+    assert ("web", "ingress-host") not in codes(m)
+
+
+def test_an_ingress_without_host_is_warned_and_gets_no_certificate(tmp_path):
+    _, m = convert_compose(tmp_path, """
+        services:
+          web: {image: nginx, ports: ["80:80"], x-nself: {ingress: {annotations: {a/b: c}}}}
+    """, overlay="production")
+    web = find(m, "Ingress", "web")
+    assert "host" not in web["spec"]["rules"][0] and "tls" not in web["spec"]
+    assert web["metadata"]["annotations"] == {"a/b": "c"}   # no cert-manager issuer for no name
+    assert ("web", "ingress-host") in codes(m)
 
 
 def test_network_policy_per_network_and_opt_out(tmp_path):

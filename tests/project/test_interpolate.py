@@ -59,3 +59,56 @@ def test_records_used_and_missing_variables():
     interpolate("${A}-${GONE}-${X:-${A}}", VARS, seen=seen)
     assert seen.used == {"A", "GONE", "X"}
     assert seen.missing == {"GONE"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("${MISSING:-d}tail", "dtail"),          # the text after the closing brace is kept
+    ("${A:+${N}}", "1"),                     # the alternative is expanded with the variables
+    ("${MISSING:-${N}}", "1"),
+    ("${MISSING-${N}}", "1"),
+    ("${A+${N}}-${A?${N}}", "1-a"),
+    ("${MISSING:-a$$b}", "a$b"),             # `$$` inside a default
+    ("pay $$5, then $$6", "pay $5, then $6"),
+])
+def test_defaults_and_alternatives_are_expanded_in_place(text, expected):
+    assert interpolate(text, VARS) == expected
+
+
+def nested(levels: int) -> str:
+    return "${X:-" * levels + "v" + "}" * levels
+
+
+def test_nesting_is_allowed_to_the_limit_and_refused_beyond():
+    from nself.project.interpolate import MAX_NESTING
+
+    assert interpolate(nested(MAX_NESTING), VARS) == "v"
+    with pytest.raises(ConfigError) as exc:
+        interpolate(nested(MAX_NESTING + 1), VARS, where="compose.yaml at x")
+    assert "nested more than" in exc.value.message and "in compose.yaml at x" in exc.value.message
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("${MISSING:-${GONE:?deep}}", "required variable GONE is unset in f.yml at k: deep", "set GONE"),
+    ("${MISSING:?}", "MISSING is unset in f.yml at k: no message", "env file"),
+    ("${A/x}", "invalid interpolation '${A/x}' in f.yml at k", "Compose supports ${VAR}"),
+    ("${-x}", "invalid interpolation '${-x}' in f.yml at k", "write '$$' for a literal dollar"),
+    ("${MISSING:-${B}", "in f.yml at k: missing closing", "close every"),
+    ("${MISSING:-${1B}}", "invalid interpolation '${1B}' in f.yml at k", "starts with a letter"),
+    ("${MISSING:+x}${A:?${1B}}", "invalid interpolation '${1B}' in f.yml at k", "starts with a letter"),
+])
+def test_errors_say_where_and_how_to_fix(text, message, hint):
+    with pytest.raises(ConfigError) as exc:
+        interpolate(text, VARS, where="f.yml at k")
+    assert message in exc.value.message and hint in exc.value.hint, (exc.value.message, exc.value.hint)
+
+
+def test_variables_inside_defaults_and_alternatives_are_recorded():
+    seen = Substitution()
+    interpolate("${A:+${B}}${MISSING:-${C}}${A?${D}}", VARS, seen=seen)
+    assert seen.used == {"A", "B", "MISSING", "C", "D"} and seen.missing == {"B", "C", "D"}
+
+
+def test_lenient_loads_record_a_missing_required_variable_as_empty():
+    seen = Substitution(lenient=True)
+    assert interpolate("x${MISSING:?m}y", VARS, seen=seen) == "xy"
+    assert seen.missing == {"MISSING"}

@@ -37,10 +37,11 @@ def test_is_dns1035_accepts_the_longest_label():
     assert is_dns1035("a" * 63) and is_dns1035("a-1")
 
 
-def test_a_rename_says_how_to_keep_the_old_hostname():
+def test_a_rename_says_what_follows_and_what_to_set():
     _, [warning] = object_names(["my_api"])
-    assert warning.message == ("named 'my-api' in Kubernetes; if an image or another service expects the "
-                               "hostname 'my_api', add it as an alias")
+    assert warning.message == ("named 'my-api' in Kubernetes; host references in the compose environment "
+                               "follow (URLs, host:port, *_HOST), but an image default or a config file "
+                               "naming 'my_api' must be set to 'my-api'")
 
 
 def test_a_collision_names_both_services_and_the_fix():

@@ -53,13 +53,12 @@ def test_dry_run_shows_the_diff_and_writes_nothing(envs, nself):
     assert not (envs / ".env.local").exists()
 
 
-def test_history_status_and_the_commands_not_built(envs, nself):
+def test_history_status_and_sync_auto_without_entries(envs, nself):
     assert nself(["sync.config", "staging", "local"], cwd=envs).code == 0
     rows = nself(["sync.history", "--json"], cwd=envs).json()["syncs"]
     assert [(r["kind"], r["from"], r["env"], r["result"]) for r in rows] == [("config", "staging", "local", "ok")]
     status = {e["env"]: e for e in nself(["sync.status", "--json"], cwd=envs).json()["environments"]}
     assert status["local"]["rollback_to"] == rows[0]["id"] and status["local"]["kind"] == "config"
-    for argv in (["sync.auto"], ["sync.watch", "--source", "local", "--target", "staging"], ["sync.watch"]):
-        result = nself(argv, cwd=envs)
-        assert result.code == 2 and "not built yet" in result.err
+    bare = nself(["sync.auto"], cwd=envs)          # no sync.auto entries in nself.yml
+    assert bare.code == 3 and "nothing to sync" in bare.err and "sync.auto.db" in bare.err
     assert nself(["sync.rollback", "staging"], cwd=envs).code == 2       # nothing to roll back to

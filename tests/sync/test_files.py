@@ -78,9 +78,50 @@ def test_files_come_home_and_rollback_restores_the_local_tree(world, project, ns
     assert (project / "uploads" / "mine.txt").read_text() == "only here\n"
 
 
-def test_between_two_hosts_it_says_it_is_not_built(world, project, nself):
-    result = nself(["sync.files", "staging", "production", "--force-production"], cwd=project)
-    assert result.code == 2 and "not built" in result.err and "sync.files staging local" in result.err
+def _digest_on(world, env: str, folder: str) -> str:
+    return _sorted(world.cluster(env).sh(f"cd {folder} && find . -type f -exec md5sum {{}} +"))
+
+
+def test_host_to_host_streams_through_here_though_the_hosts_cannot_reach_each_other(world, project, nself):
+    """staging (host1) → production (host2): rsync on host2 through a tunnel of this machine's
+    connection; host1's key checked on host2, snapshot and rollback on host2."""
+    there = "/var/lib/app-host2"
+    host1 = world.hosts[0].address
+    world.staging.sh(f"rm -rf {HOST_ROOT}/uploads && mkdir -p {HOST_ROOT}/uploads/a && cd {HOST_ROOT}/uploads && "
+                     "for i in $(seq 1 300); do echo staging $i > a/f$i.txt; done && echo skip > a/x.log")
+    world.production.sh(f"rm -rf {there}/uploads {there}/.nself/snapshots && mkdir -p {there}/uploads/a && "
+                        f"echo production > {there}/uploads/a/f1.txt && echo mine > {there}/uploads/own.txt")
+    # no route from host2 to host1: the copy cannot be a direct one
+    cut = world.production.sh(f"timeout 3 bash -c 'echo > /dev/tcp/{host1}/22' 2>&1 || echo unreachable")
+    assert "unreachable" in cut
+    dry = nself(["sync.files", "staging", "production", "--force-production", "--dry-run"], cwd=project)
+    assert dry.code == 0 and "ssh-agent -t" in dry.out and f":{host1}:22" in dry.out
+    assert world.production.sh(f"cat {there}/uploads/a/f1.txt").strip() == "production"
+    done = nself(["sync.files", "staging", "production", "--force-production", "--json"], cwd=project)
+    assert done.code == 0, done.err
+    assert done.json()["transferred"] == 300
+    source = [line for line in _digest_on(world, "staging", f"{HOST_ROOT}/uploads/a").splitlines()
+              if "x.log" not in line]
+    assert _digest_on(world, "production", f"{there}/uploads/a").splitlines() == source
+    assert world.production.sh(f"cat {there}/uploads/own.txt").strip() == "mine"       # no --delete
+    again = nself(["sync.files", "staging", "production", "--force-production", "--json"], cwd=project)
+    assert again.code == 0 and again.json()["transferred"] == 0
+    back = nself(["sync.rollback", "production", "--force-production", "--to", done.json()["id"]], cwd=project)
+    assert back.code == 0, back.err
+    assert world.production.sh(f"cat {there}/uploads/a/f1.txt").strip() == "production"
+    assert world.production.sh(f"ls {there}/uploads/a").split() == ["f1.txt"]
+
+
+def test_host_to_host_refuses_a_source_whose_key_the_project_does_not_know(world, project, nself):
+    there = "/var/lib/app-host2"
+    host1 = world.hosts[0].address
+    world.production.sh(f"rm -rf {there}/uploads && mkdir -p {there}/uploads && echo kept > {there}/uploads/k.txt")
+    known = project / ".nself" / "known_hosts"
+    known.write_text("".join(line + "\n" for line in known.read_text().splitlines()
+                             if not line.startswith(host1 + " ")))
+    refused = nself(["sync.files", "staging", "production", "--force-production"], cwd=project)
+    assert refused.code == 7 and "host1" in refused.err and "unknown" in refused.err, refused.err
+    assert world.production.sh(f"ls {there}/uploads").split() == ["k.txt"]
 
 
 def test_an_unreachable_host_and_an_absolute_path_are_refused_before_anything_changes(world, project, nself):

@@ -64,13 +64,22 @@ def test_a_transfer_between_hosts_is_one_local_pipeline_with_sudo_on_sudo_hosts(
 
 @pytest.mark.parametrize("environments, words", [
     ("  staging:\n    database: {server: db9}\n", "db9"),
-    ("  staging:\n    context: kind-x\n", "Kubernetes"),
     ("  staging:\n    database: {url_env: DATABASE_URL}\n", "DATABASE_URL"),
 ])
 def test_bad_database_settings_name_the_key(tmp_path, environments, words):
     with pytest.raises(ConfigError) as caught:
         endpoints.resolve(_project(tmp_path, "staging", environments), SERVERS)
     assert caught.value.code == 3 and words in caught.value.message
+
+
+def test_a_kubernetes_environments_database_is_reached_by_kubectl_exec_from_here(tmp_path):
+    db = endpoints.resolve(_project(tmp_path, "staging", "  staging:\n    context: kind-x\n    namespace: shop\n"),
+                           SERVERS)
+    assert (db.on, db.via, db.kubectl) == ("local", "kubectl", ("kubectl", "--context", "kind-x", "-n", "shop"))
+    assert db.state.endswith("/.nself/state/staging")
+    fragment = db.tool("pg_dump", "-Fc", "-d", db.name)
+    assert fragment.startswith('kubectl --context kind-x -n shop exec -i "$(kubectl --context kind-x -n shop get pods')
+    assert fragment.endswith(f"-- pg_dump -w -U {db.user} -Fc -d {db.name}")
 
 
 def test_rules_are_normalised_and_bad_ones_refused():

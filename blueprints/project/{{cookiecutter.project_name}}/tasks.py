@@ -16,7 +16,7 @@ def seed(c, sample=10):
 
 # nself's collections (config, k8s, helm, …), configured from nself.yml and NSELF_*.
 ns = namespace()
-ns = mount(ns, Collection("db", seed))
+ns = mount(ns, Collection("demo", seed))     # `nself demo.seed`; nself's own `db.*` is beside it
 
 # Replace a library task with your own (on a copy; the library is untouched), e.g. a smoke
 # test after nself's health check, run by `nself deploy.check ENV` and from a post-deploy hook

@@ -162,7 +162,7 @@ class NselfProgram(Program):
         if alias:
             print(legacy.warning(alias), file=sys.stderr)
         self.core.unparsed = words
-        legacy.refuse_planned(words, taken)
+        legacy.refuse_planned(words, set(self.collection.task_names))
         lead = list(takewhile(lambda w: not w.startswith("-"), words))
         asked = self.args.help.value
         if lead[:1] == ["help"] and "help" not in taken:

@@ -91,15 +91,15 @@ def test_services_and_flags(project):
 
 
 def test_a_projects_own_tasks_complete_and_changes_are_seen(project):
-    assert "seed" not in complete(project, "se")
+    assert "seed" not in complete(project, "see")
     (project / "tasks.py").write_text(TASKS)
-    assert complete(project, "se") == ["seed"]
+    assert complete(project, "see") == ["seed"]
     assert SERVICES <= set(complete(project, "seed", ""))
     assert sorted(complete(project, "seed", "hasura", "--target", "")) == ["local", "production", "qa", "staging"]
     time.sleep(0.01)
     (project / "tasks.py").write_text(TASKS.replace("def seed(", "def plant(").replace("seed.", "plant.")
                                       .replace("add_task(seed)", "add_task(plant)"))
-    assert complete(project, "se") == [] and complete(project, "pla") == ["plant"]
+    assert complete(project, "see") == [] and complete(project, "pla") == ["plant"]
     compose = project / "docker-compose.yml"
     compose.write_text(compose.read_text().replace("\n  hasura:\n", "\n  graphql:\n", 1))
     names = set(complete(project, "k8s.logs", ""))

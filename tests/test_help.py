@@ -51,7 +51,8 @@ def test_help_lists_groups_one_line_each_then_global_flags(nself, stack):
     assert r.code == 0, r.err
     groups = section(r.out, "Groups")
     names = [line.split()[0] for line in groups]
-    assert names == ["blueprint", "ci", "cloud", "config", "db", "deploy", "env", "helm", "k8s", "sync"]
+    assert names == ["blueprint", "ci", "cloud", "config", "db", "deploy", "env", "helm", "k8s", "monitor",
+                     "service", "sync"]
     assert any(line.split()[0] == "env" and "environments" in line for line in groups)
     assert r.out.index("Groups:") < r.out.index("Global flags:") < r.out.index("Invoke's options:")
     flags = "\n".join(section(r.out, "Global flags"))
@@ -163,17 +164,39 @@ def test_an_alias_fails_like_its_target(nself, stack, alias, new, code):
     assert warning.startswith(f"Warning: 'nself {alias[0]}' is deprecated.") and rest == target.err
 
 
-@pytest.mark.parametrize("alias", ["email", "search", "functions", "mlflow", "admin", "metrics", "monitor"])
-def test_aliases_into_groups_not_built_yet_say_so(nself, stack, alias):
-    r = nself([alias, "grafana" if alias == "monitor" else "status"], cwd=stack)   # old `nself monitor grafana`
+def test_the_old_monitor_alias_leads_to_a_command_not_built_yet(nself, stack):
+    r = nself(["monitor", "grafana"], cwd=stack)   # old `nself monitor grafana` → `monitor open grafana`
     assert r.code == 2 and "Traceback" not in r.err
-    assert r.err.startswith(f"Warning: 'nself {alias}' is deprecated. Use 'nself {' '.join(legacy.ALIASES[alias])}'")
-    assert "is not built yet" in r.err and "issue 15" in r.err
+    assert r.err.startswith("Warning: 'nself monitor' is deprecated. Use 'nself monitor open'")
+    assert "'nself monitor open' is not built yet" in r.err and "issue 15" in r.err
+
+
+def test_metrics_runs_the_monitor_group(nself, stack):
+    r, target = nself(["metrics", "status", "--json"], cwd=stack), nself(["monitor", "status", "--json"], cwd=stack)
+    assert r.code == target.code and r.out == target.out and "profile" in r.json()
+    assert r.err.startswith("Warning: 'nself metrics' is deprecated. Use 'nself monitor' instead.")
+
+
+def test_planned_sub_commands_are_refused_plainly(nself, stack):
+    r = nself(["service", "mlflow", "runs"], cwd=stack)
+    assert r.code == 2 and "'nself service mlflow runs' is not built yet" in r.err and "Warning" not in r.err
+
+
+@pytest.mark.parametrize("alias", ["email", "search", "functions", "mlflow", "admin"])
+def test_service_aliases_run_the_service_group(nself, tmp_path, alias):
+    """`nself search enable` is `nself service search enable` (on a project without it)."""
+    made = [nself(["new", f"p{i}", "--no-input", "--extra", "mailpit=false"], cwd=tmp_path) for i in (1, 2)]
+    assert all(m.code == 0 for m in made)
+    r = nself([alias, "enable", "--json"], cwd=tmp_path / "p1")
+    target = nself(["service", alias, "enable", "--json"], cwd=tmp_path / "p2")
+    assert r.code == target.code == 0, r.err
+    assert r.json() == target.json() and r.json()["state"] == "enabled"
+    assert r.err.startswith(f"Warning: 'nself {alias}' is deprecated. Use 'nself service {alias}' instead.")
 
 
 def test_the_new_monitor_group_is_not_taken_for_the_alias(nself, stack):
-    r = nself(["monitor", "status"], cwd=stack)
-    assert r.code == 2 and "Warning" not in r.err and "'nself monitor status' is not built yet" in r.err
+    r = nself(["monitor", "status", "--json"], cwd=stack)
+    assert "Warning" not in r.err and r.json()["environment"] == "local"
 
 
 def test_aliases_are_hidden_from_list_and_shown_in_help_legacy(nself, stack):

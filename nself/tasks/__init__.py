@@ -12,7 +12,7 @@ from invoke import Collection, Task
 
 from nself.tasks.flags import conventional_short_flags
 
-BUILTINS = ("config", "blueprint", "env")
+BUILTINS = ("config", "blueprint", "env", "service", "monitor")
 
 
 def namespace(*, include=None, project_config_too: bool = True) -> Collection:
@@ -42,11 +42,12 @@ def namespace(*, include=None, project_config_too: bool = True) -> Collection:
 
 
 def _modules() -> dict:
-    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, sync
+    from nself.tasks import blueprint, cloud, config, deploy, env, helm, k8s, monitor, service, sync
     from nself.tasks import ci, db
 
     return {"config": config, "blueprint": blueprint, "k8s": k8s, "helm": helm, "cloud": cloud,
-            "deploy": deploy, "sync": sync, "env": env, "db": db, "ci": ci}
+            "deploy": deploy, "sync": sync, "env": env, "db": db, "ci": ci, "service": service,
+            "monitor": monitor}
 
 
 def defaults() -> dict:

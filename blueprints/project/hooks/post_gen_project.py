@@ -1,7 +1,9 @@
 """Write .env.secrets with fresh random secrets, mode 0600 (git does not keep file modes,
-so the template cannot carry them)."""
+so the template cannot carry them); drop monitoring/ (Prometheus's scrape configuration, as
+`nself monitor profile minimal` writes it) when monitoring was not asked for."""
 import os
 import secrets
+import shutil
 
 FULL = "{{ cookiecutter.stack }}" == "full"
 NAMES = ["POSTGRES_PASSWORD"]
@@ -21,3 +23,6 @@ fd = os.open(".env.secrets", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 with os.fdopen(fd, "w") as handle:
     handle.write("\n".join(lines) + "\n")
 os.chmod(".env.secrets", 0o600)
+
+if "{{ cookiecutter.monitoring }}" != "True":
+    shutil.rmtree("monitoring")

@@ -166,7 +166,8 @@ def test_a_sync_that_only_added_files_rolls_back_though_rsync_made_no_snapshot_f
 
 
 def test_pull_with_json_prints_one_document_for_its_database_and_files_syncs(world, project, nself):
-    world.staging.sh(f"rm -rf {HOST_ROOT}/uploads && mkdir -p {HOST_ROOT}/uploads && echo one > {HOST_ROOT}/uploads/one.txt")
+    world.staging.sh(f"rm -rf {HOST_ROOT}/uploads && mkdir -p {HOST_ROOT}/uploads"
+                     f" && echo one > {HOST_ROOT}/uploads/one.txt")
     pulled = nself(["sync.pull", "staging", "--json"], cwd=project)
     assert pulled.code == 0, pulled.err
     syncs = pulled.json()["syncs"]

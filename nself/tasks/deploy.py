@@ -57,8 +57,30 @@ def _options(c, driver, release, timeout, service, parallel, keep_going, skip_bu
     rid = release or release_id(project.root)
     images = build.recorded(project.root, rid) if skip_build else {}
     default_timeout = project.settings.section("deploy", "timeout") if project.settings else None
-    return DeployOptions(Release(rid, images), timeout=float(timeout or default_timeout or 300),
-                         keep_going=keep_going, parallel=int(parallel), services=tuple(service or ()))
+    timeout, parallel = _run_numbers(timeout, parallel)
+    return DeployOptions(Release(rid, images), timeout=timeout or float(default_timeout or 300),
+                         keep_going=keep_going, parallel=parallel, services=tuple(service or ()))
+
+
+def _run_numbers(timeout, parallel) -> tuple[float | None, int]:
+    """--timeout (None when not given: the caller's default applies) and --parallel, checked."""
+    return (None if timeout is None else _at_least_one("--timeout", timeout, float),
+            _at_least_one("--parallel", parallel, int))
+
+
+def _at_least_one(flag: str, value, kind: type):
+    """`value` of a numeric flag as `kind`, at least 1 (the floor nself.yml keeps for
+    deploy.timeout); raises UsageError (exit 2) before anything runs otherwise."""
+    from nself.errors import UsageError
+
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not number >= 1:            # `not >=` also refuses nan
+        kind_name = "a whole number" if kind is int else "a number"
+        raise UsageError(f"{flag} {value}: must be {kind_name} of at least 1", hint=f"e.g. {flag} 30")
+    return number
 
 
 def _build_plan(c, driver, options, only=()):
@@ -364,11 +386,12 @@ def promote(c, source=None, destination=None, skip_tests=False, timeout=None, pa
     from nself.deploy.core import DeployOptions, deploy
     from nself.deploy.promote import promoted_release
 
+    timeout, parallel = _run_numbers(timeout, parallel)
     src, dest = _environments(c, source or "staging", None, False)[0], \
         _environments(c, destination or "production", None, False)[0]
     source_driver, driver = _driver(c, src), _driver(c, dest)
     release = promoted_release(source_driver, skip_tests)
-    options = DeployOptions(release, timeout=float(timeout or 300), keep_going=keep_going, parallel=int(parallel))
+    options = DeployOptions(release, timeout=timeout or 300.0, keep_going=keep_going, parallel=parallel)
     out = runtime.output(c)
     if runtime.options(c).dry_run:
         from nself.deploy.core import full_plan

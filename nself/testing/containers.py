@@ -155,6 +155,55 @@ def ssh(host, command: str, timeout: float = 120, check: bool = True) -> subproc
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
 
 
+# One pass of `reset_podman_host`: every router nginx a test started stopped (their pid files
+# are in the project folders, /var/lib/nself-test/<name>/router/nginx.pid), then every container
+# and volume removed, then the project folders themselves (a later test reusing a project name
+# would otherwise find the earlier one's live slot, releases and history there).
+_RESET = ("for pid in /var/lib/nself-test/*/router/nginx.pid; do [ -s \"$pid\" ] && kill $(cat \"$pid\") 2>/dev/null; "
+          "done; podman rm -af -t 0 >/dev/null 2>&1; podman volume prune -f >/dev/null 2>&1; "
+          "rm -rf /var/lib/nself-test/*; podman ps -a --format '{{.Names}} {{.Status}}'")
+
+
+def reset_podman_host(host, deadline: float = 60) -> None:
+    """`host` back to running nothing, as a new host: first quiet (no podman or podman-compose
+    run started over SSH still going, e.g. one of a killed nself, whose sshd session lives on
+    and goes on creating containers), then cleaned by `_RESET` until a pass finds no container
+    left: `podman rm -af` refuses a container another one depends on (compose `depends_on`:
+    the apps' web, which publishes the port) while that one exists, and a container still being
+    created can outlive one `rm`. Raises AssertionError naming what is left after `deadline` s."""
+    import time
+
+    end, left = time.monotonic() + deadline, []
+    while time.monotonic() < end:
+        left = _podman_runs(host)
+        if not left:
+            left = ssh(host, _RESET, check=False).stdout.split("\n")
+            left = [line for line in left if line.strip()]
+            if not left:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"{host.name} is not quiet after {deadline} s: {left}")
+
+
+def _podman_runs(host) -> list[str]:
+    """The podman and podman-compose command lines running in `host`'s network namespace (its
+    containers' conmon and processes excluded); [] for a host without one."""
+    if not host.netns:
+        return []
+    pids = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True,
+                          timeout=30).stdout.split()
+    runs = []
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue                                      # ended meanwhile
+        names = [Path(arg.decode(errors="replace")).name for arg in argv[:2]]
+        if "podman-compose" in names or names[0] == "podman":
+            runs.append(" ".join(a.decode(errors="replace") for a in argv if a))
+    return runs
+
+
 def stop_podman_hosts(hosts) -> None:
     """Containers removed, then every process left in each host's network namespace (nginx,
     conmon) ended, then the host removed: processes started over SSH outlive sshd."""

@@ -4,19 +4,14 @@ per test session (a host pair costs ~20 s to start and to remove; the image laye
 this machine are cached for every later build).
 
 Tests keep apart by their own project name, folder and ports; after each test `_reset_hosts`
-removes every container and stops every router nginx it left, so the next one starts from
-hosts that run nothing (ports free, no load) without new hosts."""
+waits until nothing is still being started on the hosts, then removes every container, volume,
+router nginx and project folder it left, so the next one starts from hosts as new (ports free,
+no load, no earlier deploy's state) without new hosts."""
 from __future__ import annotations
 
 import pytest
 
-from nself.testing.containers import local_env, reset_local, ssh, start_podman_hosts, stop_podman_hosts
-
-# Every container, and every nginx a test's router started (their pid files are under the
-# project folders the tests use, /var/lib/nself-test/<name>/router/nginx.pid).
-RESET = ("podman rm -af -t 0 >/dev/null 2>&1; "
-         "for pid in /var/lib/nself-test/*/router/nginx.pid; do [ -s \"$pid\" ] && kill $(cat \"$pid\") 2>/dev/null; "
-         "done; true")
+from nself.testing.containers import local_env, reset_local, reset_podman_host, start_podman_hosts, stop_podman_hosts
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +31,8 @@ def local_podman(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _reset_hosts(request):
-    """After a test that used the hosts: nothing left running on them."""
+    """After a test that used the hosts: nothing left on them (`reset_podman_host`)."""
     yield
     if "hosts" in request.fixturenames:
         for host in request.getfixturevalue("hosts"):
-            ssh(host, RESET, check=False)
+            reset_podman_host(host)

@@ -270,30 +270,30 @@ def test_blue_green_twenty_switches_under_load(tmp_path, hosts, local_podman):
     (and its one connection per host): 0 failed requests (as `fetch` counts them), every
     switch complete when it returns, the new colour's containers removed by the rollback, each
     command in the audit log."""
-    app = make_app(tmp_path, hosts, local_podman, "ferry", 8092)
-    app.release("ferry one")
+    app = make_app(tmp_path, hosts, local_podman, "pier", 8092)
+    app.release("pier one")
     app.nself("deploy.to", "staging")
     stable = live_slot(app, hosts[0])
-    app.release("ferry two")
+    app.release("pier two")
     app.nself("deploy.blue-green", "staging")
     load = Load(app)
     load.start()
     try:
         app.nself("deploy.blue-green.switch", "staging")
-        assert measure(app, 20) == Counter({"ferry two": 20})
+        assert measure(app, 20) == Counter({"pier two": 20})
         driver = in_process(app)
         before = client_ports(driver)
         for weight in [0, 100] * 9:
             driver.canary_weight(None, weight)
-            assert measure(app, 20) == Counter({"ferry two" if weight else "ferry one": 20})
+            assert measure(app, 20) == Counter({"pier two" if weight else "pier one": 20})
         assert client_ports(driver) == before            # one connection per host for all 18 switches
         app.nself("deploy.blue-green.rollback", "staging")
-        assert measure(app, 20) == Counter({"ferry one": 20})
+        assert measure(app, 20) == Counter({"pier one": 20})
     finally:
         counts = load.stop()
     assert counts["failed"] == 0 and counts["ok"] > 500, counts
-    assert load.versions["ferry two"] > 0 and load.versions["ferry one"] > 0, load.versions
-    assert all(slot_containers(h, "ferry", "b" if stable == "a" else "a") == 0 for h in hosts)
+    assert load.versions["pier two"] > 0 and load.versions["pier one"] > 0, load.versions
+    assert all(slot_containers(h, "pier", "b" if stable == "a" else "a") == 0 for h in hosts)
     history = json.loads(app.nself("deploy.history", "staging", "--json").stdout)["deploys"]
     assert [(r["strategy"], r["result"]) for r in history] == [("rolling", "ok"), ("blue-green", "ok"),
                                                                 ("rollback", "ok")]

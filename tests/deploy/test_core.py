@@ -330,6 +330,27 @@ def test_an_environment_with_both_a_context_and_servers_must_say_which(tmp_path,
     assert "k8s → kind" in nself(["--dry-run", "deploy.to", "staging"], cwd=project.root).out
 
 
+@pytest.mark.parametrize("task", ["deploy.to staging", "deploy.promote"])
+@pytest.mark.parametrize("flag, value", [("--timeout", "abc"), ("--timeout", "0"), ("--timeout", "-1"),
+                                         ("--parallel", "0")])
+def test_run_numbers_below_one_are_usage_errors(tmp_path, nself, task, flag, value):
+    """The floor nself.yml keeps for deploy.timeout holds for the flags too, before any host is
+    asked (web1's address is a closed port) and in a dry run as in a real one."""
+    project = project_with(tmp_path, "environments:\n  staging:\n    hosts: [web1]\n  production:\n"
+                                     "    hosts: [web2]\n")
+    (project.root / ".nself").mkdir()
+    (project.root / ".nself" / "servers.yml").write_text("servers:\n  web1: {host: 127.0.0.1, port: 9}\n"
+                                                         "  web2: {host: 127.0.0.1, port: 9}\n")
+    for dry in ([], ["--dry-run"]):
+        result = nself([*dry, *task.split(), "--skip-build" if "promote" not in task else "--keep-going",
+                        flag, value], cwd=project.root)
+        assert result.code == 2 and f"{flag} {value}: must be" in result.err, (result.code, result.err)
+    if task == "deploy.to staging":            # the floor itself is allowed
+        fine = nself(["--dry-run", "deploy.to", "staging", "--timeout", "1", "--parallel", "1"],
+                     cwd=project.root)
+        assert fine.code == 0, fine.err
+
+
 def test_promote_refuses_a_source_without_a_successful_deploy(tmp_path, nself):
     project = project_with(tmp_path, "environments:\n  staging:\n    hosts: [web1]\n  production:\n"
                                      "    hosts: [web1]\n")

@@ -143,7 +143,7 @@ def test_deploy_v1_v2_rollback_v2_again(tmp_path, hosts, local_podman):
     assert again["detail"]["unchanged"] == [h.name for h in hosts]
     assert ssh(hosts[0], "podman ps -q --no-trunc | sort").stdout == before
     # one live slot: the old one's containers are gone; keep_releases 2 keeps v1 and v2
-    assert len(before.split()) == 2
+    assert len(before.split()) == 2, ssh(hosts[0], "podman ps -a --format '{{.Names}} {{.Status}}'").stdout
     assert sorted(p.name for p in (app.path(hosts[1]) / "releases").iterdir()) == sorted([v1, v2])
 
 

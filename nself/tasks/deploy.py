@@ -99,14 +99,16 @@ def _runtime(driver) -> str:
     return getattr(driver.target, "runtime", None) or ("podman" if shutil.which("podman") else "docker")
 
 
-def _planned_images(driver, options):
+def _planned_images(driver, options, only=()):
     """options whose release names the images the build steps will produce (by tag: a push's
-    digest is not known before it runs), so a dry run plans the deploy of what it would build."""
+    digest is not known before it runs), so a dry run plans the deploy of what it would build
+    (with --service, only those services' images, as the real run records)."""
     from nself.deploy import build
 
     project = driver.project
     registry = project.settings.section("deploy", "registry") if project.settings else None
-    return _with_images(options, build.images(project, options.release.id, registry))
+    planned = build.images(project, options.release.id, registry)
+    return _with_images(options, {name: ref for name, ref in planned.items() if not only or name in only})
 
 
 def _with_images(options, refs: dict[str, str]):
@@ -141,15 +143,16 @@ def _deploy_one(c, environment, release, timeout, service, parallel, keep_going,
 
     driver = _driver(c, environment)
     options = _options(c, driver, release, timeout, service, parallel, keep_going, skip_build)
+    only = _built(driver, options.services)
+    builds = not skip_build and (only or not options.services)   # --service S: only S's own builds
     if runtime.options(c).dry_run:
-        build_plan = Plan("build", []) if skip_build else _build_plan(c, driver, options)[0]
+        build_plan = _build_plan(c, driver, options, only)[0] if builds else Plan("build", [])
         if build_plan.steps:
-            options = _planned_images(driver, options)
+            options = _planned_images(driver, options, only)
         plan = full_plan(driver, options)
         plans.append(Plan(plan.title, [*build_plan.steps, *plan.steps]))
         return None
-    only = _built(driver, options.services)
-    if not skip_build and (only or not options.services):
+    if builds:
         options = _run_build(c, driver, options, only)
     out = runtime.output(c)
     strategy = _strategy(driver)

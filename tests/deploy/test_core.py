@@ -369,3 +369,19 @@ def test_webhook_urls_are_checked_and_credentials_never_shown(tmp_path, nself, u
                    env={"NSELF_WEBHOOK_SECRET": "x" * 12})
     assert result.code == code, result.err
     assert "hunter2" not in result.out + result.err
+
+
+def test_the_dry_run_of_service_plans_only_those_builds(tmp_path, nself):
+    """`--service api --dry-run` shows the build the real run makes: api's, not web's."""
+    root = make_project(tmp_path / "shop", "name: shop\nservices:\n  web:\n    build: ./web\n  api:\n"
+                        "    build: ./api\n", {"nself.yml": "environments:\n  staging:\n    hosts: [web1]\n"
+                                                              "    router: none\n",
+                                              "web/Containerfile": "FROM scratch\n",
+                                              "api/Containerfile": "FROM scratch\n",
+                                              ".nself/servers.yml": "servers:\n  web1: {host: 127.0.0.1, port: 9}\n"})
+    steps = nself(["--dry-run", "deploy.to", "staging", "--service", "api", "--release", "r1", "--json"],
+                  cwd=root).json()["plan"]["steps"]
+    built = [s["summary"] for s in steps if s["summary"].startswith("build ")]
+    assert built == ["build api as shop-api:r1"]
+    everything = nself(["--dry-run", "deploy.to", "staging", "--release", "r1", "--json"], cwd=root).json()
+    assert sum(s["summary"].startswith("build ") for s in everything["plan"]["steps"]) == 2

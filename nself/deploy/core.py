@@ -107,6 +107,10 @@ class Driver:
     def rollback(self, to: str | None) -> dict:
         raise NotSupported(f"{self.kind} targets cannot roll back", "deploy the older source again")
 
+    def rollback_plan(self, to: str | None) -> Plan:
+        """What a rollback to `to` (None: the previous release) would run (--dry-run)."""
+        raise NotSupported(f"{self.kind} targets cannot roll back", "deploy the older source again")
+
     def status(self) -> dict:
         raise NotSupported(f"{self.kind} targets have no status", "use k8s.status or cloud.servers.status")
 
@@ -193,6 +197,12 @@ def deploy(driver: Driver, options: DeployOptions, echo: Callable[[str], None] |
         return record
     finally:
         _close(driver, record, started, lock)
+
+
+def rollback_plan(driver: Driver, to: str | None) -> Plan:
+    """What `deploy.rollback --dry-run` shows: the driver's steps, then the on-rollback hooks."""
+    inner = driver.rollback_plan(to)
+    return Plan(inner.title).extend(inner.steps).extend(hooks.steps(driver.project.settings, "on-rollback"))
 
 
 def rollback(driver: Driver, to: str | None, echo: Callable[[str], None] | None = None) -> dict:

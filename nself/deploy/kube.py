@@ -170,6 +170,19 @@ class KubeDriver(KubeCanary, Driver):
         return done[-1]["to"] if done else None
 
     def rollback(self, to: str | None) -> dict:
+        plan, report = self._rollback(to)
+        if self.target.via == "helm":
+            self._apply_helm(plan)
+        else:
+            plan.run(LocalRunner())
+        return report
+
+    def rollback_plan(self, to: str | None) -> Plan:
+        """What `deploy.rollback --dry-run` prints (it reads the release history in the cluster)."""
+        return self._rollback(to)[0]
+
+    def _rollback(self, to: str | None) -> tuple[Plan, dict]:
+        """The plan that puts `to` (else the release before the current one) back, and its report."""
         self._refuse_during_canary("a rollback")
         records = self.history()
         current = self.current()
@@ -181,8 +194,7 @@ class KubeDriver(KubeCanary, Driver):
             if images is None:
                 raise _no_release(release, records, self.target.env)
             options = DeployOptions(Release(release, images), timeout=timeout)
-            self._apply_helm(self.plan(options))
-            return {"from": current, "to": release, "images": images}
+            return self.plan(options), {"from": current, "to": release, "images": images}
         encoded = self.store.templates(release)
         if encoded is None:
             raise _no_release(release, records, self.target.env)
@@ -190,9 +202,8 @@ class KubeDriver(KubeCanary, Driver):
         saved = kubeplan.decode_templates(encoded)
         plan = kubeplan.restore_plan(self.target, f"release {release}", {k: v for k, v in saved.items() if k in live},
                                      self.client, timeout)
-        plan.run(LocalRunner())
-        return {"from": current, "to": release, "restored": sorted(k for k in saved if k in live),
-                "missing": sorted(k for k in saved if k not in live)}
+        return plan, {"from": current, "to": release, "restored": sorted(k for k in saved if k in live),
+                      "missing": sorted(k for k in saved if k not in live)}
 
     # -- looking ---------------------------------------------------------------------------------------
     def status(self) -> dict:

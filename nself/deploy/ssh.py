@@ -283,14 +283,30 @@ class SshDriver(SshCanary, Driver):
         from nself.deploy.release import Release
 
         options = DeployOptions(Release(target))
-        stage = {h: Plan(f"start {target} on {h}", [*start(self.where, target, self._next_slot(states[h]),
-                                                           states[h].slot, h),
-                                                     wait_healthy(checks(self.project, self.runtime,
-                                                                         self._next_slot(states[h])),
-                                                                  options.timeout, self._next_slot(states[h]), h)])
-                 for h in self.hosts}
-        report = self._finish(options, target, states, stage, unchanged=[])
+        report = self._finish(options, target, states, self._restart(target, states, options.timeout), unchanged=[])
         return {"from": first.current, "to": target, **report}
+
+    def rollback_plan(self, to: str | None) -> Plan:
+        """What `deploy.rollback --dry-run` prints, without reading the hosts: each host starts the
+        release (`to`, else the one before the live one, known when it runs) in its free slot and
+        waits until it is healthy; then every host goes live and retires the other slot."""
+        release = to or "<the previous release>"
+        states = {h: HostState() for h in self.hosts}
+        plan = Plan(f"roll {self.project.env} back to {release} on {self.target.describe()}")
+        for host_plan in self._restart(release, states, DeployOptions.timeout).values():
+            plan.extend(host_plan.steps)
+        for phase in (go_live, retire):
+            for host in self.hosts:
+                plan.extend(phase(self.where, release, self._next_slot(states[host]), states[host], host))
+        return plan
+
+    def _restart(self, release: str, states: dict, timeout: float) -> dict[str, Plan]:
+        """Per host: start `release` (its folder is on the host) in the free slot, wait until healthy."""
+        def steps(host):
+            slot = self._next_slot(states[host])
+            return [*start(self.where, release, slot, states[host].slot, host),
+                    wait_healthy(checks(self.project, self.runtime, slot), timeout, slot, host)]
+        return {h: Plan(f"start {release} on {h}", steps(h)) for h in self.hosts}
 
     def status(self) -> dict:
         states = self._probe("-", [])

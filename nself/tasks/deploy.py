@@ -368,12 +368,13 @@ def check(c, environment):
 def rollback(c, environment, to=None):
     """Put the previous release (or --to RELEASE) back in an environment."""
     from nself.deploy.core import rollback as run_rollback
+    from nself.deploy.core import rollback_plan
+    from nself.plan import emit
 
     driver = _driver(c, environment)
     out = runtime.output(c)
     if runtime.options(c).dry_run:
-        out.emit({"plan": {"title": f"roll {driver.project.env} back", "to": to or "the previous release"}},
-                 render=lambda d: out.say(f"would roll {driver.project.env} back to {to or 'the previous release'}"))
+        emit(out, rollback_plan(driver, to))
         return
     record = run_rollback(driver, to, echo=out.say)
     out.emit(record, render=lambda d: out.say(f"{d['env']}: {d.get('from')} → {d.get('to')} (rolled back)"))

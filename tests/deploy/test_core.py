@@ -385,3 +385,14 @@ def test_the_dry_run_of_service_plans_only_those_builds(tmp_path, nself):
     assert built == ["build api as shop-api:r1"]
     everything = nself(["--dry-run", "deploy.to", "staging", "--release", "r1", "--json"], cwd=root).json()
     assert sum(s["summary"].startswith("build ") for s in everything["plan"]["steps"]) == 2
+
+
+def test_the_rollback_dry_run_is_a_plan_of_the_hosts_steps(tmp_path, nself):
+    project = project_with(tmp_path, "environments:\n  staging:\n    hosts: [web1]\ndeploy:\n  hooks:\n"
+                                     "    on-rollback: ['echo rolled back']\n")
+    (project.root / ".nself").mkdir()
+    (project.root / ".nself" / "servers.yml").write_text("servers:\n  web1: {host: 127.0.0.1, port: 9}\n")
+    plan = nself(["--dry-run", "deploy.rollback", "staging", "--to", "r1", "--json"], cwd=project.root).json()["plan"]
+    summaries = [s["summary"] for s in plan["steps"]]
+    assert any("start release r1" in s for s in summaries) and any("healthy" in s for s in summaries)
+    assert plan["steps"][-1]["argv"][-1] == "echo rolled back"        # the on-rollback hook, last

@@ -78,6 +78,10 @@ def test_deploy_v1_v2_then_rollback(deploy, cli, nself, project, kube_api):
     assert api_image(kube_api) == f"{REPO}@{DIGEST['v2']}"
     assert r.json()["detail"]["changed"] == ["Deployment/api"]          # only what the release changed
     assert kube_api.objects("Lease", NS) == []                           # the lock was released
+    dry = cli("deploy.rollback", "production", "--dry-run", "--json")     # the plan; nothing changes
+    assert dry.code == 0 and dry.json()["plan"]["steps"], dry.err
+    assert "v1" in dry.json()["plan"]["steps"][0]["summary"] + dry.json()["plan"]["title"]
+    assert api_image(kube_api) == f"{REPO}@{DIGEST['v2']}" and len(history(nself, project)) == 2
     with_rollback = cli("deploy.rollback", "production", "--json")
     assert with_rollback.code == 0, with_rollback.err
     assert with_rollback.json()["to"] == "v1" and with_rollback.json()["from"] == "v2"

@@ -38,6 +38,10 @@ def _read() -> dict:
     return data
 
 
+class MissingCredentials(ConfigError):
+    """No credentials for the provider anywhere nself looks (exit 3)."""
+
+
 def resolve(entry: Info) -> tuple[dict[str, str], str]:
     """The credentials and where they came from ('environment' or the file path); the
     provider's main set of fields first, then its alternative (UpCloud: a token, or a user)."""
@@ -56,7 +60,7 @@ def resolve(entry: Info) -> tuple[dict[str, str], str]:
     for fields in entry.credential_sets():
         if all(f in stored for f, _ in fields):
             return {f: stored[f] for f, _ in fields}, str(path())
-    raise ConfigError(f"no credentials for {entry.title}",
+    raise MissingCredentials(f"no credentials for {entry.title}",
                       hint=f"set {' and '.join(entry.env_names())} or run `nself cloud.providers.init {entry.name}`")
 
 

@@ -29,13 +29,29 @@ def connect(name: str, *, log: Callable[[str], None] = lambda t: None,
 
 
 def resolve_size(provider: Provider, size: str, region: str | None) -> Size:
-    sizes = provider.list_sizes()
+    return _pick(provider.list_sizes(), size, region, provider.title)
+
+
+def catalog_size(name: str, size: str, region: str | None) -> Size:
+    """The size from nself's dated price catalog, for a dry run without credentials (no API to
+    ask). UsageError when the catalog has none for the provider."""
+    from nself.providers import catalog
+
+    sizes = catalog.sizes(name)
+    title = registry.info(name).title
+    if not sizes:
+        raise UsageError(f"nself's price catalog has no sizes for {title}",
+                         hint="set the provider's credentials: a dry run then asks its API")
+    return _pick(sizes, size, region, title)
+
+
+def _pick(sizes: list[Size], size: str, region: str | None, title: str) -> Size:
     if size in NORMALISED:
         return choose_size(sizes, size, region)
     for candidate in sizes:
         if candidate.id == size:
             return candidate
-    raise UsageError(f"{provider.title} has no size {size!r}",
+    raise UsageError(f"{title} has no size {size!r}",
                      hint="use " + ", ".join(NORMALISED) + " or one of: " + ", ".join(s.id for s in sizes[:12]))
 
 

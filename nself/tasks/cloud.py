@@ -296,6 +296,22 @@ def _question(plan) -> str:
     return f"{summary[:1].upper()}{summary[1:]}?"
 
 
+def _provider_for_plan(c, name):
+    """The driver; in a dry run without credentials None, after saying what cannot be checked."""
+    from nself.providers import catalog
+    from nself.providers.credentials import MissingCredentials
+
+    try:
+        return _provider(c, name)
+    except MissingCredentials as exc:
+        if not runtime.options(c).dry_run:
+            raise
+        runtime.output(c).warn(f"{exc.message}: planned offline from nself's price catalog (as of "
+                               f"{catalog.as_of(name) or 'unknown'}); the name, the region and the size's "
+                               f"availability were not checked with the API ({exc.hint})")
+        return None
+
+
 def _provider(c, name):
     """The provider's driver; its credentials are redacted from every output."""
     from nself.providers import operations
@@ -438,7 +454,7 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
 
     from nself.errors import Exit, NselfError, UsageError
     from nself.plan import LocalRunner, emit
-    from nself.providers import keys, operations
+    from nself.providers import keys, operations, registry
     from nself.providers.base import ProvisionRequest
     from nself.providers.plans import provision_plan
     from nself.remote import connection, inventory
@@ -451,7 +467,7 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
     if name in servers:
         raise NselfError(f"a server named {name!r} is in the inventory", code=Exit.GENERAL,
                          hint="choose another name, or destroy it first (cloud.servers.destroy)")
-    driver = _provider(c, provider)
+    driver = _provider_for_plan(c, provider)
     public_key = keys.read_public_key(ssh_key)
     init_text = None
     if user_data:
@@ -459,6 +475,12 @@ def provision(c, provider, name, region, size="small", ssh_key=None, user_data=N
             init_text = Path(user_data).read_text()
         except OSError as exc:
             raise UsageError(f"cannot read {user_data}: {exc.strerror}", hint="pass a cloud-init file") from None
+    if driver is None:                   # a dry run without credentials: planned from the catalog
+        chosen = operations.catalog_size(provider, size, region)
+        request = ProvisionRequest(name, region, chosen.id, image or registry.driver_class(provider).image,
+                                   public_key, init_text)
+        emit(out, provision_plan(provider, request, chosen, keys.md5_fingerprint(public_key), lambda: None))
+        return
     operations.check_name(driver, name)
     operations.check_region(driver, region)
     chosen = operations.resolve_size(driver, size, region)

@@ -85,6 +85,24 @@ def test_dry_run_changes_nothing(nself, project, cloud_fake, key, provider, regi
     assert fake.violations == []
 
 
+def test_a_dry_run_without_credentials_is_planned_from_the_catalog(nself, project, key, monkeypatch):
+    """No token anywhere: the dry run still shows the create (size from the dated catalog) and says
+    what it could not check; the real run is refused as before."""
+    monkeypatch.delenv("HCLOUD_TOKEN", raising=False)
+    monkeypatch.delenv("NSELF_HETZNER_TOKEN", raising=False)
+    argv = ["cloud.provision", "hetzner", "--name", "web1", "--region", "fsn1", "--size", "small",
+            "--ssh-key", str(key)]
+    r = nself([*argv, "--dry-run", "--json"], cwd=project)
+    assert r.code == 0, r.err
+    step, = r.json()["plan"]["steps"]
+    assert step["body"]["size"] == "cpx11" and step["body"]["region"] == "fsn1"
+    assert "planned offline from nself's price catalog" in r.err and "not checked" in r.err
+    assert nself([*argv, "--dry-run", "--size", "huge-9"], cwd=project).code == 2    # the catalog's ids
+    refused = nself([*argv, "--yes"], cwd=project)
+    assert refused.code == 3 and "no credentials for Hetzner Cloud" in refused.err
+    assert not (project / ".nself").exists()
+
+
 def test_rate_limit_and_server_errors_are_retried(nself, project, cloud_fake, key):
     fake = cloud_fake("hetzner", SPECS)
     fake.fail("GET", "^/server_types$", 503, times=2)

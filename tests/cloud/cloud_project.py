@@ -32,3 +32,13 @@ def inventory(project):
         path = project / ".nself/servers.yml"
         return yaml.safe_load(path.read_text())["servers"] if path.exists() else {}
     return read
+
+
+def provision_with_ssh(nself, project, fake, host, tmp_path, provider: str, region: str):
+    """`cloud.provision PROVIDER --size medium --trust-new` with cloud-init user data, the sshd
+    `host` playing the instance the fake reports at 127.0.0.1 → the CLI's Result."""
+    init = tmp_path / "init.yaml"
+    init.write_text("#cloud-config\npackages: [htop]\n")
+    return nself(["cloud.provision", provider, "--name", "web1", "--region", region, "--size", "medium",
+                  "--ssh-key", f"{host.user_key}.pub", "--port", str(host.port), "--user", "root",
+                  "--user-data", str(init), "--trust-new", "--yes", "--json"], cwd=project, env=fake.env())

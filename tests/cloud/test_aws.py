@@ -4,6 +4,8 @@ import base64
 
 from nself.providers.signers import SigV4Signer
 
+from cloud_project import provision_with_ssh
+
 pytest_plugins = ["cloud_project"]     # the project, key and inventory fixtures
 
 
@@ -11,11 +13,7 @@ def test_provision_exec_list_reboot_destroy(nself, project, inventory, cloud_fak
     fake = cloud_fake("aws", None)
     host, = ssh_hosts(1)           # the fake reports 127.0.0.1; this sshd plays the instance
     env = fake.env()
-    init = tmp_path / "init.yaml"
-    init.write_text("#cloud-config\npackages: [htop]\n")
-    r = nself(["cloud.provision", "aws", "--name", "web1", "--region", "eu-central-1", "--size", "medium",
-               "--ssh-key", f"{host.user_key}.pub", "--port", str(host.port), "--user", "root",
-               "--user-data", str(init), "--trust-new", "--yes", "--json"], cwd=project, env=env)
+    r = provision_with_ssh(nself, project, fake, host, tmp_path, "aws", "eu-central-1")
     assert r.code == 0, r.err
     result = r.json()
     # medium: 2-4 vCPU and 4-8 GB, the cheapest in the catalog of the types EC2 lists
@@ -34,7 +32,7 @@ def test_provision_exec_list_reboot_destroy(nself, project, inventory, cloud_fak
     assert instance["ImageId"] == "ami-0a1b2c3d4e5f60002"     # Canonical's newest amd64, not a look-alike
     pair, = fake.key_pairs
     assert pair["_material"] == (host.user_key.parent / f"{host.user_key.name}.pub").read_text().strip()
-    assert fake.user_data[instance["InstanceId"]] == init.read_text()
+    assert fake.user_data[instance["InstanceId"]] == (tmp_path / "init.yaml").read_text()
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["Name"] == "web1" and tags["managed-by"] == "nself" and tags["nself-request"] == \
         instance["ClientToken"]

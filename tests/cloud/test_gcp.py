@@ -6,6 +6,8 @@ import time
 
 from nself.providers import gcp
 
+from cloud_project import provision_with_ssh
+
 pytest_plugins = ["cloud_project"]     # the project, key and inventory fixtures
 
 
@@ -13,11 +15,7 @@ def test_provision_exec_list_reboot_destroy(nself, project, inventory, cloud_fak
     fake = cloud_fake("gcp", None)
     host, = ssh_hosts(1)           # the fake reports 127.0.0.1; this sshd plays the instance
     env = fake.env()
-    init = tmp_path / "init.yaml"
-    init.write_text("#cloud-config\npackages: [htop]\n")
-    r = nself(["cloud.provision", "gcp", "--name", "web1", "--region", "europe-west1-b", "--size", "medium",
-               "--ssh-key", f"{host.user_key}.pub", "--port", str(host.port), "--user", "root",
-               "--user-data", str(init), "--trust-new", "--yes", "--json"], cwd=project, env=env)
+    r = provision_with_ssh(nself, project, fake, host, tmp_path, "gcp", "europe-west1-b")
     assert r.code == 0, r.err
     result = r.json()
     assert (result["id"], result["size"], result["monthly"], result["ipv4"]) == \
@@ -29,7 +27,7 @@ def test_provision_exec_list_reboot_destroy(nself, project, inventory, cloud_fak
     instance = fake.servers["europe-west1-b/web1"]
     metadata = {i["key"]: i["value"] for i in instance["metadata"]["items"]}
     key = (host.user_key.parent / f"{host.user_key.name}.pub").read_text().strip()
-    assert metadata == {"ssh-keys": f"ubuntu:{key}", "user-data": init.read_text()}
+    assert metadata == {"ssh-keys": f"ubuntu:{key}", "user-data": (tmp_path / "init.yaml").read_text()}
     assert instance["tags"] == {"items": ["nself"]} and instance["labels"]["managed-by"] == "nself"
     rule = fake.firewalls["nself-ssh"]
     assert rule["allowed"] == [{"IPProtocol": "tcp", "ports": ["22", "80", "443"]}] and rule["targetTags"] == ["nself"]
